@@ -1,0 +1,106 @@
+"""The `Sandbox` protocol every backend implements, and the records it returns.
+
+A sandbox owns one *workspace* directory on the host (``Sandbox.workspace``) that
+the agent's code sees as its current directory, plus optional read-only mounts
+(task data).  Everything else on the host is either read-only (system, Python) or
+not there at all (task scripts, answers, the user's home) depending on the backend.
+
+Contract (checked by ``tests/test_sandbox_conformance.py`` on every backend):
+
+* ``exec(argv, timeout=...)`` never raises for a failing or misbehaving command: a
+  non-zero exit, a timeout (``timed_out=True``, the whole process tree is killed) or
+  too much output (kept head and tail, ``truncated_bytes`` > 0) are all reported in
+  the returned :class:`ExecResult`.  It raises :class:`SandboxError` only when the
+  sandbox itself is broken (not started, backend gone).
+* ``argv`` is never interpreted by a shell.
+* ``read_file`` / ``write_file`` take paths relative to the workspace and refuse
+  anything that resolves outside it (``PermissionError``).
+* ``stop()`` is idempotent and leaves no process (or container) behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+from mlgym.errors import SandboxError
+
+__all__ = ["ExecResult", "Limits", "Mount", "Sandbox", "SandboxError"]
+
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits for every command run in a sandbox."""
+
+    timeout: float = 600.0  # wall-clock seconds per exec
+    memory_mb: int = 8192  # address space / container memory
+    cpu_seconds: int | None = None  # CPU time per exec (None: wall clock only)
+    file_size_mb: int = 2048  # largest file a command may write
+    max_processes: int = 256  # processes / threads per sandbox
+    output_bytes: int = 64 * 1024  # per stream kept in ExecResult (head + tail)
+    cpus: float | None = None  # CPU share (docker); None = all
+    network: bool = False  # allow network access
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """A host path made visible inside the sandbox at ``target``.
+
+    A relative ``target`` is inside the workspace (``"data"`` -> ``<workdir>/data``);
+    the env lays out a real ``data/`` folder on the host too (hard links or copies of
+    the task's public data) so the host-side file tools see what the sandbox sees.
+    """
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclasses.dataclass
+class ExecResult:
+    """What one command did.  ``stdout``/``stderr`` are decoded, possibly clipped."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+    truncated_bytes: int = 0  # bytes dropped from the middle of stdout + stderr
+    killed_reason: str | None = None  # "timeout", "memory", "signal N", ...
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A place to run the agent's commands.  See the module docstring."""
+
+    name: str  # backend name: "local-plain", "local-bwrap", "docker"
+    workspace: Path  # host directory the commands see as their cwd
+    workdir: str  # the same directory as seen from inside the sandbox
+
+    def start(self) -> None: ...
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> ExecResult: ...
+
+    def read_file(self, path: str) -> bytes: ...
+
+    def write_file(self, path: str, data: bytes) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> "Sandbox": ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -1,0 +1,230 @@
+"""Local sandbox: bubblewrap isolation when ``bwrap`` works, a plain subprocess otherwise.
+
+local-bwrap: a new mount namespace holding only the system (read-only), the Python
+installation (read-only), the workspace (read-write) and the task data (read-only);
+no network, own PID namespace, an unprivileged uid, no capabilities.  The task's
+scripts, answers, the user's home and the mlgym source tree are simply not there.
+
+local-plain: the command runs as the calling user in the workspace directory with
+rlimits only.  Nothing is hidden from it; a warning says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from mlgym.errors import SandboxError
+from mlgym.paths import resolve_in
+from mlgym.sandbox._cgroup import Cgroup
+from mlgym.sandbox._proc import run_bounded
+from mlgym.sandbox.base import ExecResult, Limits, Mount
+
+log = logging.getLogger(__name__)
+SANDBOX_UID = int(os.environ.get("MLGYM_SANDBOX_UID", "65534"))
+_ETC = [
+    "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+    "/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/nsswitch.conf",
+    "/etc/hosts", "/etc/mime.types", "/etc/matplotlibrc",
+]
+_warned_plain = False
+
+
+@lru_cache(maxsize=1)
+def bwrap_available() -> str | None:
+    """The reason bwrap cannot be used, or None when it works here."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+    probe = subprocess.run(
+        [exe, "--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "--proc", "/proc", "true"],
+        capture_output=True, text=True,
+    )
+    if probe.returncode != 0:
+        return f"bwrap does not work here: {probe.stderr.strip() or probe.returncode}"
+    return None
+
+
+def python_roots() -> list[Path]:
+    """Directories the sandboxed Python needs: the venv and the interpreter it is built on."""
+    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    return sorted(r for r in roots if r.is_dir())
+
+
+def hidden_paths() -> list[Path]:
+    """Paths that must not be visible even when they sit inside a bound Python tree."""
+    from mlgym.task import benchmarks_roots  # local import: task imports sandbox
+
+    return [Path(__file__).resolve().parents[1], *benchmarks_roots()]
+
+
+class LocalSandbox:
+    """See the module docstring.  ``isolation``: "auto", "bwrap" or "plain"."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        limits: Limits = Limits(),
+        mounts: Sequence[Mount] = (),
+        isolation: str = "auto",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.limits = limits
+        self.mounts = list(mounts)
+        self.extra_env = dict(env or {})
+        if isolation not in ("auto", "bwrap", "plain"):
+            raise SandboxError(f"unknown local isolation {isolation!r}; use auto, bwrap or plain")
+        reason = bwrap_available() if isolation != "plain" else "plain requested"
+        if isolation == "bwrap" and reason:
+            raise SandboxError(reason)
+        self.use_bwrap = reason is None
+        self.name = "local-bwrap" if self.use_bwrap else "local-plain"
+        self.workdir = str(self.workspace)
+        self._cgroup: Cgroup | None = None
+        self._started = False
+        if not self.use_bwrap and isolation == "auto":
+            global _warned_plain
+            if not _warned_plain:
+                log.warning("isolation reduced: %s; commands run as a plain subprocess", reason)
+                _warned_plain = True
+
+    # lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self._cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes)
+        self._started = True
+
+    def stop(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
+        self._started = False
+
+    def __enter__(self) -> "LocalSandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # files -------------------------------------------------------------------
+    def read_file(self, path: str) -> bytes:
+        return resolve_in(self.workspace, path, must_exist=True).read_bytes()
+
+    def write_file(self, path: str, data: bytes) -> None:
+        target = resolve_in(self.workspace, path)
+        for m in self.mounts:
+            where = self._target(m)
+            if m.read_only and (where == target or where in target.parents):
+                raise PermissionError(f"{path!r} is on a read-only mount")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def _target(self, m: Mount) -> Path:
+        return Path(m.target) if os.path.isabs(m.target) else self.workspace / m.target
+
+    # exec --------------------------------------------------------------------
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        base = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp" if self.use_bwrap else str(self.workspace),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp" if self.use_bwrap else str(self.workspace / ".mpl"),
+        }
+        for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
+            if key in os.environ:
+                base[key] = os.environ[key]
+        base.update(self.extra_env)
+        base.update(env or {})
+        return base
+
+    def _rlimits(self) -> None:
+        lim = self.limits
+        if self._cgroup is None:  # cgroups, when present, do memory and pids better
+            mem = lim.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            resource.setrlimit(resource.RLIMIT_NPROC, (lim.max_processes, lim.max_processes))
+        fsize = lim.file_size_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if lim.cpu_seconds:
+            resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_seconds, lim.cpu_seconds + 5))
+
+    def _preexec(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.preexec_join()
+        self._rlimits()
+
+    def _bwrap_argv(self, argv: Sequence[str]) -> list[str]:
+        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if self.limits.network:
+            args.append("--share-net")
+        if os.geteuid() == 0:
+            args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+        for d in ("/usr", "/opt"):
+            if Path(d).is_dir():
+                args += ["--ro-bind", d, d]
+        for d in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+            p = Path(d)
+            if p.is_symlink():
+                args += ["--symlink", os.readlink(p), d]
+            elif p.is_dir():
+                args += ["--ro-bind", d, d]
+        for e in _ETC:
+            if Path(e).exists():
+                args += ["--ro-bind", e, e]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for root in python_roots():
+            args += ["--ro-bind", str(root), str(root)]
+        for hidden in hidden_paths():
+            if any(hidden == r or r in hidden.parents for r in python_roots()) and hidden.is_dir():
+                args += ["--tmpfs", str(hidden)]
+        args += ["--bind", str(self.workspace), str(self.workspace)]
+        for m in self.mounts:
+            args += ["--ro-bind" if m.read_only else "--bind", str(m.source), str(self._target(m))]
+        args += ["--chdir", str(self.workspace), "--"]
+        return args + list(argv)
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> ExecResult:
+        if not self._started:
+            raise SandboxError("sandbox is not started; call start() first")
+        if not argv:
+            raise ValueError("argv is empty")
+        full = self._bwrap_argv(argv) if self.use_bwrap else list(argv)
+        if self._cgroup is not None:
+            self._cgroup.reset_oom()
+        res = run_bounded(
+            full,
+            cwd=self.workspace,
+            env=self._env(env),
+            timeout=timeout if timeout is not None else self.limits.timeout,
+            output_bytes=self.limits.output_bytes,
+            stdin=stdin,
+            preexec_fn=self._preexec,
+            kill_tree=self._cgroup.kill_all if self._cgroup is not None else None,
+        )
+        if self._cgroup is not None and not res.timed_out and res.returncode != 0 and self._cgroup.oom_killed():
+            res.killed_reason = "memory"
+        elif "MemoryError" in res.stderr[-2000:] and res.returncode != 0:
+            res.killed_reason = "memory"
+        return res
