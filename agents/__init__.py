@@ -1,0 +1,28 @@
+"""Agents that step through an mlgym environment using only its public API.
+
+Installed as ``mlgym.agents``.  ``AGENTS`` maps the runner's ``--agent`` names to
+``"module:Class"`` entry points, imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlgym.errors import AgentError
+
+AGENTS: dict[str, str] = {
+    "baseline": "mlgym.agents.baseline:BaselineAgent",
+}
+
+
+def load_agent(name: str) -> Any:
+    """The agent class for ``--agent name`` (or a ``module:Class`` path of the user's)."""
+    target = AGENTS.get(name, name if ":" in name else None)
+    if target is None:
+        raise AgentError(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)} (or module:Class)")
+    module, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        raise AgentError(f"cannot load agent {name!r} from {target}: {e}") from e

@@ -1,0 +1,37 @@
+"""mlgym: machine-learning engineering tasks as Gymnasium environments.
+
+Importing the package registers one environment per task: ``mlgym/<task>-v0``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import gymnasium as gym  # noqa: E402
+
+from mlgym.errors import MLGymError  # noqa: E402
+from mlgym.task import TaskSpec, list_tasks  # noqa: E402
+
+__all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_tasks"]
+__version__ = "0.1.0"
+
+
+def register_tasks() -> list[str]:
+    """Register ``mlgym/<task>-v0`` for every task found (idempotent)."""
+    ids = []
+    for name in list_tasks():
+        env_id = f"mlgym/{name}-v0"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
+        ids.append(env_id)
+    return ids
+
+
+def make(task: str, **kwargs: object) -> gym.Env:  # type: ignore[type-arg]
+    """``gym.make("mlgym/<task>-v0", **kwargs)``."""
+    return gym.make(f"mlgym/{task}-v0", **kwargs)
+
+
+register_tasks()

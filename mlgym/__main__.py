@@ -1,0 +1,3 @@
+from mlgym.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The ``mlgym`` console command.
+
+    mlgym tasks                       list tasks with metric and baseline
+    mlgym prepare TASK [--verify]     prepare (or check) a task's data
+    mlgym run ...                     same flags as python -m mlgym.runner
+    mlgym baseline TASK               measure the starter's score on the prepared data
+    mlgym score LOG_DIR               score a run (also one cut short) from its trace
+    mlgym sandbox build|gc|check      Docker images and sandbox self-checks
+    mlgym eval | plot | report        many runs -> tables, figures, a browsable page
+
+Subcommands living in other modules are dispatched lazily to ``module:main(argv)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from mlgym.errors import MLGymError
+
+DELEGATED = {
+    "run": "mlgym.runner:main",
+    "sandbox": "mlgym.sandbox.cli:main",
+    "eval": "mlgym.eval:main",
+    "plot": "mlgym.plot:main",
+    "report": "mlgym.report:main",
+    "bench": "mlgym.bench:main",
+}
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlgym.task import TaskSpec, list_tasks
+
+    table = Table("task", "metric", "better", "baseline", "submission", "data")
+    from mlgym.data import TaskData
+
+    for name in list_tasks():
+        try:
+            t = TaskSpec.load(name)
+        except MLGymError as e:
+            table.add_row(name, "[red]invalid[/red]", "", "", "", str(e))
+            continue
+        ready = "ready" if TaskData(t).is_ready() else "not prepared"
+        table.add_row(t.name, t.metric, t.direction, f"{t.baseline.score:g}", ", ".join(t.submission), ready)
+    Console().print(table)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from mlgym.data import prepare
+    from mlgym.task import TaskSpec, list_tasks
+
+    names = list_tasks() if args.task == ["all"] else args.task
+    for name in names:
+        data = prepare(TaskSpec.load(name), force=args.force, verify=args.verify)
+        print(f"{name}: ready in {data.dir}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Run the baseline agent on the prepared data and record its score as the baseline."""
+    from mlgym.env import MLGymEnv, write_json
+    from mlgym.agents.baseline import BaselineAgent
+
+    with tempfile.TemporaryDirectory(prefix="mlgym-baseline-") as tmp:
+        env = MLGymEnv(args.task, sandbox=args.sandbox, log_dir=Path(tmp) / "log", work_dir=Path(tmp) / "ws")
+        try:
+            obs, info = env.reset(seed=0)
+            result = BaselineAgent().run(env, obs, info)
+        finally:
+            env.close()
+    if not result or result.get("score") is None:
+        raise MLGymError(f"the starter code produced no valid submission: {result and result.get('error')}")
+    assert env.data is not None
+    record = {"score": result["score"], "measured": f"baseline agent on this data, {result['wall_time']:.1f}s"}
+    write_json(env.data.dir / "baseline.json", record)
+    print(f"{args.task}: baseline {env.task.metric} = {result['score']:.4f} (task.yaml says {env.task.baseline.score:g})")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a run from its log folder, e.g. one killed before its Final Answer."""
+    from mlgym.data import prepare
+    from mlgym.env import write_json
+    from mlgym.scoring import evaluate
+    from mlgym.task import TaskSpec
+    from mlgym.trace import load, restore_workspace
+
+    try:
+        trace = load(args.log_dir)
+    except FileNotFoundError as e:
+        raise MLGymError(str(e)) from None
+    reset = trace.reset
+    if reset is None:
+        raise MLGymError(f"{args.log_dir}: the trace has no reset record")
+    task = TaskSpec.load(reset["task"])
+    data = prepare(task)
+    with tempfile.TemporaryDirectory(prefix="mlgym-score-") as tmp:
+        restore_workspace(trace, Path(tmp), only=task.submission)
+        result = evaluate(task, data, Path(tmp), sandbox=args.sandbox)
+    result.update(run_id=reset.get("run_id"), steps=len(trace.steps), reason="scored_from_trace", cut_short=trace.cut_short)
+    if args.write:
+        write_json(Path(args.log_dir) / "result.json", result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _delegate(target: str) -> Callable[[Sequence[str]], int]:
+    module, _, func = target.partition(":")
+
+    def run(argv: Sequence[str]) -> int:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:
+            raise MLGymError(f"this command is not available: {e}") from None
+        return int(getattr(mod, func)(list(argv)) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlgym", description="ML engineering tasks as Gymnasium environments.")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.add_parser("tasks", help="list tasks").set_defaults(func=cmd_tasks)
+    sp = sub.add_parser("prepare", help="prepare task data (idempotent, resumable)")
+    sp.add_argument("task", nargs="+", help="task names, or 'all'")
+    sp.add_argument("--force", action="store_true", help="prepare again even if ready")
+    sp.add_argument("--verify", action="store_true", help="check every file's SHA-256")
+    sp.set_defaults(func=cmd_prepare)
+    sb = sub.add_parser("baseline", help="measure the starter code's score on the prepared data")
+    sb.add_argument("task")
+    sb.add_argument("--sandbox", default="local")
+    sb.set_defaults(func=cmd_baseline)
+    ss = sub.add_parser("score", help="score a run from its log folder")
+    ss.add_argument("log_dir", type=Path)
+    ss.add_argument("--sandbox", default="local")
+    ss.add_argument("--write", action="store_true", help="write result.json into the log folder")
+    ss.set_defaults(func=cmd_score)
+    for name in DELEGATED:
+        sub.add_parser(name, help=f"see `mlgym {name} --help`", add_help=False)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in DELEGATED:
+            return _delegate(DELEGATED[argv[0]])(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        from mlgym.runner import setup_logging
+
+        setup_logging()
+        return int(args.func(args))
+    except MLGymError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
