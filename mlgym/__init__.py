@@ -30,7 +30,9 @@ def register_tasks() -> list[str]:
 
 
 def make(task: str, **kwargs: object) -> gym.Env:  # type: ignore[type-arg]
-    """``gym.make("mlgym/<task>-v0", **kwargs)``."""
+    """``gym.make("mlgym/<task>-v0", **kwargs)``; an unknown task is a :class:`TaskError`."""
+    TaskSpec.load(task)
+    register_tasks()
     return gym.make(f"mlgym/{task}-v0", **kwargs)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 
 from mlgym.actions import parse_action
 from mlgym.data import TaskData, link_tree, prepare
@@ -65,7 +66,7 @@ def _episode_limits(task: TaskSpec) -> Limits:
 class MLGymEnv(gym.Env[str, Any]):
     """See the module docstring.  Constructor arguments mirror the runner's flags."""
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
     observation_space: spaces.Text
     action_space: spaces.Text
 
@@ -121,6 +122,11 @@ class MLGymEnv(gym.Env[str, Any]):
         self._last_obs = ""
         self._log_handler: logging.Handler | None = None
         self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
+        if self.spec is None:  # built directly, not by gym.make: still declare what we are
+            self.spec = EnvSpec(
+                id=f"mlgym/{self.task.name}-v0", entry_point="mlgym.env:MLGymEnv",
+                nondeterministic=True, kwargs={"task": self.task.name},
+            )
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:

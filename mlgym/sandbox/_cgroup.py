@@ -22,6 +22,7 @@ class Cgroup:
     def __init__(self, dirs: dict[str, Path], v2: bool) -> None:
         self.dirs = dirs
         self.v2 = v2
+        self._oom_base = 0
 
     @classmethod
     def create(cls, memory_mb: int, max_processes: int) -> "Cgroup | None":
@@ -81,18 +82,28 @@ class Cgroup:
                 except ProcessLookupError:
                     pass
 
-    def oom_killed(self) -> bool:
-        """True when the memory limit was hit since the last reset."""
+    def _oom_kills(self) -> int:
+        """Cumulative OOM kills in the group (v1 ``memory.oom_control``, v2 ``memory.events``)."""
         d = self.dirs["memory"]
         try:
-            if self.v2:
-                events = dict(line.split() for line in (d / "memory.events").read_text().splitlines())
-                return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
-            return int((d / "memory.failcnt").read_text()) > 0
+            text = (d / ("memory.events" if self.v2 else "memory.oom_control")).read_text()
+            return int(dict(line.split() for line in text.splitlines()).get("oom_kill", 0))
+        except (OSError, ValueError):
+            return 0
+
+    def oom_killed(self) -> bool:
+        """True when the memory limit killed a process since the last :meth:`reset_oom`."""
+        if self._oom_kills() > self._oom_base:
+            return True
+        if self.v2:
+            return False
+        try:  # v1 kernels that do not report oom_kill: the limit was hit
+            return int((self.dirs["memory"] / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError):
             return False
 
     def reset_oom(self) -> None:
+        self._oom_base = self._oom_kills()  # the counters only grow
         if not self.v2:
             try:
                 (self.dirs["memory"] / "memory.failcnt").write_text("0")

@@ -1,0 +1,120 @@
+"""The Gymnasium API: registration, reset/step, check_env, limits, results, traces."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import mlgym
+from mlgym.errors import MLGymError
+
+
+def test_registered_and_make(tmp_path):
+    assert "mlgym/digits-v0" in gym.registry
+    env = gym.make("mlgym/digits-v0", sandbox="local", log_dir=tmp_path / "log", work_dir=tmp_path / "ws")
+    try:
+        obs, info = env.reset(seed=0)
+        assert "Research Problem" in obs and "Execute Script" in obs
+        assert {t["function"]["name"] for t in info["tools"]} >= {"list_files", "execute_script", "final_answer"}
+        obs, reward, terminated, truncated, info = env.step({"name": "List Files", "arguments": {"dir_path": "."}})
+        assert obs.splitlines() == ["data/", "train.py"]
+        assert (reward, terminated, truncated) == (0.0, False, False)
+        obs, *_ = env.step('Action: Execute Script\nAction Input: {"script_name": "train.py"}')
+        assert "wrote submission.csv" in obs
+    finally:
+        env.close()
+
+
+def test_check_env_passes_without_warnings(env_factory):
+    env = env_factory(max_steps=50)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    assert [str(w.message) for w in caught] == []
+
+
+def test_random_actions_give_error_observations(env_factory):
+    env = env_factory()
+    env.reset(seed=1)
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert obs.startswith("ActionError") and info["error"]
+        assert reward == 0.0 and not terminated
+
+
+def test_baseline_episode_scores_and_writes_result(env_factory):
+    env = env_factory()
+    env.reset(seed=0)
+    env.step({"name": "Execute Script", "arguments": {"script_name": "train.py"}})
+    obs, reward, terminated, truncated, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "done"}})
+    assert terminated and not truncated
+    result = json.loads((env.log_dir / "result.json").read_text())
+    assert result["valid_submission"] and 0.5 < result["score"] < 1.0
+    assert reward == pytest.approx(result["improvement"])
+    assert result["improvement"] == pytest.approx((result["score"] - result["baseline"]) / result["baseline"])
+    assert result["success"] is (result["improvement"] > 0.10)
+    assert (env.log_dir / "trace.json").is_file() and (env.log_dir / "env.log").is_file()
+    with pytest.raises(MLGymError):
+        env.step({"name": "List Files", "arguments": {}})
+
+
+def test_better_model_succeeds(env_factory):
+    env = env_factory()
+    env.reset(seed=0)
+    code = (
+        "import pandas as pd\nfrom sklearn.svm import SVC\n"
+        "tr = pd.read_csv('data/train.csv'); te = pd.read_csv('data/test.csv')\n"
+        "m = SVC(gamma=0.001).fit(tr.drop(columns=['label']), tr['label'])\n"
+        "pd.DataFrame({'id': te['id'], 'label': m.predict(te.drop(columns=['id']))}).to_csv('submission.csv', index=False)\n"
+    )
+    env.step({"name": "Write File", "arguments": {"file_name": "train.py", "content": code}})
+    env.step({"name": "Execute Script", "arguments": {"script_name": "train.py"}})
+    _, reward, terminated, _, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "SVC"}})
+    assert terminated and info["result"]["success"] and reward > 0.10
+
+
+def test_step_limit_truncates_and_scores_missing_submission(env_factory):
+    env = env_factory(max_steps=2)
+    env.reset(seed=0)
+    _, _, terminated, truncated, _ = env.step({"name": "List Files", "arguments": {}})
+    assert not (terminated or truncated)
+    _, reward, terminated, truncated, info = env.step({"name": "List Files", "arguments": {}})
+    assert truncated and not terminated and reward == 0.0
+    assert info["result"]["reason"] == "max_steps"
+    assert info["result"]["valid_submission"] is False and "no submission" in info["result"]["error"]
+
+
+def test_invalid_submission_is_reported(env_factory):
+    env = env_factory()
+    env.reset(seed=0)
+    env.step({"name": "Write File", "arguments": {"file_name": "submission.csv", "content": "id,wrong\n1,2\n"}})
+    _, reward, *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "x"}})
+    assert reward == 0.0 and "needs columns id,label" in info["result"]["error"]
+
+
+def test_hidden_eval_not_in_workspace(env_factory):
+    env = env_factory()
+    _, info = env.reset(seed=0)
+    names = {p.name for p in env.workspace.rglob("*")}
+    assert "eval.py" not in names and "prepare.py" not in names and "test_labels.csv" not in names
+
+
+def test_unknown_task_is_one_line_error():
+    with pytest.raises(MLGymError, match="unknown task 'nope'; known tasks: .*digits"):
+        mlgym.make("nope")
+    with pytest.raises(gym.error.Error):
+        gym.make("mlgym/nope-v0")
+
+
+def test_reset_twice_gives_fresh_workspace_and_new_log(env_factory):
+    env = env_factory()
+    env.reset(seed=0)
+    first_ws, first_log = env.workspace, env.log_dir
+    env.step({"name": "Write File", "arguments": {"file_name": "x.txt", "content": "x"}})
+    env.reset(seed=1)
+    assert env.workspace != first_ws and env.log_dir != first_log
+    assert not (env.workspace / "x.txt").exists()
