@@ -28,7 +28,8 @@ class Cgroup:
     def create(cls, memory_mb: int, max_processes: int) -> "Cgroup | None":
         if os.environ.get("MLGYM_NO_CGROUP"):
             return None
-        name = f"mlgym-{uuid.uuid4().hex[:12]}"
+        name = f"mlgym-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        remove_stale()
         try:
             if (ROOT / "pids").is_dir() and (ROOT / "memory").is_dir():
                 dirs = {"pids": ROOT / "pids" / name, "memory": ROOT / "memory" / name}
@@ -117,3 +118,37 @@ class Cgroup:
                 d.rmdir()
             except OSError:
                 pass
+
+
+def remove_stale() -> int:
+    """Remove groups left by mlgym processes that died without cleaning up (e.g. SIGKILL)."""
+    removed = 0
+    for parent in (ROOT / "pids", ROOT / "memory", ROOT):
+        if not parent.is_dir():
+            continue
+        try:
+            entries = list(parent.glob("mlgym-*-*"))
+        except OSError:
+            continue
+        for d in entries:
+            try:
+                owner = int(d.name.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if owner != os.getpid() and not _alive(owner):
+                try:
+                    d.rmdir()
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -6,12 +6,12 @@ Shared by the local backends; the Docker backend reuses :class:`HeadTail`.
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from mlgym.sandbox.base import ExecResult
 
@@ -49,17 +49,6 @@ class HeadTail:
         return (head + tail).decode("utf-8", "replace")
 
 
-def _pump(stream: IO[bytes], sink: HeadTail) -> None:
-    try:
-        while True:
-            chunk = stream.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                break
-            sink.feed(chunk)
-    finally:
-        stream.close()
-
-
 def run_bounded(
     argv: Sequence[str],
     *,
@@ -87,30 +76,50 @@ def run_bounded(
     except (FileNotFoundError, PermissionError) as e:
         return ExecResult(127, "", f"cannot run {argv[0]!r}: {e.strerror}", time.monotonic() - start)
     out, err = HeadTail(output_bytes), HeadTail(output_bytes)
-    pumps = [
-        threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True),
-    ]
-    for t in pumps:
-        t.start()
     if stdin is not None and proc.stdin is not None:
         try:
             proc.stdin.write(stdin.encode())
             proc.stdin.close()
         except BrokenPipeError:
             pass
+    # One thread, one selector: no pump or timer threads to start per command, and no
+    # Popen.wait(timeout) polling, which sleeps in steps and adds latency.
+    deadline = start + timeout
     timed_out = False
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    for stream, sink in ((proc.stdout, out), (proc.stderr, err)):
+        os.set_blocking(stream.fileno(), False)
+        sel.register(stream, selectors.EVENT_READ, sink)
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        while sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(remaining):
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    key.data.feed(chunk)
+                else:
+                    sel.unregister(key.fileobj)
+        if not timed_out:
+            try:  # output closed: the process is (nearly always) gone already
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+    finally:
+        sel.close()
     # Whatever happened, nothing the command started may outlive it.
     _killpg(proc.pid)
     if kill_tree is not None:
         kill_tree(proc.pid)
     proc.wait()
-    for t in pumps:
-        t.join(timeout=5)
+    proc.stdout.close()
+    proc.stderr.close()
     rc = proc.returncode
     reason = None
     if timed_out:

@@ -10,8 +10,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from mlgym.errors import MLGymError, SandboxError
 

@@ -24,12 +24,13 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-import docker
 import docker.errors
-from docker.types import DeviceRequest
+from docker.client import DockerClient, from_env
+from docker.types import DeviceRequest, Ulimit
 from docker.types import Mount as DockerMount
 
 from mlgym.errors import ImageMissingError, SandboxError
@@ -47,26 +48,26 @@ DEFAULT_UID = 1000
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
 # Runs the command under `timeout`, then kills whatever the command left behind (every
 # process of the sandbox uid but this shell); keeps the command's exit status.
-_WRAPPER = 'timeout -k %d "$0" "$@"; rc=$?; kill -9 -1 2>/dev/null; exit $rc' % KILL_GRACE
+_WRAPPER = f'timeout -k {KILL_GRACE} "$0" "$@"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
 # Prints the container's cumulative OOM-kill count (cgroup v2, then v1).
 _OOM_PROBE = (
     "f=/sys/fs/cgroup/memory.events; [ -r $f ] || f=/sys/fs/cgroup/memory/memory.oom_control; "
     "awk '$1==\"oom_kill\" {print $2}' $f 2>/dev/null"
 )
-_LIVE: "set[DockerSandbox]" = set()
+_LIVE: set[DockerSandbox] = set()
 
 
-def connect() -> docker.DockerClient:
+def connect() -> DockerClient:
     """A client for the daemon in the environment (``DOCKER_HOST``...), or :class:`SandboxError`."""
     try:
-        client = docker.from_env()
+        client = from_env()
         client.ping()
     except docker.errors.DockerException as e:
         raise SandboxError(f"docker daemon not reachable ({_first_line(e)}); start dockerd or set DOCKER_HOST") from e
     return client
 
 
-def gc(client: docker.DockerClient | None = None) -> int:
+def gc(client: DockerClient | None = None) -> int:
     """Remove every container labelled ``mlgym.run`` (left by a killed run); return how many."""
     client = client or connect()
     n = 0
@@ -102,7 +103,7 @@ class DockerSandbox:
         device: str | None = None,
         env: Mapping[str, str] | None = None,
         uid: int | None = None,
-        client: docker.DockerClient | None = None,
+        client: DockerClient | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.limits = limits
@@ -122,7 +123,7 @@ class DockerSandbox:
 
     # lifecycle -------------------------------------------------------------
     @property
-    def client(self) -> docker.DockerClient:
+    def client(self) -> DockerClient:
         if self._client is None:
             self._client = connect()
         return self._client
@@ -158,8 +159,8 @@ class DockerSandbox:
             pids_limit=lim.max_processes,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            ulimits=[docker.types.Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20),
-                     docker.types.Ulimit(name="core", soft=0, hard=0)],
+            ulimits=[Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20),
+                     Ulimit(name="core", soft=0, hard=0)],
             environment={"HOME": "/tmp"},
         )
         if lim.cpus:
@@ -197,7 +198,7 @@ class DockerSandbox:
         except docker.errors.DockerException as e:  # daemon gone
             log.warning("could not remove container %s: %s", container.name, _first_line(e))
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         self.start()
         return self
 
@@ -403,7 +404,7 @@ def _run_exec(api: Any, exec_id: str, stdin: str | None, out: HeadTail, err: Hea
                 part, buf = buf[:size], buf[size:]
                 size -= len(part)
                 sinks.get(kind, out).feed(part)
-    except socket.timeout:
+    except TimeoutError:
         return True
     finally:
         try:
