@@ -149,7 +149,7 @@ class MLGymEnv(gym.Env[str, Any]):
             prior = load(self.log_dir)
             restore_workspace(prior, self.workspace)
         else:
-            shutil.copytree(self.task.env_dir, self.workspace, dirs_exist_ok=True)
+            shutil.copytree(self.task.env_dir, self.workspace, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         if os.geteuid() == 0:
             os.chmod(self.workspace, 0o777)
         link_tree(self.data.public, self.workspace / DATA_DIR)
