@@ -137,14 +137,17 @@ def prepare(
     return data
 
 
-def link_tree(src: Path, dst: Path) -> None:
-    """Populate ``dst`` with hard links to ``src``'s files (copies across file systems)."""
+def link_tree(src: Path, dst: Path, *, copy: bool = False) -> None:
+    """Populate ``dst`` with hard links to ``src``'s files (copies when asked or across file systems)."""
     for dirpath, dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames:
             s, d = Path(dirpath, name), dst / rel / name
+            if copy:
+                shutil.copyfile(s, d)
+                continue
             try:
                 os.link(s, d)
             except OSError:
-                shutil.copy2(s, d)
+                shutil.copyfile(s, d)

@@ -152,7 +152,6 @@ class MLGymEnv(gym.Env[str, Any]):
             shutil.copytree(self.task.env_dir, self.workspace, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         if os.geteuid() == 0:
             os.chmod(self.workspace, 0o777)
-        link_tree(self.data.public, self.workspace / DATA_DIR)
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
         opts = {**self.sandbox_options}
         if self.sandbox_kind == "docker":
@@ -164,6 +163,9 @@ class MLGymEnv(gym.Env[str, Any]):
             self.sandbox_kind, self.workspace, limits=_episode_limits(self.task),
             mounts=[Mount(self.data.public, DATA_DIR)], **opts,
         )
+        # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
+        # subprocess (possibly root) could write through a link into the cache: copy.
+        link_tree(self.data.public, self.workspace / DATA_DIR, copy=self.sandbox.name == "local-plain")
         self.sandbox.start()
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=(DATA_DIR,))
         self.snap = Snapshotter(self.workspace, self.log_dir, exclude=(DATA_DIR,))
