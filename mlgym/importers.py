@@ -1,0 +1,206 @@
+"""Import runs logged by other frameworks into mlgym's log layout, so ``mlgym eval``,
+``plot`` and ``report`` treat them like our own.
+
+MLAgentBench (snap-stanford/MLAgentBench) writes, per run, ``LOG_DIR/env_log/trace.json``
+(``{"steps": [{"action": {"name", "args"}, "observation", "timestamp"}],
+"low_level_steps", "action_infos", "task_description"}``, rewritten after every step by
+``Environment.save``), a copy of the workspace after step *i* in
+``env_log/traces/step_{i}_files/`` (and ``step_final_files/`` at the end),
+``env_log/overall_time.txt``, ``env_log/error.txt`` when it crashed, and the agent's
+``agent_log/main_log`` plus ``agent_log/agent_{i}_{j}.json`` (its state, with ``args``:
+``task``, ``llm_name``, ``agent_type``).
+
+    import_mlagentbench("final_exp_logs/ResearchAgent/cifar10/1700000000", "runs/imported/x")
+
+writes ``trace.jsonl`` (a ``reset`` record naming the task, one ``step`` record per
+MLAgentBench step with the snapshot's changed files) and ``objects/``; no
+``result.json``, so ``mlgym eval`` scores the last snapshot with our task's ``eval.py``
+when the task exists here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mlgym.errors import MLGymError
+from mlgym.trace import OBJECTS, TRACE
+
+__all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "import_mlagentbench_tree"]
+
+# MLAgentBench task names -> ours, where the task is the same problem under another name.
+TASK_ALIASES = {"cifar10_training": "cifar10", "house-price": "house-prices"}
+_STEP_DIR = re.compile(r"^step_(\d+|final)_files$")
+
+
+def _trace_json(src: Path) -> Path:
+    for cand in (src / "env_log" / "trace.json", src / "trace.json"):
+        if cand.is_file():
+            return cand
+    raise MLGymError(f"{src}: no env_log/trace.json here; is this an MLAgentBench log folder?")
+
+
+def find_mlagentbench_runs(root: str | Path) -> list[Path]:
+    """MLAgentBench run folders (holding ``env_log/trace.json``) under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise MLGymError(f"{root}: no such folder")
+    runs = []
+    for dirpath, dirs, files in os.walk(root):
+        here = Path(dirpath)
+        if TRACE in files:  # one of ours (it writes a trace.json too)
+            dirs[:] = []
+            continue
+        if here.name == "env_log" and "trace.json" in files:
+            runs.append(here.parent)
+            dirs[:] = []
+        else:
+            dirs[:] = sorted(d for d in dirs if d not in ("traces", "tool_logs", "objects"))
+    return sorted(runs)
+
+
+def _agent_args(src: Path) -> dict[str, Any]:
+    """``args`` from the newest ``agent_log/agent_*.json`` (task, llm_name, agent_type), if any."""
+    states = sorted((src / "agent_log").glob("agent_*.json"), key=lambda p: p.stat().st_mtime)
+    for p in reversed(states):
+        try:
+            args = json.loads(p.read_text()).get("args")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(args, dict):
+            return args
+    return {}
+
+
+def _store(path: Path, objects: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    dest = objects / digest[:2] / digest
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    return digest
+
+
+def _snapshot(folder: Path, objects: Path) -> dict[str, str]:
+    state = {}
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "backup")  # MLAgentBench's undo copies
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            if p.is_symlink() or not p.is_file():
+                continue
+            state[p.relative_to(folder).as_posix()] = _store(p, objects)
+    return state
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> dict[str, str | None]:
+    changed: dict[str, str | None] = {k: v for k, v in new.items() if old.get(k) != v}
+    changed.update({k: None for k in old if k not in new})
+    return changed
+
+
+def _read_text(p: Path) -> str | None:
+    try:
+        return p.read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None = None) -> Path:
+    """Convert one MLAgentBench run folder into an mlgym log folder at ``dest`` (replaced)."""
+    src, dest = Path(src), Path(dest)
+    path = _trace_json(src)
+    try:
+        data = json.loads(path.read_text())
+        steps = data["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MLGymError(f"{path}: not an MLAgentBench trace ({e})") from None
+    args = _agent_args(src)
+    task_name = task or args.get("task") or src.parent.name
+    task_name = TASK_ALIASES.get(task_name, task_name)
+    env_log = path.parent
+    snaps = {}
+    traces = env_log / "traces"
+    if traces.is_dir():
+        for d in traces.iterdir():
+            m = _STEP_DIR.match(d.name)
+            if m and d.is_dir():
+                snaps[m.group(1)] = d
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    objects = dest / OBJECTS
+    overall = _read_text(env_log / "overall_time.txt")
+    error = _read_text(env_log / "error.txt")
+    t0 = steps[0]["timestamp"] if steps and isinstance(steps[0].get("timestamp"), (int, float)) else None
+    imported = {
+        "format": "mlagentbench", "source": str(src.resolve()), "wall_time": float(overall) if overall and _is_float(overall) else None,
+        "error": error.strip().splitlines()[-1] if error and error.strip() else None,
+        "finished": (env_log / "overall_time.txt").exists(),
+    }
+    records: list[dict[str, Any]] = [{
+        "type": "reset", "task": task_name, "run_id": f"mlagentbench-{src.name}", "seed": None, "sandbox": "mlagentbench",
+        "agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"),
+        "task_description": data.get("task_description"), "imported": imported, "files": {},
+        "time": t0,
+    }]
+    state: dict[str, str] = {}
+    prev_t = t0
+    for i, s in enumerate(steps):
+        action = s.get("action") or {}
+        arguments = action.get("args")
+        files: dict[str, str | None] = {}
+        snap = snaps.get(str(i))
+        if i == len(steps) - 1 and "final" in snaps:
+            snap = snaps["final"]
+        if snap is not None:
+            new = _snapshot(snap, objects)
+            files = _diff(state, new)
+            state = new
+        t = s.get("timestamp")
+        obs = s.get("observation")
+        records.append({
+            "type": "step", "step": i + 1,
+            "action": {"name": action.get("name"), "arguments": arguments if isinstance(arguments, dict) else {"input": arguments}},
+            "observation": obs if isinstance(obs, str) else json.dumps(obs), "duration": round(t - prev_t, 6) if isinstance(t, (int, float)) and isinstance(prev_t, (int, float)) else None,
+            "error": isinstance(obs, str) and obs.startswith(("EnvError", "Invalid action", "LLMError")),
+            "reward": 0.0, "files": files, "time": t,
+        })
+        prev_t = t
+    with open(dest / TRACE, "w") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    main_log = src / "agent_log" / "main_log"
+    if main_log.is_file():
+        shutil.copyfile(main_log, dest / "agent_main_log.txt")
+    return dest
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | None = None) -> list[Path]:
+    """Import every MLAgentBench run under ``root`` into ``out/<name>``; returns the new folders."""
+    out = Path(out)
+    made = []
+    for src in find_mlagentbench_runs(root):
+        rel = src.relative_to(root).as_posix()
+        if rel in ("", "."):
+            rel = src.resolve().name
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel) or "run"
+        made.append(import_mlagentbench(src, out / name, task=task))
+    return made
