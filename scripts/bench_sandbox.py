@@ -17,13 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mlgym.sandbox import Limits, Mount, make_sandbox  # noqa: E402
+from mlgym.sandbox import Limits, Mount, make_sandbox
 
 ARGV = ["python3", "-c", "pass"]
 
