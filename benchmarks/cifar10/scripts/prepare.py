@@ -84,10 +84,11 @@ def download(url: str, target: Path) -> None:
         try:
             with open(part, "ab" if have else "wb") as f:
                 while True:
-                    block = resp.read(1 << 20)
+                    block = resp.read1(1 << 16)  # what has arrived, so a stalled server still shows progress
                     if not block:
                         break
                     f.write(block)
+                    f.flush()
                     done += len(block)
                     if total and done / total >= next_report:
                         print(f"downloaded {done / total:4.0%} ({done / 1e6:.1f} of {total / 1e6:.1f} MB)", flush=True)
@@ -236,7 +237,7 @@ def main() -> None:
     try:
         tarball = fetch(a.raw)
     except NeedsFiles as e:
-        print(f"{e}; place {TARBALL} (from {URL}) in {a.raw} by hand and run again", file=sys.stderr)
+        print(f"{e}; or download {TARBALL} yourself and place it in {a.raw}, then run again", file=sys.stderr)
         sys.exit(EXIT_NEEDS_FILES)
     check_md5(tarball)
     src = extract(tarball, a.raw)
