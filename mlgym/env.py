@@ -102,6 +102,7 @@ class MLGymEnv(gym.Env[str, Any]):
         unknown = [t for t in self.tool_names if t not in REGISTRY]
         if unknown:
             raise MLGymError(f"unknown tools {unknown}; registered: {', '.join(REGISTRY)}")
+        self._schemas = [REGISTRY[n].json_schema() for n in self.tool_names]
         self.fsync = fsync
         self.render_mode = render_mode
         self.observation_space = UnicodeText(max_length=2_000_000, charset=CHARSET)
@@ -220,7 +221,7 @@ class MLGymEnv(gym.Env[str, Any]):
         return {
             "task": self.task.name, "run_id": self.run_id, "log_dir": str(self.log_dir),
             "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
-            "step": self.steps, "tools": [REGISTRY[n].json_schema() for n in self.tool_names],
+            "step": self.steps, "tools": self._schemas,
             "tool_names": list(self.tool_names), **extra,
         }
 
@@ -230,6 +231,9 @@ class MLGymEnv(gym.Env[str, Any]):
             raise MLGymError("the episode is over (or was never started); call reset() first")
         t0 = time.monotonic()
         self.steps += 1
+        # A script may not run past the episode's time limit either.
+        remaining = self.max_time - (t0 - self._start)
+        self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
         error: str | None = None
         call = None
         ends = False

@@ -118,3 +118,16 @@ def test_reset_twice_gives_fresh_workspace_and_new_log(env_factory):
     env.reset(seed=1)
     assert env.workspace != first_ws and env.log_dir != first_log
     assert not (env.workspace / "x.txt").exists()
+
+
+def test_time_limit_caps_a_running_script_and_truncates(env_factory):
+    import time
+
+    env = env_factory(max_time=3)
+    env.reset(seed=0)
+    env.step({"name": "Write File", "arguments": {"file_name": "slow.py", "content": "import time\ntime.sleep(30)\n"}})
+    t0 = time.monotonic()
+    obs, reward, terminated, truncated, info = env.step({"name": "Execute Script", "arguments": {"script_name": "slow.py"}})
+    assert time.monotonic() - t0 < 10
+    assert "killed after the time limit" in obs
+    assert truncated and not terminated and info["result"]["reason"] == "max_time"
