@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import http.server
 import json
-import os
 import pickle
 import shutil
 import socket
@@ -35,7 +34,7 @@ KAGGLE_TASKS = list(COMPETITION)
 ALL_TASKS = ["cifar10", *KAGGLE_TASKS]
 
 sys.path.insert(0, str(REPO / "scripts"))
-import make_tiny_cifar10  # noqa: E402
+import make_tiny_cifar10
 
 
 def needs_kaggle(name: str) -> None:
@@ -267,12 +266,13 @@ def _run_eval(spec: TaskSpec, answers: Path, submission: str, tmp_path: Path) ->
     shutil.copyfile(spec.eval_script, ws / "eval.py")
     shutil.copytree(answers, ws / "answers")
     (ws / "submission.csv").write_text(submission)
-    return subprocess.run([sys.executable, "eval.py", "--answers", "answers"], cwd=ws, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "eval.py", "--answers", "answers"], cwd=ws, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _good_and_bad(name: str, private: Path) -> tuple[str, dict[str, str]]:
     if name == "cifar10":
-        ids = [r["id"] for r in csv.DictReader(open(private / "test_labels.csv"))]
+        with open(private / "test_labels.csv") as f:
+            ids = [r["id"] for r in csv.DictReader(f)]
         head = "id," + ",".join(str(c) for c in range(10))
         good = head + "\n" + "\n".join(f"{i}," + ",".join(["0.1"] * 10) for i in ids) + "\n"
         rows = good.splitlines()
@@ -283,7 +283,8 @@ def _good_and_bad(name: str, private: Path) -> tuple[str, dict[str, str]]:
             "not test ids": good + "99999" + ",0.1" * 10 + "\n",
         }
     idc, target = ("Id", "SalePrice") if name == "house-prices" else ("PassengerId", "Transported")
-    ids = [r[idc] for r in csv.DictReader(open(private / "answers.csv"))]
+    with open(private / "answers.csv") as f:
+        ids = [r[idc] for r in csv.DictReader(f)]
     value = "180000" if name == "house-prices" else "True"
     good = f"{idc},{target}\n" + "\n".join(f"{i},{value}" for i in ids) + "\n"
     rows = good.splitlines()

@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 DATA = "data/cifar-10-batches-py"

@@ -25,7 +25,6 @@ import io
 import os
 import pickle
 import shutil
-import socket
 import struct
 import sys
 import tarfile
@@ -68,7 +67,7 @@ def download(url: str, target: Path) -> None:
             part.replace(target)
             return
         raise NeedsFiles(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, socket.timeout, OSError) as e:
+    except (TimeoutError, urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise NeedsFiles(f"cannot download {url} (network unreachable: {reason})") from None
     with resp:
@@ -93,7 +92,7 @@ def download(url: str, target: Path) -> None:
                     if total and done / total >= next_report:
                         print(f"downloaded {done / total:4.0%} ({done / 1e6:.1f} of {total / 1e6:.1f} MB)", flush=True)
                         next_report = (int(done / total * 20) + 1) / 20
-        except (urllib.error.URLError, socket.timeout, OSError) as e:
+        except (TimeoutError, urllib.error.URLError, OSError) as e:
             raise NeedsFiles(f"download of {url} interrupted at {done / 1e6:.1f} MB ({e}); run again to resume") from None
     if total and done < total:
         raise NeedsFiles(f"download of {url} stopped at {done / 1e6:.1f} of {total / 1e6:.1f} MB; run again to resume")
@@ -115,7 +114,7 @@ def fetch(raw: Path) -> Path:
             print("downloading CIFAR-10 with torchvision", flush=True)
             try:
                 CIFAR10(root=str(raw), train=True, download=True)
-            except (urllib.error.URLError, socket.timeout, OSError, RuntimeError) as e:
+            except (TimeoutError, urllib.error.URLError, OSError, RuntimeError) as e:
                 reason = getattr(e, "reason", e)
                 raise NeedsFiles(f"cannot download {URL} (network unreachable: {reason})") from None
             if target.exists():

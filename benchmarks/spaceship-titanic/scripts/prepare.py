@@ -64,17 +64,17 @@ def kaggle_download(raw: Path) -> str | None:
         from kaggle.api.kaggle_api_extended import KaggleApi  # type: ignore[import-not-found]
     except ImportError:
         return "the kaggle package is not installed"
-    except Exception as e:  # some versions authenticate on import
+    except Exception as e:  # noqa: BLE001 - some versions authenticate on import and raise anything
         return f"kaggle: {e}"
     api = KaggleApi()
     try:
         api.authenticate()
-    except BaseException as e:  # older clients call sys.exit without credentials
+    except BaseException as e:  # noqa: BLE001 - older clients call sys.exit without credentials
         return f"no Kaggle credentials ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     print(f"downloading {COMPETITION} with the Kaggle API", flush=True)
     try:
         api.competition_download_files(COMPETITION, path=str(raw), quiet=False)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - network, HTTP 403 (rules not accepted), ...: all mean "not from Kaggle"
         return f"Kaggle download failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     for z in raw.glob("*.zip"):
         with zipfile.ZipFile(z) as zf:
@@ -124,12 +124,12 @@ def main() -> None:
     if GROUP:
         groups = train[ID].astype(str).str.split("_").str[0].to_numpy()
         uniq = rng.permutation(np.unique(groups))
-        held = set(uniq[: int(round(len(uniq) * TEST_FRACTION))])
+        held = set(uniq[: round(len(uniq) * TEST_FRACTION)])
         is_test = np.array([g in held for g in groups])
         test_rows, train_rows = np.flatnonzero(is_test), np.flatnonzero(~is_test)
     else:
         order = rng.permutation(len(train))
-        n_test = int(round(len(train) * TEST_FRACTION))
+        n_test = round(len(train) * TEST_FRACTION)
         test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
     public_train, test = train.iloc[train_rows], train.iloc[test_rows]
     public_train.to_csv(a.public / "train.csv", index=False)
