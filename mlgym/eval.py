@@ -302,10 +302,12 @@ def run_row(
     row["n_rescored"] = n_rescored
     row["scores_by_step"] = scores_by_step
     higher = (row["direction"] or "higher") != "lower"
-    best, best_step = (row["score"], row["steps"]) if row["valid_submission"] else (None, None)
+    best, best_step = None, None
     for s, v in scores_by_step:
         if v is not None and (best is None or _better(v, best, higher)):
             best, best_step = v, s
+    if row["valid_submission"] and row["score"] is not None and (best is None or _better(row["score"], best, higher)):
+        best, best_step = row["score"], row["steps"]
     row["best_score"], row["best_step"] = best, best_step
     row["best_improvement"] = _improvement(task, row["direction"], best, row["baseline"])
     return row
