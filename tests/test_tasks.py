@@ -161,6 +161,17 @@ def test_prepare_is_idempotent(name: str, tmp_path: Path, data_dir: Path, monkey
 
 
 @pytest.mark.parametrize("name", KAGGLE_TASKS)
+def test_kaggle_files_found_next_to_the_repository(name: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs_kaggle(name)
+    monkeypatch.delenv("MLGYM_KAGGLE_DIR", raising=False)
+    monkeypatch.delenv("PWD", raising=False)
+    lines: list[str] = []
+    data = prepare(TaskSpec.load(name), progress=lines.append)
+    assert any(f"shared/data/kaggle/{COMPETITION[name]}" in line for line in lines), lines
+    assert (data.raw / "train.csv").is_file() and data.is_ready()
+
+
+@pytest.mark.parametrize("name", KAGGLE_TASKS)
 def test_kaggle_prepare_resumes_from_raw(name: str, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files fetched once stay in RAW: after a prepare killed before it finished, a rerun needs no source."""
     needs_kaggle(name)

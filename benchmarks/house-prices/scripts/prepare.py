@@ -69,7 +69,7 @@ def kaggle_download(raw: Path) -> str | None:
     api = KaggleApi()
     try:
         api.authenticate()
-    except BaseException as e:  # noqa: BLE001 - older clients call sys.exit without credentials
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - older clients call sys.exit without credentials
         return f"no Kaggle credentials ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     print(f"downloading {COMPETITION} with the Kaggle API", flush=True)
     try:
