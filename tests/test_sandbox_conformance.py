@@ -131,6 +131,21 @@ def test_env_and_stdin(sb) -> None:  # type: ignore[no-untyped-def]
     assert r.stdout == "bar in put\n"
 
 
+def test_large_stdin_and_output_do_not_deadlock(sb) -> None:  # type: ignore[no-untyped-def]
+    data = "0123456789abcde\n" * 200_000  # 3.2 MB through cat: both pipes fill up
+    r = sb.exec(["cat"], stdin=data, timeout=20)
+    assert r.ok and not r.timed_out
+    assert r.truncated_bytes > 3_000_000
+    assert r.stdout.startswith("0123456789abcde\n") and r.stdout.endswith("0123456789abcde\n")
+
+
+def test_background_child_does_not_hold_exec(sb) -> None:  # type: ignore[no-untyped-def]
+    t = time.monotonic()
+    r = sb.exec(["sh", "-c", "sleep 60 & echo started"], timeout=20)
+    assert r.ok and not r.timed_out and r.stdout == "started\n"
+    assert time.monotonic() - t < 5, "exec waited for a background child"
+
+
 def test_missing_program(sb) -> None:  # type: ignore[no-untyped-def]
     r = sb.exec(["no-such-program-xyz"])
     assert r.returncode != 0 and not r.timed_out
@@ -300,7 +315,8 @@ def test_file_paths_cannot_escape(sb, tmp_path: Path) -> None:  # type: ignore[n
 def test_stop_leaves_nothing_behind(kind, make) -> None:  # type: ignore[no-untyped-def]
     sb = make()
     marker = f"{300 + uuid.uuid4().int % 600}.{uuid.uuid4().int % 1000:03d}"
-    sb.exec(py("import subprocess; subprocess.Popen(['sleep', __import__('sys').argv[1]], start_new_session=True)", marker))
+    r = sb.exec(py("import subprocess; subprocess.Popen(['sleep', __import__('sys').argv[1]], start_new_session=True)", marker))
+    assert r.ok and not r.timed_out
     sb.stop()
     sb.stop()  # idempotent
     time.sleep(0.3)
