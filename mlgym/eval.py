@@ -513,7 +513,7 @@ def print_summary(table: dict[str, Any], file: Any = None) -> None:
     stream = file or sys.stdout
     console = Console(file=stream, width=None if stream.isatty() else 160)
     t = Table(title=f"{table['meta']['n_runs']} runs", show_lines=False)
-    for col in ("task", "agent", "model", "runs", "valid", "success rate [95% CI]", "mean improvement [95% CI]", "tokens", "cost $"):
+    for col in ("task", "agent", "model", "runs", "valid", "success rate [95% CI]", "mean improvement [95% CI]", "mean tokens", "total cost $"):
         t.add_column(col, justify="right" if col not in ("task", "agent", "model") else "left")
     for a in table["aggregates"]:
         sr = f"{a['success_rate']:.0%} [{a['success_ci_low']:.0%}, {a['success_ci_high']:.0%}]"

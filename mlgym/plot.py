@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,11 +28,11 @@ from mlgym.errors import MLGymError  # noqa: E402
 from mlgym.eval import MAX_RESCORE, evaluate_runs, load_table, method_label  # noqa: E402
 
 __all__ = [
-    "FIGURES", "plot_cost_vs_improvement", "plot_improvement", "plot_profiles", "plot_score_over_steps",
+    "FIGURES", "plot_cost_vs_improvement", "plot_improvement", "plot_profiles", "plot_run", "plot_score_over_steps",
     "plot_success", "main", "save_all",
 ]
 
-MAX_RUNS_PER_PANEL = 40  # score-over-steps lines drawn per task panel
+MAX_RUNS_PER_PANEL = 12  # more runs in a score-over-steps panel: median + IQR per method instead
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"})
 
@@ -79,10 +80,10 @@ def plot_success(table: dict[str, Any]) -> Figure:
             lo.append(max(0.0, a["success_rate"] - (a["success_ci_low"] or 0)))
             hi.append(max(0.0, (a["success_ci_high"] or 0) - a["success_rate"]))
         ax.bar(xs, ys, width * 0.95, color=colors[m], label=m, yerr=[lo, hi], capsize=3, ecolor="0.25")
-        for x, y in zip(xs, ys):
-            ax.text(x, y + 0.02, f"{y:.0%}", ha="center", va="bottom", fontsize=8)
+        for x, y, h in zip(xs, ys, hi):
+            ax.text(x, y + h + 0.015, f"{y:.0%}", ha="center", va="bottom", fontsize=8)
     _tick_labels(ax, tasks)
-    ax.set_ylim(0, 1.12)
+    ax.set_ylim(0, 1.15)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_ylabel("success rate (improvement > 10%)")
     ax.set_title("Success rate per task (bars: 95% bootstrap CI)")
@@ -153,8 +154,21 @@ def plot_profiles(table: dict[str, Any]) -> Figure:
     return fig
 
 
+def _current_scores(run: dict[str, Any], n: int) -> np.ndarray:
+    """Score of the submission in place after each step 0..n-1 (NaN before the first one)."""
+    cur = np.full(n, np.nan)
+    for s, v in sorted((s, v) for s, v in run["scores_by_step"] if v is not None):
+        if s < n:
+            cur[s:] = v
+    return cur
+
+
 def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] | None = None) -> Figure:
-    """Score of each submission the agent made, by step, one panel per task (baseline dashed)."""
+    """Score of the submission in place after each step, one panel per task (baseline dashed).
+
+    With at most ``MAX_RUNS_PER_PANEL`` runs in a panel every run is a line; with more,
+    each method is its median over runs with the interquartile range shaded.
+    """
     runs = [r for r in (runs if runs is not None else table["runs"]) if r.get("task") and r.get("scores_by_step")]
     tasks = sorted({r["task"] for r in runs})
     n = max(1, len(tasks))
@@ -165,28 +179,46 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
     if not runs:
         _empty(fig, flat[0], "no scored submissions")
         return fig
-    methods = _methods(table)
+    methods = _methods(table) or sorted({method_label(r["agent"], r["model"]) for r in runs})
     colors = _colors(methods)
     seen: set[str] = set()
+    summarised = False
     for ax, t in zip(flat, tasks):
-        trs = [r for r in runs if r["task"] == t][:MAX_RUNS_PER_PANEL]
-        for r in trs:
-            pts = [(s, v) for s, v in r["scores_by_step"] if v is not None]
-            if not pts:
-                continue
-            m = method_label(r["agent"], r["model"])
-            xs = [p[0] for p in pts] + [r["steps"]]
-            ys = [p[1] for p in pts] + [pts[-1][1]]
-            ax.step(xs, ys, where="post", color=colors.get(m, "0.3"), alpha=0.8, lw=1.4, label=None if m in seen else m)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", ms=3.5, color=colors.get(m, "0.3"))
-            seen.add(m)
+        trs = [r for r in runs if r["task"] == t]
+        length = max(max(r["steps"] or 0, max(s for s, _ in r["scores_by_step"])) for r in trs) + 1
+        if len(trs) <= MAX_RUNS_PER_PANEL:
+            for r in trs:
+                m = method_label(r["agent"], r["model"])
+                cur = _current_scores(r, (r["steps"] or 0) + 1)
+                ax.step(np.arange(cur.size), cur, where="post", color=colors.get(m, "0.3"), alpha=0.85, lw=1.4,
+                        label=None if m in seen else m)
+                pts = [(s, v) for s, v in r["scores_by_step"] if v is not None]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", ms=3.5, color=colors.get(m, "0.3"))
+                seen.add(m)
+        else:
+            summarised = True
+            x = np.arange(length)
+            for m in methods:
+                mat = np.array([_current_scores(r, length) for r in trs if method_label(r["agent"], r["model"]) == m])
+                if mat.size == 0:
+                    continue
+                ok = (~np.isnan(mat)).sum(axis=0) > 0
+                if not ok.any():
+                    continue
+                with warnings.catch_warnings():  # all-NaN columns (before any submission) are masked below
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    med = np.nanmedian(mat, axis=0)
+                    q1, q3 = np.nanpercentile(mat, 25, axis=0), np.nanpercentile(mat, 75, axis=0)
+                ax.step(x[ok], med[ok], where="post", color=colors[m], lw=1.8, label=None if m in seen else m)
+                ax.fill_between(x[ok], q1[ok], q3[ok], step="post", color=colors[m], alpha=0.12, lw=0)
+                seen.add(m)
         base = next((r["baseline"] for r in trs if r.get("baseline") is not None), None)
         if base is not None:
             ax.axhline(base, color="0.3", ls="--", lw=1, label="task baseline score" if "baseline line" not in seen else None)
             seen.add("baseline line")
         metric = next((r["metric"] for r in trs if r.get("metric")), "score")
         direction = next((r["direction"] for r in trs if r.get("direction")), "higher")
-        ax.set_title(f"{t}: {metric} ({direction} is better)")
+        ax.set_title(f"{t}: {metric} ({direction} is better), {len(trs)} run(s)")
         ax.set_xlabel("step")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(metric)
@@ -194,8 +226,16 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
     for ax in flat[len(tasks):]:
         ax.axis("off")
     fig.legend(loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
-    fig.suptitle("Score of each submission along the run", y=1.0)
+    how = "median over runs, shaded: interquartile range" if summarised else "one line per run, dots: a new submission scored"
+    fig.suptitle(f"Score of the submission in place after each step ({how})", y=1.0)
     fig.tight_layout()
+    return fig
+
+
+def plot_run(row: dict[str, Any]) -> Figure:
+    """Score over steps for one run."""
+    fig = plot_score_over_steps({"runs": [row]}, [row])
+    fig.suptitle(f"{row.get('task')} · {method_label(row.get('agent'), row.get('model'))} · seed {row.get('seed')} · {row.get('run_id')}", y=1.0)
     return fig
 
 
@@ -232,16 +272,28 @@ FIGURES = {
 }
 
 
-def save_all(table: dict[str, Any], out: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def _save(fig: Figure, base: Path, formats: Sequence[str]) -> list[Path]:
+    written = []
+    for fmt in formats:
+        path = base.with_name(f"{base.name}.{fmt}")
+        fig.savefig(path, dpi=130, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def save_all(table: dict[str, Any], out: Path, formats: Sequence[str] = ("png", "svg"), per_run: int = 0) -> list[Path]:
+    """Every figure in every format under ``out``; plus ``runs/<run_id>`` for the first ``per_run`` runs."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fn in FIGURES.items():
-        fig = fn(table)
-        for fmt in formats:
-            path = out / f"{name}.{fmt}"
-            fig.savefig(path, dpi=130, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
-            written.append(path)
-        plt.close(fig)
+        written += _save(fn(table), out / name, formats)
+    runs = [r for r in table["runs"] if r.get("scores_by_step")][:per_run]
+    if runs:
+        (out / "runs").mkdir(exist_ok=True)
+    for r in runs:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(r.get("run_id") or "run"))
+        written += _save(plot_run(r), out / "runs" / safe, formats)
     return written
 
 
@@ -257,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("sources", nargs="+", type=Path, help="table.json (or its folder), or folders of runs")
     p.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")
+    p.add_argument("--per-run", type=int, default=10, help="also draw score over steps for the first N runs (runs/<run_id>)")
     p.add_argument("--sandbox", default="local")
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE)
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -265,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad or not formats:
         raise MLGymError(f"--format: expected png, svg or pdf, got {args.format!r}")
     table = table_from_sources(args.sources, sandbox=args.sandbox, max_rescore=args.max_rescore)
-    for path in save_all(table, args.out, formats):
+    for path in save_all(table, args.out, formats, per_run=args.per_run):
         print(path)
     return 0
 

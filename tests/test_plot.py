@@ -49,11 +49,24 @@ def test_all_figures_from_a_table(table_json: Path, tmp_path: Path) -> None:
     assert "scripted (fake-llm)" in profiles and "task baseline" in profiles
     assert "accuracy" in _svg_text(out / "score_over_steps.svg")
     assert "LLM cost" in _svg_text(out / "cost_vs_improvement.svg")
+    # one score-over-steps figure per run (--per-run, default 10), named by run id
+    per_run = sorted(p.suffix for p in (out / "runs").iterdir())
+    assert per_run == [".png"] * 4 + [".svg"] * 4
+
+
+def test_many_runs_are_summarised_per_method(table_json: Path) -> None:
+    table = json.loads(table_json.read_text())
+    many = {**table, "runs": [dict(r, run_id=f"{r['run_id']}-{i}") for i in range(5) for r in table["runs"]]}
+    assert len(many["runs"]) > plot.MAX_RUNS_PER_PANEL
+    fig = plot.plot_score_over_steps(many)
+    assert "median over runs" in fig._suptitle.get_text()
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"baseline", "scripted (fake-llm)", "task baseline score"} <= labels
 
 
 def test_figures_from_folders_of_runs(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "figs"
-    assert plot.main([str(runs["base0"]), str(runs["improved"]), "--out", str(out), "--format", "png"]) == 0
+    assert plot.main([str(runs["base0"]), str(runs["improved"]), "--out", str(out), "--format", "png", "--per-run", "0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.png" for n in NAMES)
 
 
