@@ -262,6 +262,31 @@ def test_cifar10_download_resumes_after_kill(tmp_path: Path, data_dir: Path, mon
         server.close()
 
 
+FAKE_TORCHVISION = """
+import os, shutil
+class CIFAR10:
+    def __init__(self, root, train=True, download=False):
+        os.makedirs(root, exist_ok=True)
+        shutil.copyfile(os.environ["FAKE_CIFAR10_TARBALL"], os.path.join(root, "cifar-10-python.tar.gz"))
+"""
+
+
+def test_cifar10_uses_torchvision_when_installed(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "fake" / "torchvision" / "datasets"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text(FAKE_TORCHVISION)
+    tarball = make_tiny_cifar10.make_tarball(tmp_path / "src", per_batch=50, n_test=50)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))
+    monkeypatch.setenv("FAKE_CIFAR10_TARBALL", str(tarball))
+    monkeypatch.delenv("MLGYM_CIFAR10_URL")
+    lines: list[str] = []
+    data = prepare(TaskSpec.load("cifar10"), progress=lines.append)
+    assert any("torchvision" in line for line in lines) and data.is_ready()
+    assert (data.raw / "cifar-10-python.tar.gz").read_bytes() == tarball.read_bytes()
+    assert not (data.raw / "torchvision").exists()
+
+
 def test_cifar10_rejects_unofficial_tarball(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLGYM_ALLOW_UNOFFICIAL_DATA")
     _provide("cifar10", data_dir, monkeypatch)

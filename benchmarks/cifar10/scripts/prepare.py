@@ -111,13 +111,18 @@ def fetch(raw: Path) -> Path:
         except ImportError:
             CIFAR10 = None
         if CIFAR10 is not None:
+            # A folder of its own: a download torchvision leaves half done is never taken for a
+            # tarball placed by hand (torchvision checks and restarts it itself).
+            tv_root = raw / "torchvision"
             print("downloading CIFAR-10 with torchvision", flush=True)
             try:
-                CIFAR10(root=str(raw), train=True, download=True)
+                CIFAR10(root=str(tv_root), train=True, download=True)
             except (TimeoutError, urllib.error.URLError, OSError, RuntimeError) as e:
                 reason = getattr(e, "reason", e)
                 raise NeedsFiles(f"cannot download {URL} (network unreachable: {reason})") from None
-            if target.exists():
+            if (tv_root / TARBALL).exists():
+                (tv_root / TARBALL).replace(target)
+                shutil.rmtree(tv_root, ignore_errors=True)
                 return target
     download(url or URL, target)
     return target
@@ -140,8 +145,12 @@ def extract(tarball: Path, raw: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     print(f"extracting {tarball.name}", flush=True)
-    with tarfile.open(tarball, "r:gz") as tar:
-        tar.extractall(tmp, filter="data")
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(tmp, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        print(f"cannot extract {tarball} ({e}): delete it and run again", file=sys.stderr)
+        sys.exit(1)
     src = tmp / FOLDER
     needed = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
     missing = [n for n in needed if not (src / n).is_file()]
