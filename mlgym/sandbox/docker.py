@@ -163,6 +163,8 @@ class DockerSandbox:
                      Ulimit(name="core", soft=0, hard=0)],
             environment={"HOME": "/tmp"},
         )
+        if lim.cpu_seconds:  # per process, like the local backends' RLIMIT_CPU
+            kwargs["ulimits"].append(Ulimit(name="cpu", soft=lim.cpu_seconds, hard=lim.cpu_seconds + 5))
         if lim.cpus:
             kwargs["nano_cpus"] = int(lim.cpus * 1e9)
         if self.device:
@@ -180,7 +182,7 @@ class DockerSandbox:
         except docker.errors.APIError as e:
             self.stop()
             raise SandboxError(f"cannot start container from {self.image!r}: {_first_line(e)}") from e
-        self._oom_seen = self._oom_count()
+        self._oom_seen = 0  # a fresh container has no OOM kills yet
 
     def stop(self) -> None:
         with self._lock:
