@@ -99,6 +99,7 @@ def _episode(name: str, tmp_path: Path) -> dict:
 
 
 def test_cifar10_baseline_episode(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch", reason="the cifar10 starter needs torch (pip install mlgym[torch])")
     _provide("cifar10", data_dir, monkeypatch)
     start = time.monotonic()
     result = _episode("cifar10", tmp_path)
