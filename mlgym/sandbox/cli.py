@@ -141,7 +141,7 @@ def _stream_build(client: object, ctx: Path, tag: str, buildargs: dict[str, str]
     api = client.api  # type: ignore[attr-defined]
     try:
         for chunk in api.build(path=str(ctx), tag=tag, buildargs=buildargs, nocache=nocache, rm=True,
-                               forcerm=True, decode=True):
+                               forcerm=True, decode=True, network_mode="host"):  # no NAT needed
             if "error" in chunk:
                 raise SandboxError(f"image build failed: {str(chunk['error']).strip().splitlines()[-1]}")
             text = chunk.get("stream") or chunk.get("status") or ""
