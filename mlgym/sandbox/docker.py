@@ -338,7 +338,10 @@ class DockerSandbox:
         new_oom = False
         if rc > 124:  # killed by a signal: was it the OOM killer?  (one extra exec, failures only)
             oom = self._oom_count()
-            new_oom, self._oom_seen = oom > self._oom_seen, max(oom, self._oom_seen)
+            if oom is None:  # no counter: a SIGKILL that was not the timeout is taken for the OOM killer
+                new_oom = rc == 137 and res.duration < secs
+            else:
+                new_oom, self._oom_seen = oom > self._oom_seen, max(oom, self._oom_seen)
         if new_oom or (rc != 124 and "MemoryError" in res.stderr[-2000:]):
             res.killed_reason = "memory"
         elif rc == 124 or (rc == 137 and res.duration >= secs):
@@ -353,15 +356,10 @@ class DockerSandbox:
         except docker.errors.DockerException:
             return ""
 
-    def _oom_count(self) -> int:
+    def _oom_count(self) -> int | None:
+        """The container's cumulative OOM kills, or None when its cgroup is not visible."""
         text = self._probe(["sh", "-c", _OOM_PROBE]).strip()
-        if not text:  # no cgroup view: fall back to the container state
-            try:
-                self.container.reload()
-                return int(bool(self.container.attrs["State"].get("OOMKilled")))
-            except docker.errors.DockerException:
-                return 0
-        return int(text.split()[0]) if text.split()[0].isdigit() else 0
+        return int(text.split()[0]) if text and text.split()[0].isdigit() else None
 
     def _sweep(self) -> None:
         self._probe(["sh", "-c", "kill -9 -1"], user=f"{self.uid}:{self.gid}")
