@@ -26,6 +26,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def table(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("evalout")
+    for cache in runs["root"].glob("*/eval_cache.json"):  # another module may have evaluated these runs already
+        cache.unlink()
     assert cli.main(["eval", str(runs["root"]), "--out", str(out), "-q"]) == 0
     t = json.loads((out / "table.json").read_text())
     t["_out"] = str(out)
@@ -198,3 +200,20 @@ def test_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         ev.load_table(tmp_path)
     empty = ev.evaluate_runs([tmp_path])
     assert empty["runs"] == [] and empty["aggregates"] == [] and empty["profiles"]["tasks"] == []
+
+
+def test_broken_runs_become_rows_with_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "trace.jsonl").write_text("")
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "trace.jsonl").write_text('{"type": "reset", "task": "no-such-task", "files": {}}\n{"ty')
+    (tmp_path / "badresult").mkdir()
+    (tmp_path / "badresult" / "trace.jsonl").write_text('{"type": "reset", "task": "digits", "files": {}}\n')
+    (tmp_path / "badresult" / "result.json").write_text("{not json")
+    table = ev.evaluate_runs([tmp_path])
+    rows = {Path(r["log_dir"]).name: r for r in table["runs"]}
+    assert set(rows) == {"empty", "garbage", "badresult"}
+    assert "cannot score" in rows["empty"]["error"] and rows["empty"]["score"] is None
+    assert rows["garbage"]["cut_short"] is True and "no-such-task" in rows["garbage"]["error"]
+    assert rows["badresult"]["valid_submission"] is False and rows["badresult"]["error"]
+    assert ev.aggregate(table["runs"])  # still aggregates
