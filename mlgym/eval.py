@@ -24,8 +24,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def _pick(n: int, cap: int) -> list[int]:
         return list(range(n))
     if cap <= 0:
         return []
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, cap)})
+    return sorted({round(float(x)) for x in np.linspace(0, n - 1, cap)})
 
 
 def _read_cache(log_dir: Path) -> dict[str, Any]:
@@ -429,10 +430,10 @@ def performance_profiles(rows: Sequence[dict[str, Any]], *, epsilon: float = EPS
     ratios: dict[str, dict[str, dict[str, float]]] = {"best_attempt": {}, "best_submission": {}}
     suitable = [2]
     for name, t in tasks.items():
-        for kind in ratios:
+        for kind, per_kind in ratios.items():
             scores = {**t[kind], BASELINE_METHOD: t["baseline"]}
-            ratios[kind][name], tau = performance_ratios(scores, t["baseline"], t["higher"], methods, epsilon)
-            suitable.append(tau)
+            per_kind[name], task_tau = performance_ratios(scores, t["baseline"], t["higher"], methods, epsilon)
+            suitable.append(task_tau)
     max_tau = math.ceil(math.log10(max(suitable)) * 10 - 1e-9) / 10
     out["max_tau"] = max_tau
     tau = np.linspace(0.0, max_tau, points)

@@ -177,8 +177,7 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
         })
         prev_t = t
     with open(dest / TRACE, "w") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
     main_log = src / "agent_log" / "main_log"
     if main_log.is_file():
         shutil.copyfile(main_log, dest / "agent_main_log.txt")

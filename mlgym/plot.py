@@ -13,32 +13,57 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+import functools
+from collections.abc import Callable
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from mlgym.errors import MLGymError  # noqa: E402
-from mlgym.eval import MAX_RESCORE, evaluate_runs, load_table, method_label  # noqa: E402
+from mlgym.errors import MLGymError
+from mlgym.eval import MAX_RESCORE, evaluate_runs, load_table, method_label
 
 __all__ = [
-    "FIGURES", "plot_cost_vs_improvement", "plot_improvement", "plot_profiles", "plot_run", "plot_score_over_steps",
-    "plot_success", "main", "save_all",
+    "FIGURES",
+    "main",
+    "plot_cost_vs_improvement",
+    "plot_improvement",
+    "plot_profiles",
+    "plot_run",
+    "plot_score_over_steps",
+    "plot_success",
+    "save_all",
 ]
 
 MAX_RUNS_PER_PANEL = 12  # more runs in a score-over-steps panel: median + IQR per method instead
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-                     "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"})
+# Figures are made with the object API (no pyplot, no global backend or rcParams change):
+# importing this module leaves a notebook's matplotlib settings alone.
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
+         "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"}
+
+
+def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Figure, Any]:
+    figsize = kw.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def _colors(methods: Sequence[str]) -> dict[str, Any]:
-    cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
     return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
 
 
@@ -59,12 +84,13 @@ def _tick_labels(ax: Any, labels: Sequence[str]) -> None:
     ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
 
 
+@_styled
 def plot_success(table: dict[str, Any]) -> Figure:
     """Success rate (improvement > threshold at the last step) per task and method, 95% CI bars."""
     aggs = table["aggregates"]
     tasks = sorted({a["task"] for a in aggs})
     methods = _methods(table)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(tasks) * max(1, len(methods)) ** 0.5 + 2), 4))
+    fig, ax = _subplots(figsize=(max(5.0, 1.3 * len(tasks) * max(1, len(methods)) ** 0.5 + 2), 4))
     if not aggs:
         return _empty(fig, ax, "no runs")
     colors = _colors(methods)
@@ -92,12 +118,13 @@ def plot_success(table: dict[str, Any]) -> Figure:
     return fig
 
 
+@_styled
 def plot_improvement(table: dict[str, Any]) -> Figure:
     """Distribution of the final improvement over the baseline, runs with a valid submission."""
     runs = [r for r in table["runs"] if r.get("valid_submission") and r.get("improvement") is not None]
     tasks = sorted({r["task"] for r in runs})
     methods = _methods(table)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(tasks) * max(1, len(methods)) ** 0.5 + 2), 4))
+    fig, ax = _subplots(figsize=(max(5.0, 1.3 * len(tasks) * max(1, len(methods)) ** 0.5 + 2), 4))
     if not runs:
         return _empty(fig, ax, "no run has a valid submission")
     colors = _colors(methods)
@@ -127,10 +154,11 @@ def plot_improvement(table: dict[str, Any]) -> Figure:
     return fig
 
 
+@_styled
 def plot_profiles(table: dict[str, Any]) -> Figure:
     """MLGym performance profiles rho(tau) for best-attempt and best-submission scores."""
     prof = table["profiles"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = _subplots(1, 2, figsize=(11, 4), sharey=True)
     if not prof.get("tasks"):
         for ax in axes:
             _empty(fig, ax, "no scored runs")
@@ -163,6 +191,7 @@ def _current_scores(run: dict[str, Any], n: int) -> np.ndarray:
     return cur
 
 
+@_styled
 def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] | None = None) -> Figure:
     """Score of the submission in place after each step, one panel per task (baseline dashed).
 
@@ -174,7 +203,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
     n = max(1, len(tasks))
     cols = min(3, n)
     rows_ = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols + 2, 3.4 * rows_), squeeze=False)
+    fig, axes = _subplots(rows_, cols, figsize=(4.6 * cols + 2, 3.4 * rows_), squeeze=False)
     flat = axes.ravel()
     if not runs:
         _empty(fig, flat[0], "no scored submissions")
@@ -232,6 +261,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
     return fig
 
 
+@_styled
 def plot_run(row: dict[str, Any]) -> Figure:
     """Score over steps for one run."""
     fig = plot_score_over_steps({"runs": [row]}, [row])
@@ -239,10 +269,11 @@ def plot_run(row: dict[str, Any]) -> Figure:
     return fig
 
 
+@_styled
 def plot_cost_vs_improvement(table: dict[str, Any]) -> Figure:
     """LLM cost (USD) of each run against its final improvement."""
     runs = [r for r in table["runs"] if r.get("task")]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _subplots(figsize=(6.5, 4))
     if not runs:
         return _empty(fig, ax, "no runs")
     methods = _methods(table)
@@ -274,11 +305,11 @@ FIGURES = {
 
 def _save(fig: Figure, base: Path, formats: Sequence[str]) -> list[Path]:
     written = []
-    for fmt in formats:
-        path = base.with_name(f"{base.name}.{fmt}")
-        fig.savefig(path, dpi=130, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
-        written.append(path)
-    plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        for fmt in formats:
+            path = base.with_name(f"{base.name}.{fmt}")
+            fig.savefig(path, dpi=130, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+            written.append(path)
     return written
 
 

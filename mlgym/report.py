@@ -22,8 +22,9 @@ import io
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mlgym.eval import MAX_RESCORE, method_label
 from mlgym.trace import Trace, load
@@ -108,11 +109,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], attrs: str = "
 
 
 def _figure(fig: Any, caption: str) -> str:
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     return f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}"><figcaption>{esc(caption)}</figcaption></figure>'
 

@@ -78,8 +78,7 @@ def make_run(root: Path, i: int, task, agent: str, model: str | None, seed: int,
         records[-1]["files"] = {"submission.csv": None}
     records.append({"type": "result", **result, "time": t + 1})
     with open(d / "trace.jsonl", "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in records)
     (d / "result.json").write_text(json.dumps(result, indent=2))
     if cache:
         (d / "eval_cache.json").write_text(json.dumps({"version": 1, "scores": {k: v for k, v in cache.items()}}))

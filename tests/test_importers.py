@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from evalruns import make_runs
+
 from mlgym import eval as ev
 from mlgym import report
 from mlgym.errors import MLGymError

@@ -7,11 +7,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from evalruns import make_runs
-from mlgym import cli
+
+from mlgym import cli, plot
 from mlgym import eval as ev
-from mlgym import plot
 from mlgym.errors import MLGymError
 
 NAMES = ["success_rate", "improvement", "performance_profiles", "score_over_steps", "cost_vs_improvement"]
