@@ -225,6 +225,8 @@ def run_row(
     steps = trace.steps
     times = [r["time"] for r in trace.records if isinstance(r.get("time"), (int, float))]
     imported = reset.get("imported") or {}
+    row["imported_from"] = imported.get("source")
+    row["submitted_final_answer"] = any((s.get("action") or {}).get("name") == "Final Answer" and not s.get("error") for s in steps)
     row.update(
         task=task_name, run_id=(result or {}).get("run_id") or reset.get("run_id") or log_dir.name,
         agent=(result or {}).get("agent") or reset.get("agent") or "unknown",
@@ -545,10 +547,11 @@ def mlagentbench_results(table: dict[str, Any], task: str | None) -> dict[str, A
             continue
         steps = [s for s, v in r.get("scores_by_step", []) if v is not None]
         scores = [v for s, v in r.get("scores_by_step", []) if v is not None]
-        path = str(Path(r["log_dir"]) / "trace.json")
+        src = r.get("imported_from")  # an imported MLAgentBench run: keyed by its own trace.json, as MLAgentBench does
+        path = str(Path(src) / "env_log" / "trace.json") if src else str(Path(r["log_dir"]) / "trace.json")
         out[path] = {
             "path": path, "summary": "", "rubric_questions": {}, "score": scores, "score_steps": steps,
-            "submitted_final_answer": r.get("reason") == "final_answer",
+            "submitted_final_answer": bool(r.get("submitted_final_answer") or r.get("reason") == "final_answer"),
             "final_score": r["score"] if r.get("score") is not None else -1,
             "total_time": r.get("wall_time") or 0, "error": r.get("error") or "",
             "extra": {k: r.get(k) for k in RUN_COLUMNS},
@@ -565,10 +568,16 @@ def _mlagentbench_main(argv: Sequence[str]) -> int:
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE)
     p.add_argument("--sandbox", default="local")
     args = p.parse_args(argv)
-    table = evaluate_runs([args.log_folder], sandbox=args.sandbox, max_rescore=args.max_rescore)
     from mlgym.env import write_json
+    from mlgym.importers import find_mlagentbench_runs, import_mlagentbench_tree
 
-    write_json(Path(args.output_file), mlagentbench_results(table, args.task))
+    folders = [args.log_folder]
+    with tempfile.TemporaryDirectory(prefix="mlgym-mab-import-") as tmp:
+        if find_mlagentbench_runs(args.log_folder):  # MLAgentBench's own logs: import them first
+            import_mlagentbench_tree(args.log_folder, Path(tmp), task=args.task)
+            folders.append(tmp)
+        table = evaluate_runs(folders, sandbox=args.sandbox, max_rescore=args.max_rescore)
+        write_json(Path(args.output_file), mlagentbench_results(table, args.task))
     print(f"wrote {args.output_file}")
     return 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,16 @@ def test_not_mlagentbench(tmp_path: Path, runs: dict[str, Path]) -> None:
     with pytest.raises(MLGymError, match="not an MLAgentBench trace"):
         import_mlagentbench(tmp_path, tmp_path / "out")
     assert find_mlagentbench_runs(runs["root"]) == []  # our runs write a trace.json too: not imported
+
+
+def test_mlagentbench_entry_point_reads_mlagentbench_logs(runs: dict[str, Path], tmp_path: Path) -> None:
+    src = make_mab_run(tmp_path / "logs" / "digits" / "1700000003", runs)
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "mlgym.eval", "--log-folder", str(tmp_path / "logs"), "--task", "digits",
+                           "--output-file", str(out)], check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    key = str((src / "env_log" / "trace.json").resolve())
+    assert list(res) == [key]
+    assert res[key]["final_score"] == pytest.approx(ev.run_row(runs["improved"])["score"])
+    assert res[key]["total_time"] == 123.5 and res[key]["submitted_final_answer"] is True
