@@ -31,7 +31,7 @@ from mlgym.trace import Trace, load
 
 __all__ = ["main", "render"]
 
-MAX_OBS_CHARS = 20_000
+MAX_OBS_CHARS = 10_000
 MAX_DIFF_LINES = 400
 MAX_DIFF_BYTES = 1_000_000
 
@@ -259,7 +259,7 @@ def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
     return "".join(parts)
 
 
-def render(table: dict[str, Any], *, max_runs: int = 200, max_obs: int = MAX_OBS_CHARS, figures: bool = True) -> str:
+def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS_CHARS, figures: bool = True) -> str:
     """The whole page as a string."""
     runs = table["runs"]
     aggs = table["aggregates"]
@@ -318,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mlgym report", description="A self-contained HTML page for a folder of runs.")
     p.add_argument("source", type=Path, help="a folder of runs, or eval's table.json (or its folder)")
     p.add_argument("--out", type=Path, default=Path("report.html"))
-    p.add_argument("--max-runs", type=int, default=200, help="runs shown step by step (all are in the runs table)")
+    p.add_argument("--max-runs", type=int, default=100, help="runs shown step by step (all are in the runs table)")
     p.add_argument("--max-obs-chars", type=int, default=MAX_OBS_CHARS, help="characters shown per observation")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--sandbox", default="local")

@@ -129,7 +129,7 @@ def main() -> int:
     mlgym = [sys.executable, "-m", "mlgym"]
     print(f"mlgym eval (CLI, incl. start-up): {_timed([*mlgym, 'eval', str(runs), '--out', str(out), '-q']):.2f}s")
     print(f"mlgym plot (from table.json, png+svg): {_timed([*mlgym, 'plot', str(out / 'table.json'), '--out', str(base / 'figs')]):.2f}s")
-    print(f"mlgym report (from table.json, 200 runs step by step): "
+    print(f"mlgym report (from table.json, 100 runs step by step): "
           f"{_timed([*mlgym, 'report', str(out), '--out', str(base / 'report.html')]):.2f}s")
     if tmp is not None:
         tmp.cleanup()
