@@ -77,16 +77,30 @@ def _chromium() -> str:
     pytest.fail("headless Chromium not found: run .ci/setup_chromium.sh (or set MLGYM_SKIP_BROWSER=1)")
 
 
-@pytest.mark.skipif(os.environ.get("MLGYM_SKIP_BROWSER") == "1", reason="MLGYM_SKIP_BROWSER=1")
-def test_page_opens_in_chromium_without_console_errors(page: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+def _open(page: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM after the page's scripts ran, and the browser console's lines."""
     proc = subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.resolve().as_uri()],
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri()],
         check=False, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln]
+    return proc.stdout, [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln]
+
+
+@pytest.mark.skipif(os.environ.get("MLGYM_SKIP_BROWSER") == "1", reason="MLGYM_SKIP_BROWSER=1")
+def test_console_check_sees_errors(tmp_path: Path) -> None:
+    """The check below is only as good as this: a page with errors must show them."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<meta http-equiv="Content-Security-Policy" content="script-src \'none\'">'
+                   "<p>x</p><script>undefinedFunction()</script>")
+    _dom, console = _open(bad, tmp_path / "profile")
+    assert any("Content Security Policy" in ln or "Uncaught" in ln for ln in console), console
+
+
+@pytest.mark.skipif(os.environ.get("MLGYM_SKIP_BROWSER") == "1", reason="MLGYM_SKIP_BROWSER=1")
+def test_page_opens_in_chromium_without_console_errors(page: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+    dom, console = _open(page, tmp_path / "profile")
     assert console == [], console  # uncaught errors, CSP violations and failed loads all land here
-    dom = proc.stdout
     assert 'data-ready="1"' in dom  # our script ran to its end
     assert "4 of 4 runs shown" in dom
     for rid in _run_ids(runs):
