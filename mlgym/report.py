@@ -188,6 +188,20 @@ def _clip(text: str, limit: int) -> str:
     return text[:limit] + f"\n… {len(text) - limit:,} more characters not shown"
 
 
+def _arguments_html(args: Any, max_obs: int) -> str:
+    """Arguments as JSON, except multi-line strings (file contents, edits), shown as they are."""
+    if not isinstance(args, dict):
+        return f"<div class=\"muted\">arguments</div><pre>{esc(_clip(json.dumps(args, indent=2, ensure_ascii=False), max_obs))}</pre>"
+    short = {k: v for k, v in args.items() if not (isinstance(v, str) and "\n" in v)}
+    out = []
+    if short or not args:
+        out.append(f"<div class=\"muted\">arguments</div><pre>{esc(_clip(json.dumps(short, indent=2, ensure_ascii=False), max_obs))}</pre>")
+    for k, v in args.items():
+        if k not in short:
+            out.append(f"<div class=\"muted\">argument <code>{esc(k)}</code></div><pre>{esc(_clip(v, max_obs))}</pre>")
+    return "".join(out)
+
+
 def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
     key = " ".join(str(row.get(k) or "") for k in ("task", "agent", "model", "run_id", "log_dir"))
     status = ("<span class=\"ok\">success</span>" if row.get("success") else
@@ -195,7 +209,7 @@ def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
     summary = (f"{esc(row.get('task'))} · {esc(method_label(row.get('agent'), row.get('model')))} · seed {esc(row.get('seed'))} · "
                f"score {esc(_fmt(row.get('score')))} · improvement {esc(_fmt(row.get('improvement'), pct=True))} · {status}"
                + (" <span class=\"tag err\">cut short</span>" if row.get("cut_short") else ""))
-    meta = _table(["field", "value"], [[k, row.get(k)] for k in (
+    meta = _table(["field", "value"], [[k, _fmt(row.get(k), pct=True) if k.endswith("improvement") else row.get(k)] for k in (
         "run_id", "log_dir", "metric", "direction", "baseline", "score", "best_score", "best_step", "improvement",
         "best_improvement", "steps", "wall_time", "tokens", "cost", "reason", "scored_from", "error")])
     spark = _sparkline(row.get("scores_by_step") or [], row.get("steps") or 0, row.get("baseline"))
@@ -234,13 +248,14 @@ def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
             if files:
                 tags += f'<span class="tag">{len(files)} file(s) changed</span>'
             dur = rec.get("duration")
+            took = f"{dur:.2f} s" if isinstance(dur, (int, float)) else ""
             body = [f'<details class="step"><summary>Step {esc(n)}: {esc(action.get("name") or "?")}{tags}'
-                    f' <span class="muted">{esc(_fmt(dur))} s</span></summary>']
+                    f' <span class="muted">{esc(took)}</span></summary>']
             args = action.get("arguments")
             if args is None and rec.get("raw_action") is not None:
                 body.append(f"<div class=\"muted\">raw action</div><pre>{esc(_clip(str(rec['raw_action']), max_obs))}</pre>")
             else:
-                body.append(f"<div class=\"muted\">arguments</div><pre>{esc(_clip(json.dumps(args, indent=2, ensure_ascii=False), max_obs))}</pre>")
+                body.append(_arguments_html(args, max_obs))
             body.append(f"<div class=\"muted\">observation</div><pre>{esc(_clip(str(rec.get('observation') or ''), max_obs))}</pre>")
             for path in sorted(files):
                 body.append(_diff_html(trace, path, state.get(path), files[path]))
