@@ -154,12 +154,10 @@ class MLGymEnv(gym.Env[str, Any]):
         if os.geteuid() == 0:
             os.chmod(self.workspace, 0o777)
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
-        opts = {**self.sandbox_options}
+        opts = {**self.sandbox_options, "env": env_vars}
         if self.sandbox_kind == "docker":
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
-        else:
-            opts["env"] = env_vars
         self.sandbox = make_sandbox(
             self.sandbox_kind, self.workspace, limits=_episode_limits(self.task),
             mounts=[Mount(self.data.public, DATA_DIR)], **opts,

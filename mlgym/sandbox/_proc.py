@@ -49,6 +49,96 @@ class HeadTail:
         return (head + tail).decode("utf-8", "replace")
 
 
+class Pump:
+    """Moves bytes between a command's pipes and :class:`HeadTail` buffers on one selector.
+
+    One thread, no pump or timer threads to start per command, no ``Popen.wait(timeout)``
+    polling.  stdin is fed through the same selector (a blocking write deadlocks once
+    the command's output fills its pipe).  Extra file descriptors (a pidfd, a control
+    socket) can be watched: :meth:`poll` returns the tags of those that are ready.
+    """
+
+    def __init__(self, out_fd: int, err_fd: int, stdin_fd: int | None, stdin: bytes, output_bytes: int) -> None:
+        self.out, self.err = HeadTail(output_bytes), HeadTail(output_bytes)
+        self.sel = selectors.DefaultSelector()
+        self.pending = memoryview(stdin)
+        self.fds = [out_fd, err_fd]
+        for fd, sink in ((out_fd, self.out), (err_fd, self.err)):
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, sink)
+        if stdin_fd is not None:
+            self.fds.append(stdin_fd)
+            if self.pending:
+                os.set_blocking(stdin_fd, False)
+                self.sel.register(stdin_fd, selectors.EVENT_WRITE, _STDIN)
+            else:
+                _close_fd(stdin_fd)
+
+    def watch(self, fd: int, tag: object) -> None:
+        self.sel.register(fd, selectors.EVENT_READ, tag)
+
+    def unwatch(self, fd: int) -> None:
+        self.sel.unregister(fd)
+
+    @property
+    def outputs_open(self) -> bool:
+        return any(isinstance(k.data, HeadTail) for k in self.sel.get_map().values())
+
+    def poll(self, timeout: float) -> list[object]:
+        ready = []
+        for key, _ in self.sel.select(max(0.0, timeout)):
+            if key.data is _STDIN:
+                try:
+                    self.pending = self.pending[os.write(key.fd, self.pending[:65536]) :]
+                except BlockingIOError:
+                    continue
+                except OSError:  # the command closed its stdin
+                    self.pending = memoryview(b"")
+                if not self.pending:
+                    self.sel.unregister(key.fd)
+                    _close_fd(key.fd)
+            elif isinstance(key.data, HeadTail):
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    key.data.feed(chunk)
+                else:
+                    self.sel.unregister(key.fd)
+            else:
+                ready.append(key.data)
+        return ready
+
+    def drain(self, seconds: float = 2.0) -> None:
+        """Read what dead writers left in the pipes (bounded: an escaped writer may linger)."""
+        until = time.monotonic() + seconds
+        while self.outputs_open and time.monotonic() < until:
+            self.poll(until - time.monotonic())
+
+    def close(self) -> None:
+        self.sel.close()
+        for fd in self.fds:
+            _close_fd(fd)
+
+    def result(self, returncode: int, start: float, timed_out: bool, reason: str | None) -> ExecResult:
+        return ExecResult(
+            returncode=124 if timed_out else returncode,
+            stdout=self.out.text(),
+            stderr=self.err.text(),
+            duration=time.monotonic() - start,
+            timed_out=timed_out,
+            truncated_bytes=self.out.dropped + self.err.dropped,
+            killed_reason="timeout" if timed_out else reason,
+        )
+
+
+def signal_reason(rc: int | None) -> str | None:
+    if rc is not None and rc < 0:
+        return f"signal {signal.Signals(-rc).name}" if -rc in signal.valid_signals() else f"signal {-rc}"
+    return None
+
+
 def run_bounded(
     argv: Sequence[str],
     *,
@@ -62,66 +152,39 @@ def run_bounded(
 ) -> ExecResult:
     """Run ``argv`` (no shell); on timeout kill its whole process group (and ``kill_tree``)."""
     start = time.monotonic()
+    # Our own pipes, so the Pump alone owns (and closes) the parent's ends.
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if stdin is not None else (subprocess.DEVNULL, None)
     try:
         proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=preexec_fn,
+            list(argv), cwd=cwd, env=dict(env), stdin=in_r, stdout=out_w, stderr=err_w,
+            start_new_session=True, preexec_fn=preexec_fn,
         )
     except (FileNotFoundError, PermissionError) as e:
+        for fd in (out_r, err_r, in_w):  # the child ends are closed below
+            if fd is not None:
+                _close_fd(fd)
         return ExecResult(127, "", f"cannot run {argv[0]!r}: {e.strerror}", time.monotonic() - start)
-    out, err = HeadTail(output_bytes), HeadTail(output_bytes)
-    # One thread, one selector: no pump or timer threads to start per command, and no
-    # Popen.wait(timeout) polling, which sleeps in steps and adds latency.  stdin is fed
-    # through the same selector (a blocking write deadlocks once the command's output
-    # fills its pipe), and a pidfd ends the wait when the command exits even if a
-    # background child still holds the output pipes.
+    finally:
+        for fd in (out_w, err_w, in_r):
+            if fd >= 0:
+                _close_fd(fd)
+    pump = Pump(out_r, err_r, in_w, stdin.encode() if stdin else b"", output_bytes)
     deadline = start + timeout
     timed_out = exited = False
-    pending = memoryview(stdin.encode()) if stdin is not None else memoryview(b"")
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None and proc.stderr is not None
-    for stream, sink in ((proc.stdout, out), (proc.stderr, err)):
-        os.set_blocking(stream.fileno(), False)
-        sel.register(stream, selectors.EVENT_READ, sink)
-    if proc.stdin is not None:
-        if pending:
-            os.set_blocking(proc.stdin.fileno(), False)
-            sel.register(proc.stdin, selectors.EVENT_WRITE, _STDIN)
-        else:
-            proc.stdin.close()
-    pidfd = _pidfd(proc.pid)
+    pidfd = _pidfd(proc.pid)  # ends the wait even if a background child holds the pipes
     if pidfd is not None:
-        sel.register(pidfd, selectors.EVENT_READ, _EXIT)
+        pump.watch(pidfd, _EXIT)
     try:
-        while not exited and any(k.data is not _EXIT for k in sel.get_map().values()):
+        while not exited and pump.outputs_open:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
                 break
-            events = sel.select(remaining if pidfd is not None else min(remaining, 0.05))
+            exited = _EXIT in pump.poll(remaining if pidfd is not None else min(remaining, 0.05))
             if pidfd is None and proc.poll() is not None:
                 exited = True
-            for key, _ in events:
-                if key.data is _EXIT:
-                    exited = True
-                elif key.data is _STDIN:
-                    try:
-                        pending = pending[os.write(key.fd, pending[:65536]) :]
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # the command closed its stdin
-                        pending = memoryview(b"")
-                    if not pending:
-                        sel.unregister(key.fileobj)
-                        _close(key.fileobj)
-                else:
-                    _read(sel, key)
         if not timed_out and not exited:
             try:  # output closed: the process is (nearly always) gone already
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -131,39 +194,15 @@ def run_bounded(
         _killpg(proc.pid)
         if kill_tree is not None:
             kill_tree(proc.pid)
-        # Drain what the dead writers left in the pipes (bounded: an escaped writer may linger).
-        drain_until = time.monotonic() + 2.0
-        while not timed_out and time.monotonic() < drain_until:
-            keys = [k for k in sel.get_map().values() if isinstance(k.data, HeadTail)]
-            if not keys:
-                break
-            for key, _ in sel.select(max(0.0, drain_until - time.monotonic())):
-                if isinstance(key.data, HeadTail):
-                    _read(sel, key)
+        if not timed_out:
+            pump.drain()
     finally:
-        sel.close()
         if pidfd is not None:
+            pump.unwatch(pidfd)
             os.close(pidfd)
-        if proc.stdin is not None:
-            _close(proc.stdin)
+        pump.close()
     proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
-    rc = proc.returncode
-    reason = None
-    if timed_out:
-        reason = "timeout"
-    elif rc is not None and rc < 0:
-        reason = f"signal {signal.Signals(-rc).name}" if -rc in signal.valid_signals() else f"signal {-rc}"
-    return ExecResult(
-        returncode=rc if not timed_out else 124,
-        stdout=out.text(),
-        stderr=err.text(),
-        duration=time.monotonic() - start,
-        timed_out=timed_out,
-        truncated_bytes=out.dropped + err.dropped,
-        killed_reason=reason,
-    )
+    return pump.result(proc.returncode, start, timed_out, signal_reason(proc.returncode))
 
 
 _STDIN, _EXIT = object(), object()
@@ -176,20 +215,9 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _read(sel: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+def _close_fd(fd: int) -> None:
     try:
-        chunk = os.read(key.fd, 65536)
-    except BlockingIOError:
-        return
-    if chunk:
-        key.data.feed(chunk)
-    else:
-        sel.unregister(key.fileobj)
-
-
-def _close(stream: object) -> None:
-    try:
-        stream.close()  # type: ignore[attr-defined]
+        os.close(fd)
     except OSError:
         pass
 

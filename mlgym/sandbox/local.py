@@ -37,6 +37,11 @@ _ETC = [
 _warned_plain = False
 
 
+@lru_cache(maxsize=None)
+def _which(name: str) -> str | None:
+    return shutil.which(name)
+
+
 @lru_cache(maxsize=1)
 def bwrap_available() -> str | None:
     """The reason bwrap cannot be used, or None when it works here."""
@@ -168,6 +173,28 @@ class LocalSandbox:
             self._cgroup.preexec_join()
         self._rlimits()
 
+    def _launcher(self) -> list[str] | None:
+        """A command prefix that joins the cgroup and sets rlimits, then execs the command.
+
+        Any ``preexec_fn`` stops subprocess from using vfork and costs ~15 ms per exec;
+        ``sh`` + util-linux ``prlimit`` do the same work in ~2 ms.  None: not available.
+        """
+        prlimit = _which("prlimit")
+        if prlimit is None:
+            return None
+        lim = self.limits
+        limits = [prlimit, "--core=0", f"--fsize={lim.file_size_mb * 1024 * 1024}"]
+        if self._cgroup is None:
+            limits += [f"--as={lim.memory_mb * 1024 * 1024}", f"--nproc={lim.max_processes}"]
+        if lim.cpu_seconds:
+            limits.append(f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 5}")
+        limits.append("--")
+        if self._cgroup is None:
+            return limits
+        procs = [str(d / "cgroup.procs") for d in dict.fromkeys(self._cgroup.dirs.values())]
+        join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+        return ["/bin/sh", "-c", join, "sh", str(len(procs)), *procs, *limits]
+
     def _bwrap_argv(self, argv: Sequence[str]) -> list[str]:
         args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         if self.limits.network:
@@ -211,6 +238,9 @@ class LocalSandbox:
         if not argv:
             raise ValueError("argv is empty")
         full = self._bwrap_argv(argv) if self.use_bwrap else list(argv)
+        launcher = self._launcher()
+        if launcher is not None:
+            full = launcher + full
         if self._cgroup is not None:
             self._cgroup.reset_oom()
         res = run_bounded(
@@ -220,7 +250,7 @@ class LocalSandbox:
             timeout=timeout if timeout is not None else self.limits.timeout,
             output_bytes=self.limits.output_bytes,
             stdin=stdin,
-            preexec_fn=self._preexec,
+            preexec_fn=None if launcher is not None else self._preexec,
             kill_tree=self._cgroup.kill_all if self._cgroup is not None else None,
         )
         if self._cgroup is not None and not res.timed_out and res.returncode != 0 and self._cgroup.oom_killed():
