@@ -23,7 +23,9 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ AGG_COLUMNS = [
 ]
 
 _TASKS: dict[str, TaskSpec | None] = {}
+_PREPARE = threading.Lock()  # data preparation is not safe to run twice at once (``--jobs``)
 
 
 def _task(name: str | None) -> TaskSpec | None:
@@ -112,7 +115,8 @@ def score_log_dir(log_dir: str | Path, sandbox: str = "local", step: int | None 
     if reset is None:
         raise MLGymError(f"{log_dir}: the trace has no reset record")
     task = TaskSpec.load(reset["task"])
-    data = prepare(task)
+    with _PREPARE:
+        data = prepare(task)
     with tempfile.TemporaryDirectory(prefix="mlgym-score-") as tmp:
         restore_workspace(trace, Path(tmp), step=step, only=task.submission)
         result = evaluate(task, data, Path(tmp), sandbox=sandbox)
@@ -455,12 +459,24 @@ def performance_profiles(rows: Sequence[dict[str, Any]], *, epsilon: float = EPS
 # ------------------------------------------------------------------ driver
 def evaluate_runs(
     paths: Iterable[str | Path], *, sandbox: str = "local", max_rescore: int = MAX_RESCORE, use_cache: bool = True,
-    write_results: bool = False, n_boot: int = N_BOOT, seed: int = 0,
+    write_results: bool = False, n_boot: int = N_BOOT, seed: int = 0, jobs: int = 1,
 ) -> dict[str, Any]:
-    """Find, score and aggregate every run under ``paths``: the whole ``table.json``."""
+    """Find, score and aggregate every run under ``paths``: the whole ``table.json``.
+
+    ``jobs > 1`` reads and scores that many runs at once (scoring runs in sandboxes, so
+    threads overlap); the table is the same, in the same order.
+    """
     t0 = time.monotonic()
     runs = find_runs(paths)
-    rows = [run_row(d, sandbox=sandbox, max_rescore=max_rescore, use_cache=use_cache, write_results=write_results) for d in runs]
+
+    def one(d: Path) -> dict[str, Any]:
+        return run_row(d, sandbox=sandbox, max_rescore=max_rescore, use_cache=use_cache, write_results=write_results)
+
+    if jobs > 1 and len(runs) > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            rows = list(pool.map(one, runs))
+    else:
+        rows = [one(d) for d in runs]
     return {
         "meta": {"n_runs": len(rows), "max_rescore": max_rescore, "bootstrap": {"n_boot": n_boot, "seed": seed, "ci": 0.95},
                  "epsilon": EPSILON, "seconds": round(time.monotonic() - t0, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
@@ -593,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import-mlagentbench", type=Path, action="append", default=[], metavar="DIR",
                    help="import the MLAgentBench log folders under DIR (into OUT/imported) and evaluate them too")
     p.add_argument("--import-task", default=None, help="task name for imported runs whose logs do not name one")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="runs scored at once (scoring happens in sandboxes)")
     p.add_argument("--bootstrap", type=int, default=N_BOOT, help="bootstrap resamples for the CIs")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
@@ -616,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not dirs:
         raise MLGymError("give at least one folder of runs (or --import-mlagentbench DIR)")
     table = evaluate_runs(dict.fromkeys(dirs), sandbox=args.sandbox, max_rescore=args.max_rescore, use_cache=not args.no_cache,
-                          write_results=args.write_results, n_boot=args.bootstrap, seed=args.seed)
+                          write_results=args.write_results, n_boot=args.bootstrap, seed=args.seed, jobs=args.jobs)
     write_table(table, args.out)
     if not args.quiet:
         print_summary(table)

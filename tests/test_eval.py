@@ -217,3 +217,13 @@ def test_broken_runs_become_rows_with_errors(tmp_path: Path) -> None:
     assert rows["garbage"]["cut_short"] is True and "no-such-task" in rows["garbage"]["error"]
     assert rows["badresult"]["valid_submission"] is False and rows["badresult"]["error"]
     assert ev.aggregate(table["runs"])  # still aggregates
+
+
+def test_parallel_scoring_gives_the_same_table(runs: dict[str, Path]) -> None:
+    kw = {"use_cache": False, "n_boot": 200}
+    one, two = ev.evaluate_runs([runs["root"]], **kw), ev.evaluate_runs([runs["root"]], jobs=2, **kw)
+    assert sum(r["n_rescored"] for r in two["runs"]) == 2  # the starter's submission and the killed run's SVM
+    strip = ("wall_time",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in one["runs"]] == [
+        {k: v for k, v in r.items() if k not in strip} for r in two["runs"]]
+    assert one["aggregates"] == two["aggregates"]
