@@ -44,7 +44,7 @@ MAX_RUNS_PER_PANEL = 12  # more runs in a score-over-steps panel: median + IQR p
 # Figures are made with the object API (no pyplot, no global backend or rcParams change):
 # importing this module leaves a notebook's matplotlib settings alone.
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-         "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"}
+         "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none", "svg.hashsalt": "mlgym"}
 
 
 def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
