@@ -35,6 +35,7 @@ __all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "imp
 
 # MLAgentBench task names -> ours, where the task is the same problem under another name.
 TASK_ALIASES = {"cifar10_training": "cifar10", "house-price": "house-prices"}
+MAX_FILE_BYTES = 100 * 2**20
 _STEP_DIR = re.compile(r"^step_(\d+|final)_files$")
 
 
@@ -98,7 +99,10 @@ def _snapshot(folder: Path, objects: Path) -> dict[str, str]:
             p = Path(dirpath) / name
             if p.is_symlink() or not p.is_file():
                 continue
-            state[p.relative_to(folder).as_posix()] = _store(p, objects)
+            size = p.stat().st_size
+            rel = p.relative_to(folder).as_posix()
+            # as mlgym.trace.Snapshotter: large files (datasets copied into the workspace) are not stored
+            state[rel] = f"skipped:{size}" if size > MAX_FILE_BYTES else _store(p, objects)
     return state
 
 
