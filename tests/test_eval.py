@@ -227,3 +227,14 @@ def test_parallel_scoring_gives_the_same_table(runs: dict[str, Path]) -> None:
     assert [{k: v for k, v in r.items() if k not in strip} for r in one["runs"]] == [
         {k: v for k, v in r.items() if k not in strip} for r in two["runs"]]
     assert one["aggregates"] == two["aggregates"]
+
+
+def test_write_results_for_a_killed_run(runs: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "killed"
+    shutil.copytree(runs["killed"], copy)
+    row = ev.run_row(copy, write_results=True)
+    res = result(copy)
+    assert res["score"] == row["score"] and res["reason"] == "scored_from_trace" and res["cut_short"] is True
+    assert ev.run_row(copy)["scored_from"] == "result.json"
