@@ -91,8 +91,10 @@ class LocalSandbox:
         mounts: Sequence[Mount] = (),
         isolation: str = "auto",
         env: Mapping[str, str] | None = None,
+        device: str | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
+        self.device = device  # GPU index(es), e.g. "0" or "0,1": CUDA_VISIBLE_DEVICES + /dev/nvidia*
         self.limits = limits
         self.mounts = list(mounts)
         self.extra_env = dict(env or {})
@@ -171,6 +173,8 @@ class LocalSandbox:
         for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ"):
             if key in os.environ:
                 base[key] = os.environ[key]
+        if self.device is not None:
+            base["CUDA_VISIBLE_DEVICES"] = self.device
         base.update(self.extra_env)
         base.update(env or {})
         return base
@@ -233,6 +237,10 @@ class LocalSandbox:
             if Path(e).exists():
                 args += ["--ro-bind", e, e]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        if self.device is not None:  # GPU device nodes (the driver's libraries are under /usr)
+            for node in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
+                if node.exists():
+                    args += ["--dev-bind", str(node), str(node)]
         for root in python_roots():
             args += ["--ro-bind", str(root), str(root)]
         for hidden in hidden_paths():
