@@ -11,14 +11,12 @@ and ``cost_vs_improvement`` in each format.  Every function returns a matplotlib
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import functools
-from collections.abc import Callable
 
 import matplotlib
 import matplotlib.ticker
@@ -43,7 +41,7 @@ __all__ = [
 MAX_RUNS_PER_PANEL = 12  # more runs in a score-over-steps panel: median + IQR per method instead
 # Figures are made with the object API (no pyplot, no global backend or rcParams change):
 # importing this module leaves a notebook's matplotlib settings alone.
-STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
+STYLE: dict[Any, Any] = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
          "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none", "svg.hashsalt": "mlgym"}
 
 
