@@ -88,25 +88,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a run from its log folder, e.g. one killed before its Final Answer."""
-    from mlgym.data import prepare
     from mlgym.env import write_json
-    from mlgym.scoring import evaluate
-    from mlgym.task import TaskSpec
-    from mlgym.trace import load, restore_workspace
+    from mlgym.eval import score_log_dir
 
-    try:
-        trace = load(args.log_dir)
-    except FileNotFoundError as e:
-        raise MLGymError(str(e)) from None
-    reset = trace.reset
-    if reset is None:
-        raise MLGymError(f"{args.log_dir}: the trace has no reset record")
-    task = TaskSpec.load(reset["task"])
-    data = prepare(task)
-    with tempfile.TemporaryDirectory(prefix="mlgym-score-") as tmp:
-        restore_workspace(trace, Path(tmp), only=task.submission)
-        result = evaluate(task, data, Path(tmp), sandbox=args.sandbox)
-    result.update(run_id=reset.get("run_id"), steps=len(trace.steps), reason="scored_from_trace", cut_short=trace.cut_short)
+    result = score_log_dir(args.log_dir, sandbox=args.sandbox)
     if args.write:
         write_json(Path(args.log_dir) / "result.json", result)
     print(json.dumps(result, indent=2))

@@ -177,7 +177,7 @@ class MLGymEnv(gym.Env[str, Any]):
         else:
             self.steps = 0
             self.writer.append({
-                "type": "reset", "task": self.task.name, "run_id": self.run_id, "seed": seed,
+                "type": "reset", "task": self.task.name, "run_id": self.run_id, "seed": seed, **self.run_info,
                 "sandbox": self.sandbox.name, "workspace": str(self.workspace), "tools": list(self.tool_names),
                 "limits": {"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
                 "files": self.snap.changes(),
