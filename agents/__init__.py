@@ -13,6 +13,9 @@ from mlgym.errors import AgentError
 
 AGENTS: dict[str, str] = {
     "baseline": "mlgym.agents.baseline:BaselineAgent",
+    "research": "mlgym.agents.research:ResearchAgent",
+    "tools": "mlgym.agents.tools_agent:ToolsAgent",
+    "langchain": "mlgym.agents.langchain_agent:LangChainAgent",
 }
 
 

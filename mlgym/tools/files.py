@@ -58,6 +58,11 @@ def _write(ctx: ToolContext, rel: str, data: bytes) -> Path:
     return target
 
 
+def write_text(ctx: ToolContext, rel: str, text: str) -> Path:
+    """Write ``text`` to ``rel`` as the file tools do: checked path, kept for Undo Edit Script."""
+    return _write(ctx, rel, text.encode())
+
+
 @tool("List Files")
 def list_files(ctx: ToolContext, dir_path: str = ".") -> str:
     """Use this to navigate the file system.

@@ -1,0 +1,250 @@
+"""LLM-backed tools with MLAgentBench's names and arguments (imported by the agents that use them).
+
+They call the models the agent put in ``ctx.extra``: ``"llm"`` (the fast model: Understand
+File, Reflection, Retrieval from Research Log) and ``"edit_llm"`` (Edit Script (AI) and
+Edit Script Segment (AI); falls back to ``"llm"``).  ``ctx.extra["research_problem"]`` is
+the task description.  Long inputs are cut by tokens (tiktoken), not characters.  Edits
+go through :func:`mlgym.tools.files.write_text`, so Undo Edit Script restores them.  The
+research log is ``research_log.log`` in the workspace, as in MLAgentBench.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from mlgym.errors import ActionError, LLMError
+from mlgym.llm import count_tokens, split_tokens, truncate_tokens
+from mlgym.paths import resolve_in
+from mlgym.tools.base import ToolContext, tool
+from mlgym.tools.files import clip, write_text
+
+LLM_TOOLS = (
+    "Understand File",
+    "Edit Script (AI)",
+    "Edit Script Segment (AI)",
+    "Reflection",
+    "Retrieval from Research Log",
+    "Append Summary to Research Log",
+)
+RESEARCH_LOG = "research_log.log"
+CHUNK_TOKENS = 4000  # per Understand File call
+MAX_CHUNKS = 12  # a bigger file is read only this far (said in the observation)
+EDIT_MAX_TOKENS = 12000  # a longer script must be edited a segment at a time
+LOG_TOKENS = 6000  # research log shown to Reflection / Retrieval (its tail)
+_CODE_RE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
+
+
+def _llm(ctx: ToolContext, key: str = "llm") -> Any:
+    client = ctx.extra.get(key) or ctx.extra.get("llm")
+    if client is None:
+        raise ActionError("this tool needs an LLM and none is configured (run an LLM agent with --llm-name)")
+    return client
+
+
+def _ask(ctx: ToolContext, prompt: str, purpose: str, key: str = "llm") -> str:
+    try:
+        reply = _llm(ctx, key).complete([{"role": "user", "content": prompt}], purpose=purpose)
+    except LLMError as e:  # the tool failed, the episode goes on (a spent budget still ends it)
+        raise ActionError(f"the model behind this tool failed: {e}") from None
+    return str(reply.content).strip()
+
+
+def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False) -> str:
+    try:
+        target = resolve_in(ctx.workspace, rel, must_exist=True)
+    except FileNotFoundError:
+        if missing_ok:
+            return ""
+        raise ActionError(f"file {rel!r} does not exist; use List Files to see what is there") from None
+    if target.is_dir():
+        raise ActionError(f"{rel!r} is a directory; use List Files")
+    return target.read_text(errors="replace")
+
+
+def _research_log(ctx: ToolContext) -> str:
+    text = _read(ctx, RESEARCH_LOG, missing_ok=True)
+    model = getattr(ctx.extra.get("llm"), "model", None)
+    # The tail holds the latest steps; keep it whole, cut the oldest part.
+    if count_tokens(text, model) > LOG_TOKENS:
+        text = "[... older entries cut ...]\n" + truncate_tokens(text[-LOG_TOKENS * 8 :], LOG_TOKENS, model)
+    return text or "(the research log is empty)"
+
+
+@tool("Understand File")
+def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -> str:
+    """Use this to read the whole file and understand certain aspects. You should provide detailed description on what to look for and what should be returned. To get a better understanding of the file, you can use Inspect Script Lines action to inspect specific part of the file.
+
+    Args:
+        file_name: a valid file name with relative path to current directory if needed
+        things_to_look_for: a detailed description on what to look for and what should returned
+
+    Returns:
+        The observation will be a description of relevant content and lines in the file. If the file does not exist, the observation will be an error message.
+    """
+    text = _read(ctx, file_name)
+    model = getattr(_llm(ctx), "model", None)
+    chunks = split_tokens(text, CHUNK_TOKENS, model)
+    note = ""
+    if len(chunks) > MAX_CHUNKS:
+        note = f"\n(Only the first {MAX_CHUNKS} of {len(chunks)} parts of {file_name} were read.)"
+        chunks = chunks[:MAX_CHUNKS]
+    answers = []
+    line = 1
+    for i, chunk in enumerate(chunks):
+        last = line + chunk.count("\n")
+        where = f"lines {line} to {last}" if len(chunks) > 1 else "the whole file"
+        prompt = (
+            f"Here is {where} of the file {file_name}:\n```\n{chunk}\n```\n"
+            f"Look for: {things_to_look_for}\n"
+            "Answer briefly and cite the relevant line numbers. Report only what the text shows; do not guess "
+            "numbers. If this part does not contain something asked for, say \"In this segment, I cannot find ...\"."
+        )
+        answers.append(_ask(ctx, prompt, f"Understand File {i + 1}/{len(chunks)}"))
+        line = last + 1
+    if len(answers) == 1:
+        return clip(answers[0] + note, ctx.observation_chars)
+    parts = "\n\n".join(f"Segment {i + 1}:\n{a}" for i, a in enumerate(answers))
+    prompt = (
+        f"These are notes on consecutive segments of the file {file_name}:\n{parts}\n\n"
+        f"Combine them into one coherent description of the whole file covering: {things_to_look_for}"
+    )
+    return clip(_ask(ctx, prompt, "Understand File (combine)") + note, ctx.observation_chars)
+
+
+def _extract_code(completion: str) -> str:
+    m = _CODE_RE.search(completion)
+    if m is None:
+        raise ActionError("the edit model did not return a ```python code block; nothing was changed. Rephrase the edit_instruction and try again")
+    return m.group(1).strip("\n") + "\n"
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}")
+    return "".join(lines) or "(no change)"
+
+
+def _edit(ctx: ToolContext, code: str, instruction: str, what: str) -> str:
+    model = getattr(_llm(ctx, "edit_llm"), "model", None)
+    if count_tokens(code, model) > EDIT_MAX_TOKENS:
+        raise ActionError(f"the {what} is longer than {EDIT_MAX_TOKENS} tokens; edit a smaller segment with Edit Script Segment (AI)")
+    prompt = (
+        f"Here is a {what}:\n```python\n{code}\n```\n"
+        f"Edit it by following this instruction:\n{instruction}\n"
+        "Return the complete code after the edit in one ```python code block, and change nothing else."
+    )
+    return _extract_code(_ask(ctx, prompt, f"Edit Script ({what})", key="edit_llm"))
+
+
+@tool("Edit Script (AI)")
+def edit_script(ctx: ToolContext, script_name: str, edit_instruction: str, save_name: str) -> str:
+    """Use this to do a relatively large but cohesive edit over a python script. Instead of editing the script directly, you should describe the edit instruction so that another AI can help you do this.
+
+    Args:
+        script_name: a valid python script name with relative path to current directory if needed. An empty script will be created if it does not exist.
+        edit_instruction: a detailed step by step description on how to edit it.
+        save_name: a valid file name with relative path to current directory if needed
+
+    Returns:
+        The observation will be the edited content of the script. If the script does not exist, the observation will be an error message. You should always double check whether the edit is correct. If it is far from correct, you can use the Undo Edit Script action to undo the edit.
+    """
+    old = _read(ctx, script_name, missing_ok=True)
+    new = _edit(ctx, old, edit_instruction, "python script")
+    write_text(ctx, save_name, new)
+    return clip(
+        f"The edited file is saved to {save_name}. Here is the diff, please check if the edit is correct and desirable:\n\n"
+        + _diff(old, new, save_name), ctx.observation_chars,
+    )
+
+
+@tool("Edit Script Segment (AI)")
+def edit_script_segment(ctx: ToolContext, script_name: str, start_line_number: int, end_line_number: int, edit_instruction: str, save_name: str) -> str:
+    """Use this to do a relatively large but cohesive edit over a python script over a segment. Instead of editing the script directly, you should describe the edit instruction so that another AI can help you do this.
+
+    Args:
+        script_name: a valid python script name with relative path to current directory if needed. An empty script will be created if it does not exist.
+        start_line_number: a valid line number
+        end_line_number: a valid line number
+        edit_instruction: a detailed step by step description on how to edit it.
+        save_name: a valid file name with relative path to current directory if needed
+
+    Returns:
+        The observation will be the edited content of the script. If the script does not exist, the observation will be an error message. You should always double check whether the edit is correct. If it is far from correct, you can use the Undo Edit Script action to undo the edit.
+    """
+    if start_line_number < 1 or end_line_number < start_line_number:
+        raise ActionError("line numbers start at 1 and end_line_number must not be before start_line_number")
+    old = _read(ctx, script_name, missing_ok=True)
+    lines = old.splitlines(keepends=True)
+    segment = "".join(lines[start_line_number - 1 : end_line_number])
+    edited = _edit(ctx, segment, edit_instruction, f"segment (lines {start_line_number}-{end_line_number}) of a python script")
+    new = "".join(lines[: start_line_number - 1]) + edited + "".join(lines[end_line_number:])
+    write_text(ctx, save_name, new)
+    return clip(
+        f"The edited file is saved to {save_name}. Here is the diff, please check if the edit is correct and desirable:\n\n"
+        + _diff(old, new, save_name), ctx.observation_chars,
+    )
+
+
+@tool("Reflection")
+def reflection(ctx: ToolContext, things_to_reflect_on: str) -> str:
+    """Use this to look over all the past steps and reflect. You should provide detailed description on what to reflect on and what should be returned.
+
+    Args:
+        things_to_reflect_on: a detailed description on what to reflect on and what should be returned
+
+    Returns:
+        The observation will be a the reflection.
+    """
+    prompt = (
+        f"Research problem: {ctx.extra.get('research_problem', '(not given)')}\n"
+        f"Research log so far:\n```\n{_research_log(ctx)}\n```\n"
+        f"Reflect on this: {things_to_reflect_on}\n"
+        "Answer in plain paragraphs, as truthfully as the log allows."
+    )
+    return "Reflection: " + _ask(ctx, prompt, "Reflection")
+
+
+def retrieve(ctx: ToolContext, current_plan: str) -> str:
+    """The summary of the research log the research agent puts in its prompt."""
+    prompt = (
+        f"Research problem: {ctx.extra.get('research_problem', '(not given)')}\n"
+        f"Current research plan and status:\n{current_plan or '(none yet)'}\n\n"
+        f"Research log:\n```\n{_research_log(ctx)}\n```\n"
+        "List, concisely, everything in the research log that will help with the next steps: "
+        "what was tried, the results measured, errors met and files changed."
+    )
+    return _ask(ctx, prompt, "Retrieval from Research Log")
+
+
+@tool("Retrieval from Research Log")
+def retrieval_from_research_log(ctx: ToolContext, current_plan: str) -> str:
+    """Use this to retrieve relevant information from the research log. You should provide detailed description on what to look for and what should be returned.
+
+    Args:
+        current_plan: a detailed description of the current research plan and status
+
+    Returns:
+        The observation will be a description of relevant content and lines in the research log.
+    """
+    return retrieve(ctx, current_plan)
+
+
+@tool("Append Summary to Research Log")
+def append_summary_to_research_log(ctx: ToolContext, content: str) -> str:
+    """Append to the summary of previous step to research log
+
+    Args:
+        content: a string within 500 character limit
+
+    Returns:
+        The observation will be a success message if the content is appended to the research log. Otherwise, the observation will be an error message.
+    """
+    append_research_log(ctx, content)
+    return "Successfully appended to research log"
+
+
+def append_research_log(ctx: ToolContext, content: str) -> None:
+    """Append to the research log (not kept for Undo: the log only grows)."""
+    old = _read(ctx, RESEARCH_LOG, missing_ok=True)
+    ctx.sandbox.write_file(RESEARCH_LOG, (old + content.rstrip("\n") + "\n").encode())
