@@ -210,15 +210,14 @@ def _retryable(e: BaseException) -> bool:
 
 
 def _retry_after(e: BaseException) -> float | None:
-    response = getattr(e, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    for headers in (getattr(e, "litellm_response_headers", None), getattr(getattr(e, "response", None), "headers", None)):
+        try:
+            value = headers.get("retry-after") if headers is not None else None
+            if value is not None:
+                return max(0.0, float(value))
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return None
 
 
 # ------------------------------------------------------------------ records
