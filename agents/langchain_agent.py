@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage, convert_to_openai_messages
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_openai_messages,
+)
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict
-
 from mlgym.agents.base import Agent
 from mlgym.agents.tools_agent import NUDGE, SYSTEM, Turns, task_text
+from pydantic import ConfigDict
+
 from mlgym.errors import AgentError, BudgetExceededError
 from mlgym.llm import LLMClient, RunLLMs, count_message_tokens, truncate_tokens
 
@@ -51,7 +59,7 @@ class MLGymChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
         reply = self.client.complete(
-            convert_to_openai_messages(messages), tools=kwargs.get("tools"), tool_choice=kwargs.get("tool_choice"),
+            _openai(messages), tools=kwargs.get("tools"), tool_choice=kwargs.get("tool_choice"),
             stop=stop, purpose="langchain agent",
         )
         calls, invalid = [], []
@@ -103,7 +111,7 @@ class LangChainAgent(Agent):
         self.chat_model = chat_model or MLGymChatModel(client=self.llms.main)
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base = env.unwrapped
+        base: Any = env.unwrapped
         self.llms.attach(env)
         client: LLMClient = self.llms.main
         state: dict[str, Any] = {}
@@ -113,7 +121,7 @@ class LangChainAgent(Agent):
         head: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage(task_text(obs))]
         turns: Turns[BaseMessage] = Turns(
             keep=self.keep_turns, cap=self.prompt_token_cap, stub=_stub,
-            count=lambda msgs: count_message_tokens(convert_to_openai_messages(msgs), client.model, info["tools"]),
+            count=lambda msgs: count_message_tokens(_openai(msgs), client.model, info["tools"]),
         )
         no_tool = 0
         try:
@@ -146,6 +154,11 @@ class LangChainAgent(Agent):
             base.run_info.update(self.llms.usage())
             base.finish("budget")
             return base.result  # type: ignore[no-any-return]
+
+
+def _openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    out = convert_to_openai_messages(list(messages))
+    return out if isinstance(out, list) else [out]
 
 
 def _stub(m: BaseMessage) -> BaseMessage:

@@ -24,13 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-
-import mlgym.tools.llm_tools as llm_tools
-from mlgym.actions import parse_action
 from mlgym.agents.base import Agent
-from mlgym.errors import ActionError, AgentError, BudgetExceededError, LLMError, MLGymError
+
+from mlgym.actions import parse_action
+from mlgym.errors import (
+    ActionError,
+    AgentError,
+    BudgetExceededError,
+    LLMError,
+    MLGymError,
+)
 from mlgym.llm import RunLLMs, count_tokens, truncate_tokens
-from mlgym.tools import REGISTRY, lookup
+from mlgym.tools import REGISTRY, llm_tools, lookup
 
 log = logging.getLogger("mlgym.agents.research")
 
@@ -60,7 +65,7 @@ You know nothing about this problem yet. Follow these instructions and do not fo
 - Show the supporting results and reasoning before you draw a conclusion.
 - Do not install new packages or libraries.
 - When you believe the problem is solved, use the Final Answer action. You can submit only once, so check first."""
-_HEADER_RE = re.compile(r"^\s*[*#]*\s*(" + "|".join(re.escape(e) for e in ENTRIES) + r")\s*[*]*\s*:", re.M | re.I)
+_HEADER_RE = re.compile(r"^\s*[*#]*\s*(" + "|".join(re.escape(e) for e in ENTRIES) + r")\s*[*]*\s*:", re.MULTILINE | re.IGNORECASE)
 
 
 def parse_entries(text: str) -> dict[str, str]:
@@ -170,7 +175,7 @@ class ResearchAgent(Agent):
 
     # ------------------------------------------------------------ loop
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base = env.unwrapped
+        base: Any = env.unwrapped
         self._log_dir = info["log_dir"]
         self.llms.attach(env)
         tool_names = list(info["tool_names"])
@@ -191,7 +196,7 @@ class ResearchAgent(Agent):
             raise
 
     def _loop(self, env: gym.Env, tool_names: list[str]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base = env.unwrapped
+        base: Any = env.unwrapped
         while True:
             steps = self.state["steps"]
             if len(steps) > self.keep_steps:

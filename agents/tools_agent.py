@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
-
 from mlgym.agents.base import Agent
+
 from mlgym.errors import AgentError, BudgetExceededError
 from mlgym.llm import RunLLMs, count_message_tokens, truncate_tokens
 
@@ -73,7 +74,7 @@ class ToolsAgent(Agent):
         self.prompt_tokens: list[int] = []
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base = env.unwrapped
+        base: Any = env.unwrapped
         self.llms.attach(env)
         model = self.llms.main.model
         schemas = info["tools"]

@@ -33,8 +33,9 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from mlgym.errors import BudgetExceededError, LLMError
 
@@ -54,7 +55,7 @@ def tokenizer_dir() -> Path | None:
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "litellm_core_utils" / "tokenizers"
+    path = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
     return path if path.is_dir() else None
 
 
@@ -481,7 +482,7 @@ class RunLLMs:
     budget: Budget
 
     @classmethod
-    def from_args(cls, args: Any, *, needs: str = "--agent") -> "RunLLMs":
+    def from_args(cls, args: Any, *, needs: str = "--agent") -> RunLLMs:
         """From the runner's flags (--llm-name, --fast-llm-name, ...); checks API keys now."""
         name = getattr(args, "llm_name", None)
         if not name:

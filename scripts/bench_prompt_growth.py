@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from llm_server import ScriptedLLM, react  # noqa: E402
+from llm_server import ScriptedLLM, react
 
-from mlgym.llm import count_tokens  # noqa: E402
+from mlgym.llm import count_tokens
 
 
 def usage_by_tiktoken(model: str, text: str):  # type: ignore[no-untyped-def]
@@ -58,8 +58,9 @@ def main() -> int:
         script.append(react(name, args, thought=f"step {i + 1} " + "reasoning " * 40, plan="\n".join(plan_lines)))
     script.append(react("Final Answer", {"final_answer": "done"}))
 
-    from mlgym import runner
     from mlgym.agents.research import ResearchAgent
+
+    from mlgym import runner
 
     with tempfile.TemporaryDirectory() as tmp, ScriptedLLM() as llm:
         fast = "openai/gpt-4o-mini-2024-07-18"  # another name, so the server tells the calls apart

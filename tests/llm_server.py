@@ -35,7 +35,7 @@ def _words(body: dict[str, Any]) -> int:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -72,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    owner: "ScriptedLLM"
+    owner: ScriptedLLM
 
 
 class ScriptedLLM:
@@ -92,12 +92,12 @@ class ScriptedLLM:
     def _key(model: str) -> str:
         return model.split("/", 1)[1] if "/" in model else model
 
-    def script(self, model: str, *responses: Response) -> "ScriptedLLM":
+    def script(self, model: str, *responses: Response) -> ScriptedLLM:
         with self._lock:
             self._scripts[self._key(model)].extend(responses)
         return self
 
-    def default(self, model: str, response: Response) -> "ScriptedLLM":
+    def default(self, model: str, response: Response) -> ScriptedLLM:
         with self._lock:
             self._defaults[self._key(model)] = response
         return self
@@ -169,7 +169,7 @@ class ScriptedLLM:
             out["usage"] = usage
         return 200, out
 
-    def start(self) -> "ScriptedLLM":
+    def start(self) -> ScriptedLLM:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
@@ -187,7 +187,7 @@ class ScriptedLLM:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> "ScriptedLLM":
+    def __enter__(self) -> ScriptedLLM:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

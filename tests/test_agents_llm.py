@@ -117,6 +117,7 @@ def test_replay_from_cache_with_the_server_stopped(tmp_path, monkeypatch):
 
 def test_resume_after_a_crash(llm, tmp_path):
     from mlgym.agents.research import ResearchAgent
+
     from mlgym.env import MLGymEnv
     from mlgym.errors import LLMError
 
@@ -186,7 +187,7 @@ def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path)
         n0 = len(llm.requests)
         obs, *_ = env.step({"name": "Understand File", "arguments": {"file_name": "big.txt", "things_to_look_for": "the largest row"}})
         calls = llm.requests[n0:]
-        assert len(calls) == 12 + 1 and "Only the first 12" in obs  # 12 chunks, then one combining call
+        assert len(calls) == 12 + 1 and "Only the first 12 parts" in obs  # 12 chunks, then one combining call
         assert "lines 1 to" in calls[0]["body"]["messages"][0]["content"]
         original = (env.workspace / "train.py").read_text()
         obs, *_ = env.step({"name": "Edit Script Segment (AI)", "arguments": {

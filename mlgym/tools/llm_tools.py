@@ -33,7 +33,7 @@ CHUNK_TOKENS = 4000  # per Understand File call
 MAX_CHUNKS = 12  # a bigger file is read only this far (said in the observation)
 EDIT_MAX_TOKENS = 12000  # a longer script must be edited a segment at a time
 LOG_TOKENS = 6000  # research log shown to Reflection / Retrieval (its tail)
-_CODE_RE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
+_CODE_RE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 
 
 def _llm(ctx: ToolContext, key: str = "llm") -> Any:
@@ -51,7 +51,7 @@ def _ask(ctx: ToolContext, prompt: str, purpose: str, key: str = "llm") -> str:
     return str(reply.content).strip()
 
 
-def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False) -> str:
+def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False, max_bytes: int | None = None) -> str:
     try:
         target = resolve_in(ctx.workspace, rel, must_exist=True)
     except FileNotFoundError:
@@ -60,7 +60,9 @@ def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False) -> str:
         raise ActionError(f"file {rel!r} does not exist; use List Files to see what is there") from None
     if target.is_dir():
         raise ActionError(f"{rel!r} is a directory; use List Files")
-    return target.read_text(errors="replace")
+    with open(target, "rb") as f:
+        data = f.read(max_bytes if max_bytes is not None else -1)
+    return data.decode("utf-8", "replace")
 
 
 def _research_log(ctx: ToolContext) -> str:
@@ -83,13 +85,17 @@ def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -
     Returns:
         The observation will be a description of relevant content and lines in the file. If the file does not exist, the observation will be an error message.
     """
-    text = _read(ctx, file_name)
+    # Enough bytes for MAX_CHUNKS chunks (a token is rarely more than 8 bytes); never a whole huge file.
+    max_bytes = CHUNK_TOKENS * (MAX_CHUNKS + 1) * 8
+    text = _read(ctx, file_name, max_bytes=max_bytes)
     model = getattr(_llm(ctx), "model", None)
     chunks = split_tokens(text, CHUNK_TOKENS, model)
     note = ""
     if len(chunks) > MAX_CHUNKS:
-        note = f"\n(Only the first {MAX_CHUNKS} of {len(chunks)} parts of {file_name} were read.)"
+        note = f"\n(Only the first {MAX_CHUNKS} parts of {CHUNK_TOKENS} tokens of {file_name} were read.)"
         chunks = chunks[:MAX_CHUNKS]
+    elif len(text.encode()) >= max_bytes:
+        note = f"\n(Only the first {max_bytes} bytes of {file_name} were read.)"
     answers = []
     line = 1
     for i, chunk in enumerate(chunks):
