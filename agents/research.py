@@ -108,9 +108,17 @@ class ResearchAgent(Agent):
         )
 
     def build_prompt(self) -> str:
+        """The prompt for the next step, never over ``prompt_token_cap`` tokens.
+
+        Over the cap, in this order: fewer verbatim steps (down to one), a shorter retrieval
+        summary, shorter observations and responses in the kept step, and at last a cut
+        through the middle of the prompt.
+        """
         model = self.llms.main.model
         steps = self.state["steps"]
         keep = min(self.keep_steps, len(steps))
+        obs_tokens = self.obs_tokens
+        resp_tokens: int | None = None
         while True:
             prompt = self._initial
             recent = steps[len(steps) - keep :] if keep else []
@@ -122,10 +130,10 @@ class ResearchAgent(Agent):
             else:
                 prompt += "\nNow let's start!\n"
             for s in recent:
-                obs = truncate_tokens(s["observation"], self.obs_tokens, model)
-                prompt += f"\nStep {s['step']}:\n{s['response']}\nObservation:\n```\n{obs}\n```\n"
-            n = count_tokens(prompt, model)
-            if n <= self.prompt_token_cap:
+                obs = truncate_tokens(s["observation"], obs_tokens, model)
+                resp = s["response"] if resp_tokens is None else truncate_tokens(s["response"], resp_tokens, model)
+                prompt += f"\nStep {s['step']}:\n{resp}\nObservation:\n```\n{obs}\n```\n"
+            if count_tokens(prompt, model) <= self.prompt_token_cap:
                 return prompt
             if keep > 1:
                 keep -= 1
@@ -134,6 +142,12 @@ class ResearchAgent(Agent):
             short = truncate_tokens(retrieval, max(self.prompt_token_cap // 4, 200), model) if retrieval else retrieval
             if short != retrieval:
                 self.state["retrieval"] = short
+                continue
+            if recent and obs_tokens > 100:
+                obs_tokens //= 2
+                continue
+            if recent and (resp_tokens is None or resp_tokens > 100):
+                resp_tokens = max(100, (resp_tokens or self.prompt_token_cap // 2) // 2)
                 continue
             return truncate_tokens(prompt, self.prompt_token_cap, model, note="tokens of the prompt cut")
 
@@ -170,7 +184,8 @@ class ResearchAgent(Agent):
         for rec in trace_steps[len(self.state["steps"]) :]:  # crashed between the step and the save
             act = rec.get("action") or {}
             response = rec.get("raw_action") or f"Action: {act.get('name')}\nAction Input: {json.dumps(act.get('arguments'))}"
-            self.state["steps"].append({"step": rec["step"], "response": response, "observation": rec.get("observation", "")})
+            obs = truncate_tokens(rec.get("observation") or "", self.obs_tokens, self.llms.main.model)
+            self.state["steps"].append({"step": rec["step"], "response": response, "observation": obs})
         log.info("resumed the research agent at step %d", len(self.state["steps"]))
 
     # ------------------------------------------------------------ loop
@@ -232,8 +247,9 @@ class ResearchAgent(Agent):
             base.run_info.update(self.llms.usage())
             obs, _reward, terminated, truncated, info = env.step(text)
             step = {"step": info["step"], "response": text, "observation": obs}
-            steps.append(step)
             self._summarise(base, step)
+            # Only the cut observation is ever shown again: keep the state file small.
+            steps.append({**step, "observation": truncate_tokens(obs, self.obs_tokens, self.llms.main.model)})
             self.save()
             if terminated or truncated:
                 return info.get("result")

@@ -212,3 +212,21 @@ def test_missing_api_key_gives_one_line(capsys, monkeypatch):
     assert err.startswith("error: ") and "OPENAI_API_KEY" in err and "\n" not in err
     assert runner.main(["--agent", "tools", "-q"]) == 2
     assert "--llm-name" in capsys.readouterr().err
+
+
+def test_research_prompt_stays_under_its_token_cap(llm):
+    from mlgym.agents.research import ResearchAgent
+    from mlgym.llm import count_tokens
+
+    args = runner.build_parser().parse_args(["--llm-name", MAIN, "--llm-base-url", llm.url])
+    agent = ResearchAgent(args)
+    agent.prompt_token_cap = 3000
+    agent._initial = agent.initial_prompt("Classify digits.", list(ResearchAgent.tools))
+    sizes = []
+    for i in range(60):
+        long_plan = "\n".join(f"{k}. did thing {k}" for k in range(i * 5))
+        agent.state["steps"].append({"step": i + 1, "response": react("List Files", {"dir_path": "."}, plan=long_plan), "observation": "output " * 5000})
+        agent.state["retrieval"] = "earlier result " * (50 * i)
+        sizes.append(count_tokens(agent.build_prompt()))
+    assert max(sizes) <= 3000 and sizes[-1] > 1500
+    assert "Step 60:" in agent.build_prompt()  # the latest step is always there
