@@ -203,7 +203,7 @@ class ResearchAgent(Agent):
         except BudgetExceededError as e:
             log.warning("research agent: %s", e)
             self.save()
-            base.run_info.update(self.llms.usage())
+            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
             base.finish("budget")
             return base.result  # type: ignore[no-any-return]
         except MLGymError:
@@ -244,7 +244,7 @@ class ResearchAgent(Agent):
                     )},
                 ]
             text = reply.content.split("\nObservation:")[0].strip()  # a hallucinated observation is dropped
-            base.run_info.update(self.llms.usage())
+            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
             obs, _reward, terminated, truncated, info = env.step(text)
             step = {"step": info["step"], "response": text, "observation": obs}
             self._summarise(base, step)

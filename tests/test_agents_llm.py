@@ -70,7 +70,7 @@ def test_research_episode_edits_executes_and_submits(llm, tmp_path):
     corrected = llm.calls(MAIN)[2]["messages"]
     assert corrected[1]["content"] == "I will just think about it." and "wrong format" in corrected[2]["content"]
     state = json.loads((tmp_path / "run" / "agent_state.json").read_text())
-    assert state["format_errors"] == 1 and len(state["steps"]) == 4
+    assert state["format_errors"] == 1 == result["format_errors"] and len(state["steps"]) == 4
     ws = Path(result["log_dir"]).parent / "ws"
     log_text = next(ws.glob("digits-*/research_log.log")).read_text()
     assert log_text.count("[Reasoning]") == 3  # steps 1-3 summarised
