@@ -216,6 +216,7 @@ def test_missing_api_key_gives_one_line(capsys, monkeypatch):
 
 def test_research_prompt_stays_under_its_token_cap(llm):
     from mlgym.agents.research import ResearchAgent
+
     from mlgym.llm import count_tokens
 
     args = runner.build_parser().parse_args(["--llm-name", MAIN, "--llm-base-url", llm.url])
