@@ -99,6 +99,8 @@ class MLGymEnv(gym.Env[str, Any]):
         if device is not None:
             self.sandbox_options["device"] = device
         self.tool_names = tuple(tools) if tools else CORE_TOOLS
+        if any(t not in REGISTRY for t in self.tool_names):
+            import mlgym.tools.llm_tools  # noqa: F401  (registers the LLM-backed tools)
         unknown = [t for t in self.tool_names if t not in REGISTRY]
         if unknown:
             raise MLGymError(f"unknown tools {unknown}; registered: {', '.join(REGISTRY)}")
