@@ -47,6 +47,7 @@ CACHE = "eval_cache.json"
 MAX_RESCORE = 10
 N_BOOT = 2000
 EPSILON = 0.05  # MLGym's penalty factor for infeasible methods
+BASELINE_RTOL = 1e-4  # "worse than the baseline" beyond this relative difference
 BASELINE_METHOD = "task baseline"  # the task's baseline score, a method in the profiles
 PROFILE_POINTS = 500  # MLGym's tau grid size (used for plotting and the grid AUP)
 RUN_COLUMNS = [
@@ -377,10 +378,14 @@ def performance_ratios(
 
     A method is infeasible on the task when it has no score, a non-positive score, or a
     score worse than the baseline; it gets ``(1 + epsilon) * worst feasible ratio``.
+    "Worse" allows a relative tolerance of ``BASELINE_RTOL``, so the starter code itself
+    is not infeasible against a baseline written down to a few digits.
     """
+    tol = BASELINE_RTOL * abs(baseline)
     feasible = {
         m: v for m, v in scores.items()
-        if m in methods and v is not None and math.isfinite(v) and v > 0 and (v >= baseline if higher else v <= baseline)
+        if m in methods and v is not None and math.isfinite(v) and v > 0
+        and (v >= baseline - tol if higher else v <= baseline + tol)
     }
     if not feasible:
         worst = 1.0

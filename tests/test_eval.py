@@ -242,3 +242,11 @@ def test_write_results_for_a_killed_run(runs: dict[str, Path], tmp_path: Path) -
     res = result(copy)
     assert res["score"] == row["score"] and res["reason"] == "scored_from_trace" and res["cut_short"] is True
     assert ev.run_row(copy)["scored_from"] == "result.json"
+
+
+def test_starter_equal_to_rounded_baseline_is_feasible() -> None:
+    ratios, _ = ev.performance_ratios({"starter": 0.16320871, "better": 0.15}, 0.1632087, higher=False, methods=["starter", "better", "none"])
+    assert ratios["starter"] == pytest.approx(0.16320871 / 0.15)
+    assert ratios["none"] == pytest.approx(ratios["starter"] * 1.05)
+    worse, _ = ev.performance_ratios({"worse": 0.17, "better": 0.15}, 0.1632087, higher=False, methods=["worse", "better"])
+    assert worse["worse"] == pytest.approx(1.05)  # infeasible: (1 + eps) * worst feasible ratio (1.0)

@@ -33,7 +33,7 @@ def task_copy(tmp_path):
     [
         ("direction: higher", "direction: up", "direction: must be 'higher' or 'lower'"),
         ("metric: accuracy\n", "", "metric: required field is missing"),
-        ("  score: 0.77037", "  score: high", "baseline.score: expected int or float"),
+        ("  score: 0.7703704", "  score: high", "baseline.score: expected int or float"),
         ("  max_steps: 30", "  max_stepz: 30", "limits.max_stepz: unknown field"),
         ("  max_steps: 30", "  max_steps: lots", "limits.max_steps: expected int"),
         ("name: digits", "name: other", "must match the folder name"),
