@@ -36,3 +36,17 @@ def env_factory(tmp_path: Path):
     yield make
     for env in made:
         env.close()
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    """Docker tests fail (not skip) when Docker is unusable, unless MLGYM_SKIP_DOCKER=1."""
+    from mlgym.sandbox.docker import DEFAULT_IMAGE, connect
+
+    try:
+        connect().images.get(os.environ.get("MLGYM_DOCKER_IMAGE") or DEFAULT_IMAGE)
+    except Exception as e:  # daemon down, docker SDK missing, image not built
+        msg = f"docker sandbox unusable: {e}; run .ci/setup_docker.sh (or set MLGYM_SKIP_DOCKER=1)"
+        if os.environ.get("MLGYM_SKIP_DOCKER") == "1":
+            pytest.skip(msg)
+        pytest.fail(msg, pytrace=False)

@@ -27,19 +27,6 @@ LIMITS = Limits(timeout=30, memory_mb=256, max_processes=64, output_bytes=64 * 1
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def docker_ready() -> None:
-    from mlgym.sandbox.docker import DEFAULT_IMAGE, connect
-
-    try:
-        connect().images.get(os.environ.get("MLGYM_DOCKER_IMAGE") or DEFAULT_IMAGE)
-    except Exception as e:  # daemon down, docker SDK missing, image not built
-        msg = f"docker sandbox unusable: {e}; run .ci/setup_docker.sh (or set MLGYM_SKIP_DOCKER=1)"
-        if os.environ.get("MLGYM_SKIP_DOCKER") == "1":
-            pytest.skip(msg)
-        pytest.fail(msg, pytrace=False)
-
-
 @pytest.fixture(params=BACKENDS)
 def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "docker":
