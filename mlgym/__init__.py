@@ -6,6 +6,7 @@ Importing the package registers one environment per task: ``mlgym/<task>-v0``.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -29,7 +30,7 @@ def register_tasks() -> list[str]:
     return ids
 
 
-def make(task: str, **kwargs: object) -> gym.Env:  # type: ignore[type-arg]
+def make(task: str, **kwargs: Any) -> gym.Env:  # type: ignore[type-arg]
     """``gym.make("mlgym/<task>-v0", **kwargs)``; an unknown task is a :class:`TaskError`."""
     TaskSpec.load(task)
     register_tasks()

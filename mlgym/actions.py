@@ -53,9 +53,9 @@ def parse_json_loose(text: str) -> Any:
             return value
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         pass
-    e = errors[0]
+    first = errors[0]
     raise ActionError(
-        f"Action Input is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+        f"Action Input is not valid JSON ({first.msg} at line {first.lineno} column {first.colno}); "
         'write it as a JSON object, e.g. {"dir_path": "."}'
     )
 
@@ -109,10 +109,7 @@ def parse_action(action: Any) -> ToolCall:
         raise ActionError(f"found 'Action: {name}' but no 'Action Input:' line after it")
     raw = action[inputs[-1].end() :]
     raw = re.split(r"^\s*Observation\s*:", raw, maxsplit=1, flags=re.M)[0]
-    if not raw.strip():
-        args: Any = {}
-    else:
-        args = parse_json_loose(raw)
-    if not isinstance(args, dict):
+    parsed: Any = parse_json_loose(raw) if raw.strip() else {}
+    if not isinstance(parsed, dict):
         raise ActionError("Action Input must be a JSON object, e.g. {\"script_name\": \"train.py\"}")
-    return ToolCall(name, args)
+    return ToolCall(name, parsed)

@@ -139,7 +139,7 @@ def prepare(
 
 def link_tree(src: Path, dst: Path, *, copy: bool = False) -> None:
     """Populate ``dst`` with hard links to ``src``'s files (copies when asked or across file systems)."""
-    for dirpath, dirnames, filenames in os.walk(src):
+    for dirpath, _dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames:

@@ -237,6 +237,7 @@ class MLGymEnv(gym.Env[str, Any]):
         error: str | None = None
         call = None
         ends = False
+        name: str | None = None
         try:
             call = parse_action(action)
             tool = lookup(call.name, self.tool_names)

@@ -26,7 +26,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 __all__ = ["Snapshotter", "Trace", "TraceWriter", "load", "restore_workspace"]
 
@@ -134,7 +134,7 @@ class Snapshotter:
                 changed[name] = None
         return changed
 
-    def prime(self, files: dict[str, str | None]) -> None:
+    def prime(self, files: Mapping[str, str | None]) -> None:
         """Start from a known state (resume), so the next ``changes`` is a true diff."""
         self._hash = {k: v for k, v in files.items() if v is not None}
         self._stat = {}
