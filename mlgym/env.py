@@ -55,11 +55,11 @@ class UnicodeText(spaces.Text):
         return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
 
 
-def _episode_limits(task: TaskSpec) -> Limits:
+def _episode_limits(task: TaskSpec, memory_mb: int | None = None, cpus: float | None = None) -> Limits:
     tl = task.limits
     return Limits(
-        timeout=tl.exec_timeout, memory_mb=tl.memory_mb, max_processes=tl.max_processes,
-        output_bytes=tl.output_bytes, network=tl.network,
+        timeout=tl.exec_timeout, memory_mb=memory_mb or tl.memory_mb, max_processes=tl.max_processes,
+        output_bytes=tl.output_bytes, network=tl.network, cpus=cpus,
     )
 
 
@@ -82,6 +82,8 @@ class MLGymEnv(gym.Env[str, Any]):
         max_time: float | None = None,
         exec_timeout: float | None = None,
         device: str | None = None,
+        memory_mb: int | None = None,
+        cpus: float | None = None,
         tools: Sequence[str] | None = None,
         sandbox_options: dict[str, Any] | None = None,
         fsync: bool = True,
@@ -95,6 +97,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.max_steps = max_steps or self.task.limits.max_steps
         self.max_time = max_time or self.task.limits.max_time
         self.exec_timeout = exec_timeout or self.task.limits.exec_timeout
+        self.memory_mb, self.cpus = memory_mb, cpus  # override task.yaml's limits
         self.sandbox_options = dict(sandbox_options or {})
         if device is not None:
             self.sandbox_options["device"] = device
@@ -161,7 +164,7 @@ class MLGymEnv(gym.Env[str, Any]):
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
         self.sandbox = make_sandbox(
-            self.sandbox_kind, self.workspace, limits=_episode_limits(self.task),
+            self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
             mounts=[Mount(self.data.public, DATA_DIR)], **opts,
         )
         # Hard links are safe where the sandbox mounts data/ read-only over them; a plain

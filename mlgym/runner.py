@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive_int, default=None, help="step limit (default: the task's)")
     p.add_argument("--max-time", type=_positive_float, default=None, help="episode wall-clock limit in seconds")
     p.add_argument("--exec-timeout", type=_positive_float, default=None, help="per Execute Script limit in seconds")
+    p.add_argument("--memory-mb", type=_positive_int, default=None, help="memory limit of the sandbox (default: the task's)")
+    p.add_argument("--cpus", type=_positive_float, default=None, help="CPU share of the docker sandbox, e.g. 1.5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", type=Path, default=None, help="continue a killed run from its log folder")
     p.add_argument("--no-fsync", action="store_true", help="do not fsync the trace each step (faster, less safe)")
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     env = MLGymEnv(
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
-        fsync=not args.no_fsync, tools=getattr(agent_cls, "tools", None),
+        fsync=not args.no_fsync, tools=getattr(agent_cls, "tools", None), memory_mb=args.memory_mb, cpus=args.cpus,
     )
     agent = agent_cls(args)
     env.run_info = {"agent": args.agent, "model": args.llm_name, "seed": args.seed}

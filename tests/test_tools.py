@@ -180,3 +180,12 @@ def test_code_cannot_read_hidden_files_or_network(env):
     obs, _ = act(env, "Execute Script", script_name="snoop.py")
     assert "READ" not in obs.replace("READ-ONLY", ""), obs
     assert "NET CLOSED" in obs and "DATA READ-ONLY" in obs and "p0,p1" in obs
+
+
+def test_memory_limit_is_reported_to_the_agent(env_factory):
+    env = env_factory(memory_mb=256)
+    env.reset(seed=0)
+    act(env, "Write File", file_name="hog.py", content="x = [bytearray(64 * 2**20) for _ in range(16)]\nprint('survived')\n")
+    obs, err = act(env, "Execute Script", script_name="hog.py")
+    assert "survived" not in obs
+    assert "more memory than allowed" in obs
