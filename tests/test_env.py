@@ -139,3 +139,20 @@ def test_device_flag_reaches_the_sandbox(env_factory):
     env.step({"name": "Write File", "arguments": {"file_name": "d.py", "content": "import os\nprint(os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('MLGYM_SEED'))\n"}})
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "d.py"}})
     assert "0 3" in obs
+
+
+def test_async_vector_env_runs_episodes_in_parallel(tmp_path):
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda i=i: gym.make("mlgym/digits-v0", log_dir=tmp_path / f"run{i}", work_dir=tmp_path / "ws") for i in range(2)],
+        shared_memory=False,  # Text observations cannot live in shared memory
+    )
+    try:
+        obs, _ = envs.reset(seed=[0, 1])
+        assert all(o.startswith("Research Problem") for o in obs)
+        obs, reward, terminated, truncated, _ = envs.step(
+            [{"name": "List Files", "arguments": {}}, 'Action: Execute Script\nAction Input: {"script_name": "train.py"}'])
+        assert obs[0] == "data/\ntrain.py" and "wrote submission.csv" in obs[1]
+        assert list(reward) == [0.0, 0.0] and not any(terminated)
+    finally:
+        envs.close()
+    assert (tmp_path / "run0" / "trace.jsonl").is_file() and (tmp_path / "run1" / "trace.jsonl").is_file()
