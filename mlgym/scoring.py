@@ -79,6 +79,10 @@ def evaluate(
     if missing:
         result["error"] = f"no submission: {', '.join(missing)} not found in the workspace"
         return result
+    linked = [f for f in task.submission if (submission_dir / f).is_symlink()]
+    if linked:  # never follow an agent's link on the host: it could point at any file
+        result["error"] = f"invalid submission: {', '.join(linked)} is a symbolic link, not a file"
+        return result
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlgym-eval-") as tmp:
         ws = Path(tmp) / "ws"

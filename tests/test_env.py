@@ -156,3 +156,14 @@ def test_async_vector_env_runs_episodes_in_parallel(tmp_path):
     finally:
         envs.close()
     assert (tmp_path / "run0" / "trace.jsonl").is_file() and (tmp_path / "run1" / "trace.jsonl").is_file()
+
+
+def test_symlinked_submission_is_not_followed(env_factory, tmp_path):
+    secret = tmp_path / "host_secret.csv"
+    secret.write_text("id,label\nTOP,SECRET\n")
+    env = env_factory()
+    env.reset(seed=0)
+    (env.workspace / "submission.csv").symlink_to(secret)
+    _, reward, *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "x"}})
+    assert reward == 0.0 and "symbolic link" in info["result"]["error"]
+    assert "SECRET" not in (env.log_dir / "result.json").read_text()
