@@ -189,3 +189,15 @@ def test_memory_limit_is_reported_to_the_agent(env_factory):
     obs, err = act(env, "Execute Script", script_name="hog.py")
     assert "survived" not in obs
     assert "more memory than allowed" in obs
+
+
+def test_fifo_does_not_block_the_host(env):
+    os.mkfifo(env.workspace / "pipe")
+    for name, args in [
+        ("Read File", {"file_name": "pipe"}),
+        ("Append File", {"file_name": "pipe", "content": "x"}),
+        ("Copy File", {"source": "pipe", "destination": "p2"}),
+        ("Inspect Script Lines", {"script_name": "pipe", "start_line_number": 1, "end_line_number": 2}),
+    ]:
+        obs, err = act(env, name, **args)
+        assert err and "not a regular file" in obs, (name, obs)

@@ -32,6 +32,8 @@ def _writable(ctx: ToolContext, rel: str) -> Path:
             raise PathEscapeError(f"{rel!r} is in the read-only folder {ro}/")
     if target.is_dir():
         raise ActionError(f"{rel!r} is a directory")
+    if target.exists() and not target.is_file():  # a FIFO or device would block the host
+        raise ActionError(f"{rel!r} is not a regular file")
     return target
 
 
@@ -42,6 +44,8 @@ def _existing_file(ctx: ToolContext, rel: str) -> Path:
         raise ActionError(f"file {rel!r} does not exist; use List Files to see what is there") from None
     if target.is_dir():
         raise ActionError(f"{rel!r} is a directory; use List Files")
+    if not target.is_file():  # a FIFO or device would block the host
+        raise ActionError(f"{rel!r} is not a regular file")
     return target
 
 
