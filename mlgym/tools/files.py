@@ -37,7 +37,8 @@ def _writable(ctx: ToolContext, rel: str) -> Path:
     return target
 
 
-def _existing_file(ctx: ToolContext, rel: str) -> Path:
+def existing_file(ctx: ToolContext, rel: str) -> Path:
+    """The workspace file ``rel`` names, or an ActionError saying what is wrong with it."""
     try:
         target = resolve_in(ctx.workspace, rel, must_exist=True)
     except FileNotFoundError:
@@ -102,7 +103,7 @@ def read_file(ctx: ToolContext, file_name: str) -> str:
     Returns:
         The observation will be the contents of the file read.
     """
-    target = _existing_file(ctx, file_name)
+    target = existing_file(ctx, file_name)
     with open(target, "rb") as f:
         data = f.read(ctx.observation_chars * 4 + 1)
     text = data.decode("utf-8", "replace")
@@ -154,7 +155,7 @@ def copy_file(ctx: ToolContext, source: str, destination: str) -> str:
     Returns:
         A success message if the file is copied successfully, or an error message if the file cannot be copied.
     """
-    data = _existing_file(ctx, source).read_bytes()
+    data = existing_file(ctx, source).read_bytes()
     _write(ctx, destination, data)
     return f"File {source} copied to {destination}."
 
@@ -195,7 +196,7 @@ def inspect_script_lines(ctx: ToolContext, script_name: str, start_line_number: 
     Returns:
         The observation will be the content of the script between start_line_number and end_line_number . If the script does not exist, the observation will be an error message.
     """
-    target = _existing_file(ctx, script_name)
+    target = existing_file(ctx, script_name)
     if start_line_number < 1 or end_line_number < start_line_number:
         raise ActionError("line numbers start at 1 and end_line_number must not be before start_line_number")
     if end_line_number - start_line_number >= MAX_INSPECT_LINES:

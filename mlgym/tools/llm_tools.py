@@ -18,7 +18,7 @@ from mlgym.errors import ActionError, LLMError
 from mlgym.llm import count_tokens, split_tokens, truncate_tokens
 from mlgym.paths import resolve_in
 from mlgym.tools.base import ToolContext, tool
-from mlgym.tools.files import clip, write_text
+from mlgym.tools.files import clip, existing_file, write_text
 
 LLM_TOOLS = (
     "Understand File",
@@ -52,14 +52,9 @@ def _ask(ctx: ToolContext, prompt: str, purpose: str, key: str = "llm") -> str:
 
 
 def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False, max_bytes: int | None = None) -> str:
-    try:
-        target = resolve_in(ctx.workspace, rel, must_exist=True)
-    except FileNotFoundError:
-        if missing_ok:
-            return ""
-        raise ActionError(f"file {rel!r} does not exist; use List Files to see what is there") from None
-    if target.is_dir():
-        raise ActionError(f"{rel!r} is a directory; use List Files")
+    if missing_ok and not resolve_in(ctx.workspace, rel).exists():
+        return ""
+    target = existing_file(ctx, rel)
     with open(target, "rb") as f:
         data = f.read(max_bytes if max_bytes is not None else -1)
     return data.decode("utf-8", "replace")
