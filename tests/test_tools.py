@@ -201,3 +201,13 @@ def test_fifo_does_not_block_the_host(env):
     ]:
         obs, err = act(env, name, **args)
         assert err and "not a regular file" in obs, (name, obs)
+
+
+def test_huge_directory_listing_is_clipped(env):
+    many = env.workspace / "many"
+    many.mkdir()
+    for i in range(5000):
+        (many / f"file_{i:05d}.txt").touch()
+    obs, err = act(env, "List Files", dir_path="many")
+    assert err is None and len(obs) < 21_000 and "characters cut" in obs
+    assert obs.startswith("file_00000.txt") and obs.endswith("file_04999.txt")

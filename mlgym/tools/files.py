@@ -90,7 +90,7 @@ def list_files(ctx: ToolContext, dir_path: str = ".") -> str:
                 is_dir = False  # dangling symlink
             entries.append(e.name + ("/" if is_dir else ""))
     entries.sort()
-    return "\n".join(entries) if entries else "(empty directory)"
+    return clip("\n".join(entries), ctx.observation_chars) if entries else "(empty directory)"
 
 
 @tool("Read File")
