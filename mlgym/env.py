@@ -160,6 +160,8 @@ class MLGymEnv(gym.Env[str, Any]):
             os.chmod(self.workspace, 0o777)
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
         opts = {**self.sandbox_options, "env": env_vars}
+        if self.sandbox_kind.startswith("local"):
+            opts["python"] = self.python
         if self.sandbox_kind == "docker":
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
@@ -311,6 +313,8 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def _eval_options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}
+        if self.sandbox_kind.startswith("local"):
+            opts["python"] = self.python
         if self.sandbox_kind == "docker":
             opts.update(run_id=self.run_id + "-eval", task=self.task.name)
         return opts

@@ -167,3 +167,19 @@ def test_symlinked_submission_is_not_followed(env_factory, tmp_path):
     _, reward, *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "x"}})
     assert reward == 0.0 and "symbolic link" in info["result"]["error"]
     assert "SECRET" not in (env.log_dir / "result.json").read_text()
+
+
+def test_python_flag_uses_another_interpreter(env_factory, tmp_path):
+    import subprocess
+    import sys
+
+    venv = tmp_path / "otherpy"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    env = env_factory(python=str(venv / "bin" / "python"))
+    env.reset(seed=0)
+    env.step({"name": "Write File", "arguments": {"file_name": "w.py", "content": "import sys\nprint(sys.prefix)\n"}})
+    obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "w.py"}})
+    assert str(venv) in obs
+    env.step({"name": "Execute Script", "arguments": {"script_name": "train.py"}})
+    *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "x"}})
+    assert info["result"]["valid_submission"], info["result"]["error"]

@@ -67,10 +67,18 @@ def bwrap_available() -> str | None:
     return None
 
 
-def python_roots() -> list[Path]:
-    """Directories the sandboxed Python needs: the venv and the interpreter it is built on."""
+def python_roots(python: str | None = None) -> list[Path]:
+    """Directories a sandboxed Python needs: its venv and the interpreter it is built on.
+
+    Ours always; with ``python`` (the runner's ``--python``) that one's too.
+    """
     roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
-    return sorted(r for r in roots if r.is_dir())
+    if python:
+        exe = Path(shutil.which(python) or python)
+        if exe.is_absolute() and not str(exe).startswith(("/usr/", "/bin/")):
+            roots.add(exe.parent.parent.absolute())  # a venv: <venv>/bin/python
+            roots.add(exe.resolve().parent.parent)  # the interpreter the venv links to
+    return sorted(r for r in roots if r.is_dir() and r != Path("/"))
 
 
 def hidden_paths() -> list[Path]:
@@ -92,8 +100,10 @@ class LocalSandbox:
         isolation: str = "auto",
         env: Mapping[str, str] | None = None,
         device: str | None = None,
+        python: str | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
+        self.python = python  # an interpreter other than ours, made visible inside bwrap
         self.device = device  # GPU index(es), e.g. "0" or "0,1": CUDA_VISIBLE_DEVICES + /dev/nvidia*
         self.limits = limits
         self.mounts = list(mounts)
@@ -241,10 +251,11 @@ class LocalSandbox:
             for node in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
                 if node.exists():
                     args += ["--dev-bind", str(node), str(node)]
-        for root in python_roots():
+        roots = python_roots(self.python)
+        for root in roots:
             args += ["--ro-bind", str(root), str(root)]
         for hidden in hidden_paths():
-            if any(hidden == r or r in hidden.parents for r in python_roots()) and hidden.is_dir():
+            if any(hidden == r or r in hidden.parents for r in roots) and hidden.is_dir():
                 args += ["--tmpfs", str(hidden)]
         args += ["--bind", str(self.workspace), str(self.workspace)]
         for m in self.mounts:
