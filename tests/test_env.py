@@ -180,6 +180,12 @@ def test_python_flag_uses_another_interpreter(env_factory, tmp_path):
     env.step({"name": "Write File", "arguments": {"file_name": "w.py", "content": "import sys\nprint(sys.prefix)\n"}})
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "w.py"}})
     assert str(venv) in obs
-    env.step({"name": "Execute Script", "arguments": {"script_name": "train.py"}})
+    zeros = (  # stdlib only: the other interpreter has no pandas
+        "import csv\nids = [r['id'] for r in csv.DictReader(open('data/test.csv'))]\n"
+        "w = csv.writer(open('submission.csv', 'w', newline=''))\nw.writerow(['id', 'label'])\nw.writerows([i, 0] for i in ids)\n"
+    )
+    env.step({"name": "Write File", "arguments": {"file_name": "zeros.py", "content": zeros}})
+    env.step({"name": "Execute Script", "arguments": {"script_name": "zeros.py"}})
     *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "x"}})
-    assert info["result"]["valid_submission"], info["result"]["error"]
+    assert info["result"]["valid_submission"], info["result"]["error"]  # eval ran with it too
+    assert 0.05 < info["result"]["score"] < 0.2
