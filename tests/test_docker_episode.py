@@ -49,3 +49,36 @@ def test_docker_agent_container_has_no_answers_and_no_network(tmp_path):
     finally:
         env.close()
     assert _containers(env.run_id) == []
+
+
+ORPHAN = r"""
+import os, signal, sys
+from pathlib import Path
+from mlgym.sandbox import make_sandbox
+box = make_sandbox("docker", Path(sys.argv[1]), run_id=sys.argv[2], task="digits")
+box.start()
+os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: the container is left behind
+"""
+
+
+def test_gc_removes_only_orphaned_containers(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from mlgym.sandbox import make_sandbox
+    from mlgym.sandbox.docker import gc
+
+    orphan_id = f"orphan-{uuid.uuid4().hex[:6]}"
+    subprocess.run([sys.executable, "-c", ORPHAN, str(tmp_path / "ws1"), orphan_id], env={**os.environ}, check=False)
+    assert len(_containers(orphan_id)) == 1
+    live_id = f"live-{uuid.uuid4().hex[:6]}"
+    live = make_sandbox("docker", tmp_path / "ws2", run_id=live_id, task="digits")
+    live.start()
+    try:
+        assert gc() >= 1
+        assert _containers(orphan_id) == [] and len(_containers(live_id)) == 1  # ours is still running
+    finally:
+        live.stop()
+    assert _containers(live_id) == []

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dockerfile", default=str(REPO_ROOT / "Dockerfile"))
     b.set_defaults(func=cmd_build)
     g = sub.add_parser("gc", help="remove containers left behind by killed runs (label mlgym.run)")
+    g.add_argument("--all", action="store_true", help="also containers of runs whose process is still alive")
     g.set_defaults(func=cmd_gc)
     c = sub.add_parser("check", help="run a quick self-check of a sandbox backend")
     c.add_argument("--backend", default="local", choices=["local", "local-bwrap", "local-plain", "docker"])
@@ -156,7 +157,7 @@ def _stream_build(client: object, ctx: Path, tag: str, buildargs: dict[str, str]
 def cmd_gc(args: argparse.Namespace) -> int:
     from mlgym.sandbox.docker import gc
 
-    n = gc()
+    n = gc(everything=args.all)
     print(f"removed {n} mlgym container{'s' if n != 1 else ''}")
     return 0
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_IMAGE = "mlgym-task:latest"
 WORKDIR = "/workspace"
 LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.task"
+LABEL_OWNER = "mlgym.owner"  # "<hostname>:<pid>" of the process that made the container
 DEFAULT_UID = 1000
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
 # Runs the command under `timeout`, then kills whatever the command left behind (every
@@ -67,11 +68,32 @@ def connect() -> DockerClient:
     return client
 
 
-def gc(client: DockerClient | None = None) -> int:
-    """Remove every container labelled ``mlgym.run`` (left by a killed run); return how many."""
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _orphaned(labels: Mapping[str, str]) -> bool:
+    """True when the container's owner process (on this host) is gone, or unknown."""
+    host, _, pid = labels.get(LABEL_OWNER, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host == ""  # no owner label: an old container; another host's: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False  # the owner is alive: its run may still be going
+
+
+def gc(client: DockerClient | None = None, *, everything: bool = False) -> int:
+    """Remove containers labelled ``mlgym.run`` whose owner process is gone (all of them
+    with ``everything``: also those of runs still going); return how many."""
     client = client or connect()
     n = 0
     for c in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+        if not everything and not _orphaned(c.labels):
+            continue
         try:
             c.remove(force=True)
             n += 1
@@ -147,7 +169,7 @@ class DockerSandbox:
             image=self.image,
             command=["sh", "-c", "while :; do sleep 3600; done"],
             name=f"mlgym-{self.run_id}-{uuid.uuid4().hex[:6]}",
-            labels={LABEL_RUN: self.run_id, LABEL_TASK: self.task},
+            labels={LABEL_RUN: self.run_id, LABEL_TASK: self.task, LABEL_OWNER: _owner()},
             detach=True,
             init=True,
             user="0:0",  # PID 1 only; every exec runs as self.uid with no capabilities
