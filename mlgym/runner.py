@@ -125,7 +125,7 @@ def summary(result: dict[str, Any], log_dir: str | Path) -> str:
         f"task        {result['task']}  ({result['metric']}, {result['direction']} is better)",
         f"score       {_fmt(result.get('score'))}",
         f"baseline    {_fmt(result.get('baseline'))}",
-        f"improvement {'n/a' if imp is None else f'{imp:+.2%}'}",
+        f"improvement {'n/a' if imp is None else f'{round(imp, 4) + 0.0:+.2%}'}",  # no "-0.00%"
         f"success     {result.get('success')}",
         f"steps       {result.get('steps')}   wall time {result.get('wall_time', 0):.1f}s   ended by {result.get('reason')}",
     ]

@@ -1,0 +1,191 @@
+"""``mlgym bench GRID.yaml``: run tasks x agents x seeds, in parallel, resumably.
+
+    name: smoke                       # optional
+    tasks: [digits, house-prices]
+    agents:                           # names, or {name, args} with extra runner flags
+      - baseline
+      - {name: research, args: ["--llm-name", "openai/gpt-4o-mini", "--max-cost", "1"]}
+    seeds: [0, 1, 2]                  # or a count: 3
+    args: ["--max-steps", "30"]       # runner flags for every run
+    sandbox: local
+
+Each run is its own ``python -m mlgym.runner`` process (a crash or a leak in one run
+cannot take the grid down) writing to ``OUT/<task>/<agent>/seed<k>/``.  Running the
+same command again skips finished runs (``result.json``), continues runs that were cut
+short (``--resume``) and starts the rest.  At the end the table of ``mlgym eval`` is
+written to ``OUT/eval/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from mlgym.errors import MLGymError
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    task: str
+    agent: str
+    agent_args: tuple[str, ...]
+    seed: int
+    log_dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} / {self.agent} / seed {self.seed}"
+
+    def state(self) -> str:
+        if (self.log_dir / "result.json").is_file():
+            return "done"
+        if (self.log_dir / "trace.jsonl").is_file():
+            return "cut short"
+        return "new"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    name: str
+    out: Path
+    runs: tuple[Run, ...]
+    args: tuple[str, ...]
+    sandbox: str
+
+
+def load_grid(path: Path, out: Path | None = None) -> Grid:
+    """Read and check a grid file; a mistake is one :class:`MLGymError` naming file and field."""
+    from mlgym.agents import load_agent
+    from mlgym.task import TaskSpec
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise MLGymError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise MLGymError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise MLGymError(f"{path}: expected a mapping with tasks, agents and seeds")
+    unknown = set(raw) - {"name", "tasks", "agents", "seeds", "args", "sandbox"}
+    if unknown:
+        raise MLGymError(f"{path}: unknown fields {sorted(unknown)}; known: name, tasks, agents, seeds, args, sandbox")
+    tasks = raw.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise MLGymError(f"{path}: tasks: give a list of task names")
+    for t in tasks:
+        TaskSpec.load(t)  # unknown task: TaskError naming the known ones
+    agents: list[tuple[str, tuple[str, ...]]] = []
+    for a in raw.get("agents") or []:
+        if isinstance(a, str):
+            agents.append((a, ()))
+        elif isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("args", []), list):
+            agents.append((a["name"], tuple(str(x) for x in a.get("args", []))))
+        else:
+            raise MLGymError(f"{path}: agents: each entry is a name or {{name, args: [flags]}}, got {a!r}")
+    if not agents:
+        raise MLGymError(f"{path}: agents: give at least one agent")
+    for name, _ in agents:
+        load_agent(name)
+    seeds = raw.get("seeds", 1)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise MLGymError(f"{path}: seeds: give a positive count or a list of integers")
+    args = raw.get("args", [])
+    if not isinstance(args, list):
+        raise MLGymError(f"{path}: args: give a list of runner flags")
+    names = [n for n, _ in agents]
+    name = str(raw.get("name") or path.stem)
+    out = out or Path("runs") / name
+    runs = tuple(
+        Run(t, name, extra, s, out / t / (name if names.count(name) == 1 else f"{name}-{i}") / f"seed{s}")
+        for t in tasks for i, (name, extra) in enumerate(agents) for s in seeds
+    )
+    return Grid(name, out, runs, tuple(str(x) for x in args), str(raw.get("sandbox", "local")))
+
+
+def command(grid: Grid, run: Run, work_dir: Path) -> list[str]:
+    argv = [sys.executable, "-m", "mlgym.runner", "--task", run.task, "--agent", run.agent, "--seed", str(run.seed),
+            "--sandbox", grid.sandbox, "--work-dir", str(work_dir), "-q", *grid.args, *run.agent_args]
+    if run.state() == "cut short":
+        return argv + ["--resume", str(run.log_dir)]
+    return argv + ["--log-dir", str(run.log_dir)]
+
+
+def execute(grid: Grid, run: Run, work_dir: Path) -> tuple[Run, int, float]:
+    run.log_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with open(run.log_dir / "runner.log", "ab") as log:
+        rc = subprocess.run(command(grid, run, work_dir), stdout=log, stderr=subprocess.STDOUT, env={**os.environ}).returncode
+    return run, rc, time.monotonic() - t0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="mlgym bench", description="Run a grid of tasks x agents x seeds (resumable).")
+    p.add_argument("grid", type=Path, help="grid YAML file")
+    p.add_argument("--out", type=Path, default=None, help="folder for the runs (default: runs/<grid name>)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="print what would run and exit")
+    a = p.parse_args(argv)
+    if a.jobs < 1:
+        raise MLGymError(f"--jobs must be at least 1, got {a.jobs}")
+    grid = load_grid(a.grid, a.out)
+    out = grid.out
+    todo = [r for r in grid.runs if r.state() != "done"]
+    print(f"{grid.name}: {len(grid.runs)} runs, {len(grid.runs) - len(todo)} done, {len(todo)} to run, {a.jobs} at a time -> {out}")
+    if a.dry_run:
+        for r in grid.runs:
+            print(f"  [{r.state():9}] {r.label}: {' '.join(command(grid, r, out / '.workspaces')[1:])}")
+        return 0
+    failed = _run_all(grid, todo, out / ".workspaces", a.jobs)
+    from mlgym import eval as ev
+
+    ev.main([str(out), "--out", str(out / "eval"), "-q"])
+    print(f"table: {out / 'eval' / 'table.json'}")
+    if failed:
+        print(f"{len(failed)} run(s) failed; see runner.log in: " + ", ".join(str(r.log_dir) for r in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_all(grid: Grid, todo: list[Run], work_dir: Path, jobs: int) -> list[Run]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    failed: list[Run] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+        job = bar.add_task(grid.name, total=len(todo))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(execute, grid, r, work_dir) for r in todo]
+            try:
+                for f in as_completed(futures):
+                    run, rc, secs = f.result()
+                    bar.advance(job)
+                    bar.console.print(f"{'ok    ' if rc == 0 else 'FAILED'} {run.label} ({secs:.0f}s){_score(run)}")
+                    if rc != 0:
+                        failed.append(run)
+            except KeyboardInterrupt:
+                for f in futures:
+                    f.cancel()
+                bar.console.print("interrupted: run the same command again to resume")
+                raise
+    return failed
+
+
+def _score(run: Run) -> str:
+    import json
+
+    try:
+        r: dict[str, Any] = json.loads((run.log_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    imp = r.get("improvement")
+    return f": {r.get('metric')} {r.get('score')}, improvement {'n/a' if imp is None else f'{round(imp, 3) + 0.0:+.1%}'}"
