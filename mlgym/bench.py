@@ -13,7 +13,8 @@ Each run is its own ``python -m mlgym.runner`` process (a crash or a leak in one
 cannot take the grid down) writing to ``OUT/<task>/<agent>/seed<k>/``.  Running the
 same command again skips finished runs (``result.json``), continues runs that were cut
 short (``--resume``) and starts the rest.  At the end the table of ``mlgym eval`` is
-written to ``OUT/eval/``.
+written to ``OUT/eval/``.  Runs fan out over local processes (``-j``) or, with
+``--ray``, over a Ray cluster.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import yaml
 
@@ -134,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("grid", type=Path, help="grid YAML file")
     p.add_argument("--out", type=Path, default=None, help="folder for the runs (default: runs/<grid name>)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run on Ray: 'local' starts a local cluster, 'auto' or ray://host:port joins one")
     p.add_argument("--dry-run", action="store_true", help="print what would run and exit")
     a = p.parse_args(argv)
     if a.jobs < 1:
@@ -146,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in grid.runs:
             print(f"  [{r.state():9}] {r.label}: {' '.join(command(grid, r, out / '.workspaces')[1:])}")
         return 0
-    failed = _run_all(grid, todo, out / ".workspaces", a.jobs)
+    work = (out / ".workspaces").resolve()
+    results = _ray(grid, todo, work, a.ray) if a.ray else _local(grid, todo, work, a.jobs)
+    failed = _run_all(grid, results, len(todo))
     from mlgym import eval as ev
 
     ev.main([str(out), "--out", str(out / "eval"), "-q"])
@@ -157,26 +162,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_all(grid: Grid, todo: list[Run], work_dir: Path, jobs: int) -> list[Run]:
+def _local(grid: Grid, todo: list[Run], work_dir: Path, jobs: int) -> Iterator[tuple[Run, int, float]]:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(execute, grid, r, work_dir) for r in todo]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _ray(grid: Grid, todo: list[Run], work_dir: Path, address: str) -> Iterator[tuple[Run, int, float]]:
+    """Each run as a Ray task (1 CPU).  On a cluster, OUT must be on storage every node
+    sees, and every node needs mlgym installed (the run uses the worker's Python)."""
+    try:
+        import ray
+    except ImportError:
+        raise MLGymError("--ray needs Ray: pip install 'mlgym[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(num_cpus=1)(execute)
+        pending = [remote.remote(grid, r, work_dir.resolve()) for r in todo]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_all(grid: Grid, results: Iterator[tuple[Run, int, float]], total: int) -> list[Run]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     failed: list[Run] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        job = bar.add_task(grid.name, total=len(todo))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(execute, grid, r, work_dir) for r in todo]
-            try:
-                for f in as_completed(futures):
-                    run, rc, secs = f.result()
-                    bar.advance(job)
-                    bar.console.print(f"{'ok    ' if rc == 0 else 'FAILED'} {run.label} ({secs:.0f}s){_score(run)}")
-                    if rc != 0:
-                        failed.append(run)
-            except KeyboardInterrupt:
-                for f in futures:
-                    f.cancel()
-                bar.console.print("interrupted: run the same command again to resume")
-                raise
+        job = bar.add_task(grid.name, total=total)
+        try:
+            for run, rc, secs in results:
+                bar.advance(job)
+                bar.console.print(f"{'ok    ' if rc == 0 else 'FAILED'} {run.label} ({secs:.0f}s){_score(run)}")
+                if rc != 0:
+                    failed.append(run)
+        except KeyboardInterrupt:
+            bar.console.print("interrupted: run the same command again to resume")
+            raise
     return failed
 
 

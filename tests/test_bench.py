@@ -54,3 +54,11 @@ def test_bad_grid_is_one_line(tmp_path, capsys, text, message):
     assert message in str(err.value)
     assert cli.main(["bench", str(grid)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_grid_on_a_local_ray_cluster(tmp_path):
+    grid = _grid(tmp_path, "tasks: [digits]\nagents: [baseline]\nseeds: [3]\n")
+    out = tmp_path / "ray-out"
+    assert bench.main([str(grid), "--out", str(out), "--ray", "local"]) == 0
+    result = json.loads((out / "digits" / "baseline" / "seed3" / "result.json").read_text())
+    assert result["valid_submission"] and result["seed"] == 3
