@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import io
 import os
 import pickle
 import shutil
-import struct
 import sys
 import tarfile
 import urllib.error
@@ -33,6 +31,8 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from mlgym.py2pickle import Py2Str, py2_pickle
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 TARBALL = "cifar-10-python.tar.gz"
@@ -165,70 +165,6 @@ def extract(tarball: Path, raw: Path) -> Path:
 
 
 # --- Python 2 style pickling, so the public test_batch looks like the official files ---
-
-class Py2Str(bytes):
-    """Pickled as a Python 2 str (loads as bytes with encoding='bytes', as str with 'latin1')."""
-
-
-def py2_pickle(obj: object) -> bytes:
-    out = io.BytesIO()
-    w = out.write
-
-    def save(o: object) -> None:
-        if o is None:
-            w(b"N")
-        elif isinstance(o, Py2Str):
-            w(b"U" + bytes([len(o)]) + o if len(o) < 256 else b"T" + struct.pack("<i", len(o)) + o)
-        elif isinstance(o, (int, np.integer)) and not isinstance(o, bool):
-            o = int(o)
-            if 0 <= o < 256:
-                w(b"K" + bytes([o]))
-            elif 0 <= o < 65536:
-                w(b"M" + struct.pack("<H", o))
-            else:
-                w(b"J" + struct.pack("<i", o))
-        elif isinstance(o, tuple):
-            if 1 <= len(o) <= 3:
-                for x in o:
-                    save(x)
-                w(b"\x85\x86\x87"[len(o) - 1 : len(o)])
-            else:
-                w(b"(")
-                for x in o:
-                    save(x)
-                w(b"t")
-        elif isinstance(o, list):
-            w(b"](")
-            for x in o:
-                save(x)
-            w(b"e")
-        elif isinstance(o, dict):
-            w(b"}(")
-            for k, v in o.items():
-                save(k)
-                save(v)
-            w(b"u")
-        elif isinstance(o, np.ndarray) and o.dtype == np.uint8:
-            w(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n")
-            save((0,))
-            save(Py2Str(b"b"))
-            w(b"\x87R(K\x01")
-            save(tuple(int(s) for s in o.shape))
-            w(b"cnumpy\ndtype\n")
-            save((Py2Str(b"u1"), 0, 1))
-            w(b"R")
-            save((3, Py2Str(b"|"), None, None, None, -1, -1, 0))
-            w(b"b\x89")
-            save(Py2Str(np.ascontiguousarray(o).tobytes()))
-            w(b"tb")
-        else:
-            raise TypeError(f"cannot pickle {type(o).__name__}")
-
-    w(b"\x80\x02")
-    save(obj)
-    w(b".")
-    return out.getvalue()
-
 
 def load(path: Path) -> dict:
     with open(path, "rb") as f:
