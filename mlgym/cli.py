@@ -50,7 +50,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             continue
         ready = "ready" if TaskData(t).is_ready() else "not prepared"
         table.add_row(t.name, t.metric, t.direction, f"{t.baseline.score:g}", ", ".join(t.submission), ready)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)  # piped: do not squeeze
     return 0
 
 
