@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,6 +40,7 @@ from mlgym.sandbox.base import ExecResult, Limits, Mount
 
 log = logging.getLogger(__name__)
 SANDBOX_UID = int(os.environ.get("MLGYM_SANDBOX_UID", "65534"))
+_TAG = "MLGYM_SANDBOX_TAG"
 _ETC = [
     "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
     "/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/nsswitch.conf",
@@ -118,6 +120,8 @@ class LocalSandbox:
         self.workdir = str(self.workspace)
         self._cgroup: Cgroup | None = None
         self._server: _Server | None = None
+        self._tag = uuid.uuid4().hex
+        self._user_procs: int | None = None
         # One long-lived bwrap per sandbox with a process server in it (see _spawner);
         # MLGYM_BWRAP_PER_EXEC=1 starts a new bwrap for every command instead.
         self.persistent = not os.environ.get("MLGYM_BWRAP_PER_EXEC")
@@ -144,7 +148,45 @@ class LocalSandbox:
         if self._cgroup is not None:
             self._cgroup.remove()
             self._cgroup = None
+        elif not self.use_bwrap:
+            self._kill_tagged()
         self._started = False
+
+    def _nproc(self) -> int:
+        """RLIMIT_NPROC counts every process of the user, not just the sandbox's: allow
+        what the user already runs (counted at start) plus the sandbox's own budget."""
+        if self._user_procs is None:
+            uid, n = os.getuid(), 0
+            for entry in os.listdir("/proc"):
+                try:
+                    n += entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid
+                except OSError:
+                    pass
+            self._user_procs = n
+        return self._user_procs + self.limits.max_processes
+
+    def _kill_tagged(self, _pid: int = 0) -> None:
+        """Without a cgroup, find the command's leftovers (even after setsid) by the tag
+        in their environment.  A process that re-execs with a scrubbed environment is not
+        found: local-plain is documented as reduced isolation."""
+        needle = f"{_TAG}={self._tag}".encode()
+        me = os.getpid()
+        for _ in range(20):
+            found = 0
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == me:
+                    continue
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as f:
+                        if needle not in f.read().split(b"\0"):
+                            continue
+                    os.kill(int(entry), signal.SIGKILL)
+                    found += 1
+                except (OSError, ProcessLookupError):
+                    continue
+            if not found:
+                return
+            time.sleep(0.01)
 
     def __enter__(self) -> "LocalSandbox":
         self.start()
@@ -185,6 +227,7 @@ class LocalSandbox:
                 base[key] = os.environ[key]
         if self.device is not None:
             base["CUDA_VISIBLE_DEVICES"] = self.device
+        base[_TAG] = self._tag  # lets a cgroup-less plain sandbox find what escaped its process group
         base.update(self.extra_env)
         base.update(env or {})
         return base
@@ -194,7 +237,7 @@ class LocalSandbox:
         if self._cgroup is None:  # cgroups, when present, do memory and pids better
             mem = lim.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim.max_processes, lim.max_processes))
+            resource.setrlimit(resource.RLIMIT_NPROC, (self._nproc(), self._nproc()))
         fsize = lim.file_size_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -218,7 +261,7 @@ class LocalSandbox:
         lim = self.limits
         limits = [prlimit, "--core=0", f"--fsize={lim.file_size_mb * 1024 * 1024}"]
         if self._cgroup is None:
-            limits += [f"--as={lim.memory_mb * 1024 * 1024}", f"--nproc={lim.max_processes}"]
+            limits += [f"--as={lim.memory_mb * 1024 * 1024}", f"--nproc={self._nproc()}"]
         if lim.cpu_seconds:
             limits.append(f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 5}")
         limits.append("--")
@@ -298,7 +341,7 @@ class LocalSandbox:
             output_bytes=self.limits.output_bytes,
             stdin=stdin,
             preexec_fn=None if launcher is not None else self._preexec,
-            kill_tree=self._cgroup.kill_all if self._cgroup is not None else None,
+            kill_tree=self._cgroup.kill_all if self._cgroup is not None else self._kill_tagged,
         )
         self._classify(res)
         return res
