@@ -289,7 +289,7 @@ def run_row(
         if all(final_key) and row["valid_submission"]:
             known[final_key] = row["score"]  # the final submission: already scored
         todo = [(s, k) for s, k in snaps if k not in known]
-        for s, k in todo:
+        for _step, k in todo:
             hit = cache.get("|".join(k))
             if hit is not None:
                 known[k] = hit.get("score")

@@ -18,7 +18,6 @@ every earlier step's reward is 0.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import tempfile
@@ -30,7 +29,6 @@ from mlgym.data import TaskData
 from mlgym.sandbox import Limits, Mount, make_sandbox
 from mlgym.task import TaskSpec
 
-log = logging.getLogger(__name__)
 
 
 def improvement(task: TaskSpec, score: float, baseline: float) -> float:

@@ -21,12 +21,13 @@ Contract (checked by ``tests/test_sandbox_conformance.py`` on every backend):
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from mlgym.errors import SandboxError
 
-__all__ = ["ExecResult", "Limits", "Mount", "Sandbox", "SandboxError"]
+__all__ = ["ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "check_writable"]
 
 MiB = 1024 * 1024
 
@@ -57,6 +58,20 @@ class Mount:
     source: Path
     target: str
     read_only: bool = True
+
+
+def check_writable(workspace: Path, workdir: str, mounts: Sequence[Mount], target: Path, path: str) -> None:
+    """Raise PermissionError when ``target`` (a resolved host path in ``workspace``) lies on a
+    read-only mount.  Mount targets are relative to ``workdir`` or absolute in-sandbox paths."""
+    for m in mounts:
+        if not m.read_only:
+            continue
+        rel = os.path.relpath(m.target, workdir) if os.path.isabs(m.target) else m.target
+        if rel.startswith(".."):
+            continue  # mounted outside the workspace: no host path in it
+        where = (workspace / rel).resolve()
+        if where == target or where in target.parents:
+            raise PermissionError(f"{path!r} is on a read-only mount")
 
 
 @dataclasses.dataclass

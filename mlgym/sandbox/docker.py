@@ -36,7 +36,7 @@ from docker.types import Mount as DockerMount
 from mlgym.errors import ImageMissingError, SandboxError
 from mlgym.paths import resolve_in
 from mlgym.sandbox._proc import HeadTail
-from mlgym.sandbox.base import ExecResult, Limits, Mount
+from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
 
 __all__ = ["DEFAULT_IMAGE", "DockerSandbox", "connect", "gc"]
 
@@ -282,10 +282,7 @@ class DockerSandbox:
 
     def write_file(self, path: str, data: bytes) -> None:
         target = resolve_in(self.workspace, path)
-        for m in self.mounts:
-            where = Path(self._target(m).replace(WORKDIR, str(self.workspace), 1))
-            if m.read_only and (where == target or where in target.parents):
-                raise PermissionError(f"{path!r} is on a read-only mount")
+        check_writable(self.workspace, WORKDIR, self.mounts, target, path)
         missing = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

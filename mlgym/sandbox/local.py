@@ -36,7 +36,7 @@ from mlgym.errors import SandboxError
 from mlgym.paths import resolve_in
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
-from mlgym.sandbox.base import ExecResult, Limits, Mount
+from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
 
 log = logging.getLogger(__name__)
 SANDBOX_UID = int(os.environ.get("MLGYM_SANDBOX_UID", "65534"))
@@ -201,10 +201,7 @@ class LocalSandbox:
 
     def write_file(self, path: str, data: bytes) -> None:
         target = resolve_in(self.workspace, path)
-        for m in self.mounts:
-            where = self._target(m)
-            if m.read_only and (where == target or where in target.parents):
-                raise PermissionError(f"{path!r} is on a read-only mount")
+        check_writable(self.workspace, self.workdir, self.mounts, target, path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
