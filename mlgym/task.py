@@ -44,6 +44,7 @@ class TaskLimits:
     max_processes: int = 256
     output_bytes: int = 64 * 1024
     network: bool = False
+    workspace_mb: int = 4096  # the episode's workspace quota (mlgym.sandbox.quota)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,9 @@ class TaskSpec:
     success_threshold: float = 0.10
     eval_timeout: float = 600.0
     data_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Package-data files the agent must not read (e.g. the bundled copy of the test set),
+    # written "<top-level package>/<relative path>"; each sandbox backend hides them.
+    hide: tuple[str, ...] = ()
 
     @property
     def env_dir(self) -> Path:
@@ -117,6 +121,7 @@ class TaskSpec:
             success_threshold=float(f.get("success_threshold", (int, float), 0.10)),
             eval_timeout=float(f.get("eval_timeout", (int, float), 600.0)),
             data_env={str(k): str(v) for k, v in f.get("data_env", dict, {}).items()},
+            hide=tuple(f.get("hide", list, [])),
         )
         if spec.direction not in ("higher", "lower"):
             raise TaskError(f"{path}: direction: must be 'higher' or 'lower', got {spec.direction!r}")
@@ -124,6 +129,8 @@ class TaskSpec:
             raise TaskError(f"{path}: name: {spec.name!r} must match the folder name {path.parent.name!r}")
         if not spec.submission or not all(isinstance(s, str) and s and "/" not in s for s in spec.submission):
             raise TaskError(f"{path}: submission: give one file name or a list of plain file names")
+        if not all(isinstance(h, str) and "/" in h and ".." not in h.split("/") for h in spec.hide):
+            raise TaskError(f"{path}: hide: give package-data paths like 'sklearn/datasets/data/digits.csv.gz'")
         for needed in (spec.env_dir, spec.eval_script):
             if not needed.exists():
                 raise TaskError(f"{path}: missing {needed.relative_to(spec.root)}")
