@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import re
 import typing
 from pathlib import Path
@@ -29,6 +30,19 @@ if typing.TYPE_CHECKING:
     from mlgym.sandbox.base import Sandbox
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_INT_RE = re.compile(r"[ \t]*[+-]?[0-9]{1,18}[ \t]*")  # ASCII digits only: int() also takes "²"-like digits
+MAX_INT = 2**63 - 1
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short, always-printable rendering of an agent's value for an error message."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclasses.dataclass
@@ -39,6 +53,7 @@ class ToolContext:
     python: str = "python"
     exec_timeout: float = 600.0
     observation_chars: int = 20_000
+    inspect_max_lines: int = 100  # lines Inspect Script Lines shows at most (MLAgentBench's check lets 101 through)
     read_only: tuple[str, ...] = ("data",)  # workspace-relative folders tools must not write
     history: dict[str, list[bytes | None]] = dataclasses.field(default_factory=dict)
     final_answer: str | None = None
@@ -91,7 +106,12 @@ class Tool:
         return " ".join(m.group(1).split()) if m else "the result of the tool"
 
     def validate(self, arguments: Any) -> dict[str, Any]:
-        """Check names and types; raise :class:`ActionError` saying what to fix."""
+        """Check names and types; raise :class:`ActionError` saying what to fix.
+
+        Never raises anything else, whatever ``arguments`` holds: integers given as text
+        must be plain ASCII digits (not "--5", "²" or 5,000 digits), and values are shown
+        in messages through :func:`_show`, which cannot fail on odd or huge values.
+        """
         if not isinstance(arguments, dict):
             raise ActionError(f"{self.name}: Action Input must be a JSON object with keys {list(self.params)}")
         extra = [k for k in arguments if k not in self.params]
@@ -101,26 +121,28 @@ class Tool:
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
-                parts.append(f"unexpected {', '.join(map(str, extra))}")
+                parts.append(f"unexpected {', '.join(_show(k, 40) for k in extra[:10])}")
             raise ActionError(f"{self.name}: {'; '.join(parts)}. Valid arguments: {', '.join(self.params)}")
         clean: dict[str, Any] = {}
         for key, value in arguments.items():
             want = self.params[key]["type"]
             if want == "integer":
-                if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                if isinstance(value, str) and _INT_RE.fullmatch(value):
                     value = int(value)
                 if isinstance(value, bool) or not isinstance(value, int):
-                    raise ActionError(f"{self.name}: {key} must be an integer, got {value!r}")
+                    raise ActionError(f"{self.name}: {key} must be an integer, got {_show(value)}")
+                if not -MAX_INT <= value <= MAX_INT:
+                    raise ActionError(f"{self.name}: {key} is out of range (at most {MAX_INT} in size)")
             elif want == "number":
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ActionError(f"{self.name}: {key} must be a number, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ActionError(f"{self.name}: {key} must be a finite number, got {_show(value)}")
             elif want == "string":
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    value = str(value)
+                    value = _show(value, 400)
                 if not isinstance(value, str):
-                    raise ActionError(f"{self.name}: {key} must be a string, got {json.dumps(value)[:80]}")
+                    raise ActionError(f"{self.name}: {key} must be a string, got {_show(value)}")
             elif want == "boolean" and not isinstance(value, bool):
-                raise ActionError(f"{self.name}: {key} must be true or false, got {value!r}")
+                raise ActionError(f"{self.name}: {key} must be true or false, got {_show(value)}")
             clean[key] = value
         return clean
 
