@@ -1,16 +1,28 @@
 """Docker sandbox: one container per sandbox, driven through the Docker SDK (never the CLI).
 
-The container runs a sleep loop under ``docker-init`` (``init=True``) as PID 1; every
-``exec`` is a ``docker exec`` as an unprivileged uid with no capabilities, wrapped in an
-in-container ``timeout -k 2`` (docker exec does not forward signals, so only that
-kills the tree) and followed by a sweep of that uid's leftover processes: nothing a
-command starts outlives it, as in the local backends.
+Who runs what (issue 8: the agent must not be able to outlive its step or forge a status):
+
+* The container runs a sleep loop under ``docker-init`` (``init=True``) as PID 1, with
+  every capability dropped except SETUID, SETGID and KILL, ``no-new-privileges``, no
+  network (unless ``Limits.network``), memory (no swap), CPU and process limits.
+* Every ``exec`` is a ``docker exec`` as container root running :data:`_WRAPPER`: the
+  wrapper shell and ``timeout`` stay root, and only the command itself drops (``setpriv``)
+  to the sandbox uid, a host uid from :func:`mlgym.sandbox.uids.allocate` that owns
+  nothing but the workspace (handed over to it, mode 0700).  The agent cannot signal or
+  ptrace the wrapper (another uid, no capabilities), so after the command or its timeout
+  the wrapper always sweeps every process of that uid, without forking (a fork bomb at
+  the pids limit cannot stop it).  The exit status is the wrapper's, read from the
+  daemon, never parsed from output.  If the stream hangs, a host-side deadline sweeps;
+  leftovers the host can still see (same pid namespace) are frozen and killed from there.
+* ``hide``: package-data paths ("<pkg>/<relpath>") are resolved with the container's
+  ``python3`` and removed at start as container root (the container layer is private).
+* ``/tmp``, ``/var/tmp`` and ``/run/lock`` (the image's only world-writable places) are
+  tmpfs, charged to the container's memory limit, so scratch files cannot fill the
+  host's disk; the workspace can be size-limited by the caller (mlgym.sandbox.quota).
 
 The workspace is bind-mounted read-write at ``/workspace``; each :class:`Mount` is
-bind-mounted read-only (a relative target is inside ``/workspace``).  No network
-unless ``Limits.network``; memory (no swap), CPU share and the number of processes
-are container limits.  ``read_file`` / ``write_file`` work on the host side of the
-bind mounts.
+bind-mounted read-only (a relative target is inside ``/workspace``).  ``read_file`` /
+``write_file`` work on the host side of the bind mounts.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from docker.types import Mount as DockerMount
 
 from mlgym.errors import ImageMissingError, SandboxError
 from mlgym.paths import resolve_in
+from mlgym.sandbox import uids
 from mlgym.sandbox._proc import HeadTail
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
 
@@ -45,11 +58,48 @@ DEFAULT_IMAGE = "mlgym-task:latest"
 WORKDIR = "/workspace"
 LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.task"
 LABEL_OWNER = "mlgym.owner"  # "<hostname>:<pid>" of the process that made the container
-DEFAULT_UID = 1000
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
-# Runs the command under `timeout`, then kills whatever the command left behind (every
-# process of the sandbox uid but this shell); keeps the command's exit status.
-_WRAPPER = f'timeout -k {KILL_GRACE} "$0" "$@"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+# Kills every live process of uid $u in the container (argument "$1" of the snippet's
+# caller), repeatedly until none is left, using only shell builtins: no fork, so a fork
+# bomb at the pids limit cannot starve it.  Zombies are skipped (init reaps them).
+_SWEEP = (
+    'n=0; while [ $n -lt 5000 ]; do left=0; '
+    'for d in /proc/[1-9]*; do z=; '
+    'while read -r k a b c; do case $k in State:) z=$a ;; '
+    'Uid:) if [ "$z" != Z ] && { [ "$a" = "$u" ] || [ "$b" = "$u" ] || [ "$c" = "$u" ]; }; '
+    'then kill -9 "${d#/proc/}" 2>/dev/null && left=1; fi; break ;; esac; '
+    'done 2>/dev/null <"$d/status"; done; [ $left = 0 ] && break; n=$((n+1)); done'
+)
+# Runs as container root: `timeout` (root) runs the command as uid $1 (setpriv: no groups,
+# no capabilities; no_new_privs is container-wide), then the sweep; keeps the command's
+# exit status.  Arguments: uid, seconds, argv...
+_WRAPPER = (
+    f'u=$1 s=$2; shift 2; timeout -k {KILL_GRACE} "$s" '
+    'setpriv --reuid="$u" --regid="$u" --clear-groups --inh-caps=-all -- "$@"; '
+    f'rc=$?; {_SWEEP}; exit $rc'
+)
+_CAPS = ["SETUID", "SETGID", "KILL"]  # setpriv to the sandbox uid, and the sweep
+# Removes package data the task hides ("<pkg>/<relpath>"), found without importing.
+_HIDE = """
+import importlib.util, os, shutil, sys
+for spec in sys.argv[1:]:
+    pkg, _, rel = spec.partition("/")
+    try:
+        found = importlib.util.find_spec(pkg)
+    except (ImportError, ValueError):
+        found = None
+    for base in (found.submodule_search_locations or []) if found else []:
+        path = os.path.normpath(os.path.join(base, rel))
+        if not path.startswith(os.path.normpath(base) + os.sep):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        else:
+            continue
+        print(path)
+"""
 # Prints the container's cumulative OOM-kill count (cgroup v2, then v1).
 _OOM_PROBE = (
     "f=/sys/fs/cgroup/memory.events; [ -r $f ] || f=/sys/fs/cgroup/memory/memory.oom_control; "
@@ -107,7 +157,8 @@ class DockerSandbox:
 
     Options: ``image`` (default ``$MLGYM_DOCKER_IMAGE`` or ``mlgym-task:latest``),
     ``run_id`` / ``task`` (container labels), ``device`` ("0", "0,1" or "all": GPUs),
-    ``env`` (extra environment for every exec), ``uid`` (override the exec user).
+    ``env`` (extra environment for every exec), ``hide`` (package-data paths removed from
+    the container at start), ``uid`` (the agent uid instead of a freshly allocated one).
     """
 
     name = "docker"
@@ -125,6 +176,7 @@ class DockerSandbox:
         device: str | None = None,
         env: Mapping[str, str] | None = None,
         uid: int | None = None,
+        hide: Sequence[str] = (),
         client: DockerClient | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
@@ -136,11 +188,13 @@ class DockerSandbox:
         self.device = device
         self.extra_env = dict(env or {})
         self._uid = uid
+        self.hide = tuple(hide)
         self._client = client
         self.container: Any = None
         self.uid: int | None = None
         self.gid: int | None = None
         self._oom_seen = 0
+        self._procs_file: str | None = None  # the container's cgroup.procs, when visible from here
         self._lock = threading.Lock()
 
     # lifecycle -------------------------------------------------------------
@@ -163,7 +217,7 @@ class DockerSandbox:
         except docker.errors.APIError as e:
             raise SandboxError(f"docker: {_first_line(e)}") from e
         self.workspace.mkdir(parents=True, exist_ok=True)
-        self.uid, self.gid = self._exec_user()
+        self.uid, self.gid = self._hand_over()
         lim = self.limits
         kwargs: dict[str, Any] = dict(
             image=self.image,
@@ -172,7 +226,7 @@ class DockerSandbox:
             labels={LABEL_RUN: self.run_id, LABEL_TASK: self.task, LABEL_OWNER: _owner()},
             detach=True,
             init=True,
-            user="0:0",  # PID 1 only; every exec runs as self.uid with no capabilities
+            user="0:0",  # PID 1 and the exec wrappers; commands run as self.uid (see _WRAPPER)
             working_dir=WORKDIR,
             mounts=self._docker_mounts(),
             network_mode=None if lim.network else "none",
@@ -180,7 +234,10 @@ class DockerSandbox:
             memswap_limit=f"{lim.memory_mb}m",
             pids_limit=lim.max_processes,
             cap_drop=["ALL"],
+            cap_add=_CAPS,
             security_opt=["no-new-privileges"],
+            tmpfs={d: f"rw,nosuid,nodev,size={max(1, lim.memory_mb) if d != '/run/lock' else 1}m,mode=1777"
+                   for d in ("/tmp", "/var/tmp", "/run/lock")},
             ulimits=[Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20),
                      Ulimit(name="core", soft=0, hard=0)],
             environment={"HOME": "/tmp"},
@@ -205,6 +262,18 @@ class DockerSandbox:
             self.stop()
             raise SandboxError(f"cannot start container from {self.image!r}: {_first_line(e)}") from e
         self._oom_seen = 0  # a fresh container has no OOM kills yet
+        try:
+            init_pid = int(client.api.inspect_container(container.id)["State"]["Pid"])
+            self._procs_file = _procs_file(container.id, init_pid) if init_pid > 0 else None
+        except (docker.errors.DockerException, KeyError, TypeError, ValueError):
+            self._procs_file = None
+        if self.hide:
+            self._hide()
+
+    def _hide(self) -> None:
+        """Remove the hidden package data from this container's layer, as container root."""
+        r = self._probe(["python3", "-c", _HIDE, *self.hide], workdir="/")
+        log.debug("hidden in %s: %r (asked: %r)", self.container.name, r.splitlines(), self.hide)
 
     def stop(self) -> None:
         with self._lock:
@@ -232,23 +301,23 @@ class DockerSandbox:
     def __hash__(self) -> int:
         return id(self)
 
-    def _exec_user(self) -> tuple[int, int]:
-        """The workspace owner's uid when it is not root, else 1000 (and the workspace is chowned)."""
-        if self._uid is not None:
-            return self._uid, self._uid
-        st = self.workspace.stat()
-        if st.st_uid != 0:
-            return st.st_uid, st.st_gid
-        # Not the host copies under mount targets: they may be hard links into the data cache.
-        skip = {str(self.workspace / m.target.strip("/")) for m in self.mounts if not os.path.isabs(m.target)}
+    def _hand_over(self) -> tuple[int, int]:
+        """The uid:gid agent commands run as, owning the workspace (mode 0700).
+
+        As root: a fresh uid from the reserved range (or ``uid=``) that owns nothing else
+        on the host; the workspace is chowned to it without following links, except the
+        host copies under mount targets (hard links into the data cache).  As a normal
+        user: that user, the only uid it can give files to."""
+        if os.geteuid() != 0:
+            os.chmod(self.workspace, 0o700)
+            return os.geteuid(), os.getegid()
+        uid = self._uid if self._uid is not None else uids.allocate()
+        skip = [self.workspace / m.target.strip("/") for m in self.mounts if not os.path.isabs(m.target)]
         try:
-            for root, dirs, files in os.walk(self.workspace):
-                dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
-                for name in (root, *(os.path.join(root, n) for n in dirs + files)):
-                    os.lchown(name, DEFAULT_UID, DEFAULT_UID)
-        except PermissionError as e:
-            raise SandboxError(f"cannot hand {self.workspace} to uid {DEFAULT_UID}: {e.strerror}") from e
-        return DEFAULT_UID, DEFAULT_UID
+            uids.hand_over(self.workspace, uid, uid, skip=skip)
+        except OSError as e:
+            raise SandboxError(f"cannot hand {self.workspace} to uid {uid}: {e.strerror}") from e
+        return uid, uid
 
     def _target(self, m: Mount) -> str:
         return m.target if os.path.isabs(m.target) else f"{WORKDIR}/{m.target.strip('/')}"
@@ -320,27 +389,29 @@ class DockerSandbox:
         if not argv:
             raise ValueError("argv is empty")
         secs = max(0.1, timeout if timeout is not None else self.limits.timeout)
-        cmd = ["sh", "-c", _WRAPPER, f"{secs:.3f}", *argv]
+        cmd = ["sh", "-c", _WRAPPER, "mlgym", str(self.uid), f"{secs:.3f}", *argv]
         start = time.monotonic()
         api = self.client.api
+        out, err = HeadTail(self.limits.output_bytes), HeadTail(self.limits.output_bytes)
         try:
             exec_id = api.exec_create(
-                self.container.id, cmd, stdin=stdin is not None, user=f"{self.uid}:{self.gid}",
+                self.container.id, cmd, stdin=stdin is not None, user="0:0",
                 environment=self._env(env), workdir=WORKDIR,
             )["Id"]
-            out, err = HeadTail(self.limits.output_bytes), HeadTail(self.limits.output_bytes)
             hung = _run_exec(api, exec_id, stdin, out, err, deadline=secs + KILL_GRACE + 30)
-            rc = api.exec_inspect(exec_id)["ExitCode"]
-        except docker.errors.NotFound as e:
-            raise SandboxError(f"sandbox container is gone: {_first_line(e)}") from e
-        except docker.errors.APIError as e:
-            raise SandboxError(f"docker exec failed: {_first_line(e)}") from e
-        except (OSError, docker.errors.DockerException) as e:
-            raise SandboxError(f"docker exec failed: {e}") from e
+            rc = None if hung else _exit_code(api.exec_inspect(exec_id))
+        except (OSError, docker.errors.DockerException, KeyError, TypeError) as e:
+            self._check_alive(e)
+            log.warning("docker exec in %s failed: %r", self.container.name, _first_line(e))
+            hung, rc = False, None
         duration = time.monotonic() - start
-        if hung or rc is None:  # the daemon never finished the stream: sweep by hand
+        if hung or rc is None or self._leftovers():  # the wrapper could not sweep: do it from outside
             self._sweep()
+        if hung:
             rc = 124
+        if rc is None:
+            return ExecResult(returncode=125, stdout=out.text(), stderr=err.text() + "\n[the sandbox reported no exit status]",
+                              duration=duration, truncated_bytes=out.dropped + err.dropped, killed_reason="sandbox error")
         res = ExecResult(
             returncode=rc, stdout=out.text(), stderr=err.text(), duration=duration,
             truncated_bytes=out.dropped + err.dropped,
@@ -349,6 +420,18 @@ class DockerSandbox:
             res.stderr = f"cannot run {argv[0]!r}: not found"
         self._classify(res, secs)
         return res
+
+    def _check_alive(self, cause: BaseException) -> None:
+        """Raise :class:`SandboxError` when the container is gone or stopped; return when it runs."""
+        try:
+            state = self.client.api.inspect_container(self.container.id)["State"]
+            running = bool(state.get("Running"))
+        except docker.errors.NotFound:
+            running = False
+        except (OSError, docker.errors.DockerException, KeyError, TypeError, AttributeError) as e:
+            raise SandboxError(f"docker daemon not reachable: {_first_line(e)}") from cause
+        if not running:
+            raise SandboxError(f"sandbox container is gone: {_first_line(cause)}") from cause
 
     def _classify(self, res: ExecResult, secs: float) -> None:
         rc = res.returncode
@@ -368,9 +451,10 @@ class DockerSandbox:
         elif rc > 128 and rc - 128 in signal.valid_signals():
             res.killed_reason = f"signal {signal.Signals(rc - 128).name}"
 
-    def _probe(self, cmd: list[str], user: str = "0:0") -> str:
+    def _probe(self, cmd: list[str], workdir: str = "/") -> str:
+        """Output of a harness command run as container root (never agent code)."""
         try:
-            r = self.container.exec_run(cmd, user=user, demux=False)
+            r = self.container.exec_run(cmd, user="0:0", workdir=workdir, demux=False)
             return r.output.decode(errors="replace") if r.output else ""
         except docker.errors.DockerException:
             return ""
@@ -380,8 +464,85 @@ class DockerSandbox:
         text = self._probe(["sh", "-c", _OOM_PROBE]).strip()
         return int(text.split()[0]) if text and text.split()[0].isdigit() else None
 
+    def _leftovers(self) -> list[int]:
+        """Host pids of the container still running as the sandbox uid (empty when this
+        process cannot see the container's cgroup: another pid namespace, remote daemon)."""
+        if self._procs_file is None or self.uid is None:
+            return []
+        return _procs_of(self._procs_file, self.uid)
+
     def _sweep(self) -> None:
-        self._probe(["sh", "-c", "kill -9 -1"], user=f"{self.uid}:{self.gid}")
+        """Kill every process of the sandbox uid: the in-container sweep as root, then, for
+        what the host still sees, freeze the container, kill them from here and thaw."""
+        self._probe(["sh", "-c", f"u=$1; {_SWEEP}", "mlgym", str(self.uid)])
+        left = self._leftovers()
+        if not left or os.geteuid() != 0:
+            return
+        log.warning("%d process(es) of uid %s survived the sweep in %s; killing them frozen", len(left), self.uid, self.container.name)
+        try:
+            self.container.pause()
+        except docker.errors.DockerException:
+            pass
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            self.container.unpause()
+        except docker.errors.DockerException:
+            pass
+
+
+def _procs_file(container_id: str, init_pid: int) -> str | None:
+    """The host's ``cgroup.procs`` of the container whose init is host pid ``init_pid``
+    (pids controller on cgroup v1, the unified tree on v2), or None when this process
+    cannot see it (another pid namespace, a remote daemon)."""
+    try:
+        lines = Path(f"/proc/{init_pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    found = {}
+    for line in lines:
+        _, ctrls, path = line.split(":", 2) if line.count(":") >= 2 else ("", "-", "")
+        if container_id not in path:  # not our container's init: the pid is someone else's
+            continue
+        if "pids" in ctrls.split(","):
+            found["v1"] = f"/sys/fs/cgroup/pids{path}/cgroup.procs"
+        elif ctrls == "":
+            found["v2"] = f"/sys/fs/cgroup{path}/cgroup.procs"
+    for cand in (found.get("v1"), found.get("v2")):
+        if cand and os.access(cand, os.R_OK):
+            return cand
+    return None
+
+
+def _procs_of(procs_file: str, uid: int) -> list[int]:
+    """Pids listed in ``procs_file`` whose real, effective or saved uid is ``uid`` (not zombies)."""
+    try:
+        pids = Path(procs_file).read_text().split()
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f.read(4096).splitlines() if b":" in line)
+        except (OSError, ValueError):
+            continue
+        ids = fields.get(b"Uid", b"").split()[:3]
+        if fields.get(b"State", b"").split()[:1] != [b"Z"] and str(uid).encode() in ids:
+            found.append(int(pid))
+    return found
+
+
+def _exit_code(info: object) -> int | None:
+    """The exit status the daemon reports for an exec, or None when it is missing or not
+    a plausible status (never trusted blindly: a broken daemon must not crash the harness)."""
+    rc = info.get("ExitCode") if isinstance(info, dict) else None
+    if isinstance(rc, bool) or not isinstance(rc, int) or not 0 <= rc <= 255:
+        return None
+    return rc
 
 
 def _run_exec(api: Any, exec_id: str, stdin: str | None, out: HeadTail, err: HeadTail, *, deadline: float) -> bool:
