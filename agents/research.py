@@ -1,17 +1,25 @@
-"""MLAgentBench's research agent (``--agent research``) on mlgym's LLM client.
+"""MLAgentBench's research agent (``--agent research``) on mlgym's LLM client, in two profiles.
 
-Each response has six entries: Reflection, Research Plan and Status, Fact Check,
-Thought, Action, Action Input.  The prompt is bounded: the task and tools, a
-retrieval summary of the research log (once there are more than ``keep_steps``
-steps), and the last ``keep_steps`` steps verbatim with observations cut to
-``obs_tokens``; the whole is held under ``prompt_token_cap`` by dropping the oldest
-verbatim steps first.  After every step the fast model summarises it into
-``research_log.log`` in the workspace.
+``--profile mlagentbench`` (the default) reproduces MLAgentBench's ``ResearchAgent``: its
+prompt text, the initial prompt plus the last ``--max-steps-in-context`` steps, the retry
+note appended to the prompt, the 8 tools it lists, observations over 5,000 characters
+summarised by the fast model in 10,000-character blocks, the stop sequence
+"Observation:", its temperatures and output limits, retrieval only with ``--retrieval``
+(then Retrieval / Append Summary are env steps, as there).  ``--profile mlgym`` is our
+bounded variant (below).  docs/research_agent.md lists every difference.
 
+mlgym profile: each response has six entries: Reflection, Research Plan and Status, Fact
+Check, Thought, Action, Action Input.  The prompt is bounded: the task and tools, a
+retrieval summary of the research log (once there are more than ``keep_steps`` steps),
+and the last ``keep_steps`` steps verbatim with observations cut to ``obs_tokens``; the
+whole is held under ``prompt_token_cap`` by dropping the oldest verbatim steps first.
+After every step the fast model summarises it into ``research_log.log`` in the workspace.
 A malformed response is answered with a correction prompt (not a step); after
-``max_format_errors`` in a row the agent gives up.  The agent's state is saved to
-``agent_state.json`` in the run's log folder after every step, and ``--resume``
-continues from it (steps the state missed are taken from the trace).
+``max_format_errors`` in a row the agent gives up.
+
+Both profiles save the agent's state to ``agent_state.json`` in the run's log folder after
+every step, and ``--resume`` continues from it (steps the state missed are taken from the
+trace).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any
 import gymnasium as gym
 from mlgym.agents.base import Agent
 
-from mlgym.actions import parse_action
+from mlgym.actions import parse_action, parse_json_loose
 from mlgym.errors import (
     ActionError,
     AgentError,
@@ -65,6 +73,151 @@ You know nothing about this problem yet. Follow these instructions and do not fo
 - Show the supporting results and reasoning before you draw a conclusion.
 - Do not install new packages or libraries.
 - When you believe the problem is solved, use the Final Answer action. You can submit only once, so check first."""
+# ---------------------------------------------------------------- the mlagentbench profile
+# The main model's prompt text below is MLAgentBench's own wording (MIT licence,
+# snap-stanford/MLAgentBench, MLAgentBench/agents/agent_research.py): it is what the
+# profile measures, so it is reproduced, including its typos.  The fast model's prompts
+# (observation and step summaries) are in our words; their output markers are MLAgentBench's.
+MLAB_PROMPT = """You are a helpful research assistant. You have access to the following tools:
+{tools_prompt}
+
+Research Problem: {task_description}
+
+You do not know anything about this problem so far. \n\
+
+Follow these instructions and do not forget them:
+- First, come up with a high level plan based on your understanding of the problem and available tools and record it in the Research Plan and Status. You can revise the plan later.
+- Research Plan and Status should well organized and succinctly keep track of 1) high level plan (can be revised), 2) what steps have been done and what steps are in progress, 3) short results and conclusions of each step after it has been performed. \n\
+- Research Plan and Status must only include progress that has been made by previous steps. It should not include results not directly confirmed by the previous observation. \n\
+- Performance numbers and estimates can only be confirmed and included in the status by running the code and observing the output.
+- You should come up with a good experiment design that addresses the problem, and whenever applicable, define and measure the baseline performance of the relevant system or model before attempting any improvements.
+- Follow the plan and try to achieve the goal as straightforwardly as possible.
+- Highlight the supporting experiment results and reasoning before drawing any conclusions. \n\
+- Do not try installing any new packages or libraries.
+- If you believe you have solved the problem, you can use the Final Answer action to submit your answer. You can only submit once, so double check that you have achieved the goal before submitting.
+
+Always respond in this format exactly:
+{format_prompt}
+Observation: \n\
+```
+the result of the action
+```
+
+"""
+MLAB_FORMAT = {
+    "Reflection": "What does the observation mean? If there is an error, what caused the error and how to debug?",
+    "Research Plan and Status": (
+        "The full high level research plan, with current status and confirmed results of each step briefly annotated. "
+        "It must only include progress that has been made by previous steps. If there is any update, enclose the new "
+        "update text in double asterisks **like this**. If there is no update, just copy the previous step Research "
+        "Plan and Status. The high level plan from the previous step should be fully retained, unless it is "
+        "intentionally revised."
+    ),
+    "Fact Check": (
+        "List all objective statements in the updates to Research Plan and Status one by one and point out whether it "
+        "is guessed versus directly confirmed by the previous observation directly above. Performance numbers can only "
+        "be confirmed by running the code and observing the output."
+    ),
+    "Thought": "What you are currently doing, what actions to perform and why",
+    "Action": "the action to take, should be one of the names of the tools",
+    "Action Input": "the input to the action as a valid JSON string",
+}
+MLAB_RETRY_NOTE = "\n\n Your response was in incorrect format. Please provide a valid response with all entries: {entries}\n\n"
+MLAB_RETRIEVAL_HEADER = (
+    "\n        Here is a summary of relevant actions and observations you have done:\n        ```\n        {summary}\n"
+    "        ```\n        Here are the exact several steps you have done most recently (up to 3 steps):\n        "
+)
+MLAB_START = "\nNow let's start!\n\n"
+MLAB_TURN = "\n\nAssistant:"  # anthropic.AI_PROMPT, which MLAgentBench puts before every past response
+# Every tool MLAgentBench's env offers (its order; Request Help is interactive only, Python REPL we lack).
+MLAB_ALL_TOOLS = (
+    "List Files", "Read File", "Write File", "Append File", "Copy File", "Undo Edit Script", "Execute Script",
+    "Final Answer", "Understand File", "Append Summary to Research Log", "Inspect Script Lines", "Edit Script (AI)",
+    "Edit Script Segment (AI)", "Reflection", "Retrieval from Research Log",
+)
+MLAB_HIDDEN = ("Read File", "Write File", "Append File", "Retrieval from Research Log", "Append Summary to Research Log",
+               "Python REPL", "Edit Script Segment (AI)")
+MLAB_HIDDEN_NO_RETRIEVAL = ("Retrieval from Research Log", "Append Summary to Research Log", "Reflection")
+MLAB_SUMMARY_CHARS = 5000  # observations longer than this are summarised ...
+MLAB_BLOCK_CHARS = 10_000  # ... in blocks of this many characters
+PARSE_ERROR = "ActionInputParsingError"
+
+
+def mlab_prompt_tools(args: Any) -> list[str]:
+    """The tools MLAgentBench lists in the prompt for these flags (8 by default)."""
+    hidden = list(MLAB_HIDDEN) + list(getattr(args, "actions_remove_from_prompt", None) or [])
+    if not getattr(args, "retrieval", False):
+        hidden += MLAB_HIDDEN_NO_RETRIEVAL
+    names = [n for n in MLAB_ALL_TOOLS if n not in hidden]
+    for extra in getattr(args, "actions_add_to_prompt", None) or []:
+        if extra not in MLAB_ALL_TOOLS:
+            raise AgentError(f"--actions-add-to-prompt: unknown tool {extra!r}; choose from: {', '.join(MLAB_ALL_TOOLS)}")
+        names.append(extra)
+    return names
+
+
+def mlab_tool_text(name: str) -> str:
+    """One tool as MLAgentBench describes it in the prompt (its layout and indentation)."""
+    t = REGISTRY[name]
+    usage = ",\n            ".join(f'"{k}": [{v["description"]}]' for k, v in t.params.items())
+    body = (
+        f"{t.description}\n        Usage:\n        ```\n        Action: {name}\n        Action Input: {{\n            {usage}\n"
+        f"        }}\n        Observation: [{t._returns}]\n        ```"
+    )
+    return body.strip() + "\n\n"
+
+
+def mlab_tools_prompt(names: list[str]) -> str:
+    return "".join(f"- {n}:\n        " + mlab_tool_text(n) for n in names)
+
+
+def mlab_parse(text: str, entries: list[str]) -> dict[str, str] | None:
+    """MLAgentBench's response parse: every entry header, in order, each value running (greedily)
+    to the next header; values keep their whitespace.  None when a header is missing."""
+    pattern = "".join(re.escape(e.strip()) + r":([\s\S]*)" for e in entries)
+    m = re.search(pattern, text, re.MULTILINE)
+    return None if m is None else dict(zip(entries, m.groups()))
+
+
+def mlab_render(entries: dict[str, str], names: list[str]) -> str:
+    """A past response as MLAgentBench shows it: ``Name: value`` joined with nothing between."""
+    return "".join(f"{k}: {entries.get(k, '')}" for k in names)
+
+
+def mlab_sampling(model: str) -> dict[str, Any]:
+    """MLAgentBench's defaults for ``model``'s backend: Claude 0.5 / 2,000 tokens and stop at
+    "\n\nHuman:" too; OpenAI's own API 0.2 / 500 tokens; CRFM, Gemini, Hugging Face 0.5 / 2,000.
+    All stop at "Observation:".  litellm names map by provider."""
+    provider, _, bare = model.rpartition("/")
+    provider = provider.split("/")[0].lower()
+    if provider in ("anthropic", "bedrock") and "claude" in bare or (not provider and bare.startswith("claude")):
+        return {"temperature": 0.5, "max_output_tokens": 2000, "stop": ["\n\nHuman:", "Observation:"]}
+    if provider in ("openai", "azure") or (not provider and bare.startswith(("gpt-", "o1", "o3", "o4"))):
+        return {"temperature": 0.2, "max_output_tokens": 500, "stop": ["Observation:"]}
+    return {"temperature": 0.5, "max_output_tokens": 2000, "stop": ["Observation:"]}
+
+
+def profile_sampling(args: Any) -> dict[str, dict[str, Any]] | None:
+    """Per-role LLM settings of the chosen profile (None: mlgym's, temperature 0, no stop)."""
+    main = getattr(args, "llm_name", None) or ""
+    temperature, max_out = getattr(args, "temperature", None), getattr(args, "max_output_tokens", None)
+    if getattr(args, "profile", "mlagentbench") != "mlagentbench":
+        over = {k: v for k, v in (("temperature", temperature), ("max_output_tokens", max_out)) if v is not None}
+        return {"main": over} if over else None
+    fast = getattr(args, "fast_llm_name", None) or main
+    edit = getattr(args, "edit_script_llm_name", None) or fast
+    main_s = mlab_sampling(main)
+    if temperature is not None:
+        main_s["temperature"] = temperature
+    if max_out is not None:
+        main_s["max_output_tokens"] = max_out
+    return {
+        "main": main_s,
+        "fast": {**mlab_sampling(fast), "temperature": 0.01},
+        "edit": {**mlab_sampling(edit), "max_output_tokens": int(getattr(args, "edit_script_llm_max_tokens", 4000))},
+    }
+
+
 _HEADER_RE = re.compile(r"^\s*[*#]*\s*(" + "|".join(re.escape(e) for e in ENTRIES) + r")\s*[*]*\s*:", re.MULTILINE | re.IGNORECASE)
 
 
@@ -93,9 +246,27 @@ class ResearchAgent(Agent):
 
     def __init__(self, args: Any = None) -> None:
         super().__init__(args)
-        self.llms = RunLLMs.from_args(args, needs="--agent research")
-        self.state: dict[str, Any] = {"version": 1, "steps": [], "retrieval": "", "format_errors": 0, "consecutive_errors": 0}
+        self.profile = str(getattr(args, "profile", None) or "mlagentbench")
+        self.llms = RunLLMs.from_args(args, needs="--agent research", sampling=profile_sampling(args))
+        self.state: dict[str, Any] = {
+            "version": 1, "profile": self.profile, "steps": [], "retrieval": "", "format_errors": 0, "consecutive_errors": 0,
+        }
         self.prompt_tokens: list[int] = []  # tokens of each main prompt (for benches)
+        self.entries = list(getattr(args, "valid_format_entires", None) or ENTRIES)
+        unknown = [e for e in self.entries if e not in MLAB_FORMAT]
+        if unknown:
+            raise AgentError(f"--valid-format-entires: unknown entries {unknown}; choose from: {', '.join(MLAB_FORMAT)}")
+
+    @classmethod
+    def tools_for(cls, args: Any) -> tuple[str, ...]:
+        """The env's tools: all of MLAgentBench's (8 listed in the prompt) or the mlgym profile's 10."""
+        if getattr(args, "profile", None) in (None, "mlagentbench"):
+            return MLAB_ALL_TOOLS
+        return cls.tools
+
+    def _opt(self, name: str, default: Any) -> Any:
+        value = getattr(self.args, name, None)
+        return default if value is None else value
 
     # ------------------------------------------------------------ prompt
     def initial_prompt(self, problem: str, tool_names: list[str]) -> str:
@@ -180,9 +351,25 @@ class ResearchAgent(Agent):
         path = self._state_path()
         if path.is_file():
             self.state = json.loads(path.read_text())
+        saved = self.state.get("profile", "mlgym")
+        if saved != self.profile:
+            raise AgentError(f"cannot resume: the run used --profile {saved}, not {self.profile}")
         trace_steps = load(Path(self._log_dir)).steps
-        for rec in trace_steps[len(self.state["steps"]) :]:  # crashed between the step and the save
+        wanted = int(getattr(self.args, "resume_step", 0) or 0)
+        if wanted and wanted != len(trace_steps):
+            raise AgentError(f"--resume-step {wanted}: mlgym resumes after the last recorded step ({len(trace_steps)})")
+        last = int(self.state.get("last_env_step") or max((s.get("step") or 0 for s in self.state["steps"]), default=0))
+        for rec in trace_steps:  # crashed between the step and the save
+            if rec["step"] <= last:
+                continue
             act = rec.get("action") or {}
+            if self.profile == "mlagentbench":
+                if act.get("name") in ("Retrieval from Research Log", "Append Summary to Research Log"):
+                    continue
+                entries = {e: "" for e in self.entries}
+                entries.update({"Action": f" {act.get('name')}\n", "Action Input": f" {json.dumps(act.get('arguments'))}"})
+                self.state["steps"].append({"step": rec["step"], "entries": entries, "observation": rec.get("observation") or ""})
+                continue
             response = rec.get("raw_action") or f"Action: {act.get('name')}\nAction Input: {json.dumps(act.get('arguments'))}"
             obs = truncate_tokens(rec.get("observation") or "", self.obs_tokens, self.llms.main.model)
             self.state["steps"].append({"step": rec["step"], "response": response, "observation": obs})
@@ -194,11 +381,16 @@ class ResearchAgent(Agent):
         self._log_dir = info["log_dir"]
         self.llms.attach(env)
         tool_names = list(info["tool_names"])
-        problem = obs.split("\n\nYou have access to the following tools:")[0].removeprefix("Research Problem: ")
-        self._initial = self.initial_prompt(problem, tool_names)
+        if self.profile == "mlagentbench":
+            self._prepare_mlab(base, tool_names)
+        else:
+            problem = obs.split("\n\nYou have access to the following tools:")[0].removeprefix("Research Problem: ")
+            self._initial = self.initial_prompt(problem, tool_names)
         if getattr(self.args, "resume", None):
             self.load(env)
         try:
+            if self.profile == "mlagentbench":
+                return self._mlab_loop(env)
             return self._loop(env, tool_names)
         except BudgetExceededError as e:
             log.warning("research agent: %s", e)
@@ -270,3 +462,179 @@ class ResearchAgent(Agent):
             log.warning("no summary of step %d: %s", step["step"], e)
             summary = f"[Action]: {step['response'].splitlines()[-2:]}\n[Observation]: (not summarised: the model failed)"
         llm_tools.append_research_log(base.ctx, f"\nStep {step['step']}:\n{summary}\n")
+
+    # ------------------------------------------------------------ the mlagentbench profile
+    def _prepare_mlab(self, base: Any, tool_names: list[str]) -> None:
+        """Initial prompt, tool settings and the ``backup/`` folder, as MLAgentBench sets them up."""
+        self.prompt_names = mlab_prompt_tools(self.args)
+        missing = [n for n in self.prompt_names if n not in tool_names]
+        if missing:
+            raise AgentError(f"the env does not offer the tools {missing} (run it with ResearchAgent.tools_for(args))")
+        self.all_names = tool_names
+        problem = getattr(base.task, "research_problem", None) or base.task.description
+        self._initial = MLAB_PROMPT.format(
+            tools_prompt=mlab_tools_prompt(self.prompt_names), task_description=problem,
+            format_prompt="\n".join(f"{k}: {MLAB_FORMAT[k]}" for k in self.entries),
+        )
+        if base.ctx is not None:
+            base.ctx.inspect_max_lines = 101
+            base.ctx.extra.update(profile="mlagentbench", edit_backups=True)
+            backup = base.ctx.workspace / llm_tools.BACKUP_DIR
+            if not os.path.lexists(backup):  # at reset, before any agent code ran
+                backup.mkdir()
+                os.chmod(backup, 0o777)
+
+    def mlab_prompt(self) -> str:
+        """MLAgentBench's prompt for the next step: the initial prompt, then the last
+        ``--max-steps-in-context`` steps (observations older than
+        ``--max-observation-steps-in-context`` steps shown as ``<Done>``)."""
+        steps = self.state["steps"]
+        last_steps = int(self._opt("max_steps_in_context", 3))
+        last_obs = int(self._opt("max_observation_steps_in_context", 3))
+        curr = len(steps)
+        prompt = self._initial
+        if curr > last_steps:
+            if self._opt("retrieval", False):
+                prompt += MLAB_RETRIEVAL_HEADER.format(summary=self.state["retrieval"])
+        else:
+            prompt += MLAB_START
+        for idx in range(max(curr - last_steps, 0), curr):
+            prompt += MLAB_TURN + "\n" + mlab_render(steps[idx]["entries"], self.entries) + "\nObservation:"
+            if curr - idx > last_obs:
+                prompt += "<Done>\n\n"
+            else:
+                prompt += "\n```\n" + steps[idx]["observation"] + "\n```\n\n"
+        return prompt
+
+    def _mlab_valid(self, text: str) -> dict[str, str] | None:
+        entries = mlab_parse(text, self.entries)
+        if entries is None or entries.get("Action", "").strip() not in self.all_names:
+            return None
+        return entries
+
+    def _mlab_loop(self, env: gym.Env) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        base: Any = env.unwrapped
+        steps: list[dict[str, Any]] = self.state["steps"]
+        retrieval = bool(self._opt("retrieval", False))
+        max_retries = int(self._opt("max_retries", 5))
+        while base.result is None and len(steps) < int(self._opt("agent_max_steps", 50)):
+            curr = len(steps)
+            if retrieval and curr > int(self._opt("max_steps_in_context", 3)):
+                obs, _r, term, trunc, info = self._env_step(env, "Retrieval from Research Log", {"current_plan": ""})
+                self.state["retrieval"] = obs
+                if term or trunc:
+                    return info.get("result")  # type: ignore[no-any-return]
+            prompt = self.mlab_prompt()
+            entries = None
+            for _ in range(max_retries):
+                self.prompt_tokens.append(count_tokens(prompt, self.llms.main.model))
+                completion = self.llms.main.complete([{"role": "user", "content": prompt}], purpose="research agent").content
+                entries = self._mlab_valid(completion)
+                if entries is not None:
+                    break
+                self.state["format_errors"] += 1
+                log.warning("step %d: response is invalid and discarded", curr)
+                prompt += MLAB_RETRY_NOTE.format(entries=", ".join(self.entries))
+            if entries is None:
+                self.save()
+                raise AgentError(f"no valid response after {max_retries} retries (--max-retries)")
+            plan = "Research Plan and Status"
+            if plan in entries:
+                entries[plan] = (entries[plan].strip("`") + "\n\n").replace("**", "")
+            action = entries["Action"].strip()
+            result, done = None, False
+            try:
+                arguments = parse_json_loose(entries.get("Action Input", ""))
+                if not isinstance(arguments, dict):
+                    raise ActionError("Action Input is not a JSON object")
+            except ActionError as e:
+                obs = f"{PARSE_ERROR}: {e}\n{self._usage_note(action)}"  # not an env step, as in MLAgentBench
+                step_no = None
+            else:
+                obs, _r, term, trunc, info = self._env_step(env, action, arguments)
+                step_no, done, result = info["step"], term or trunc, info.get("result")
+            if len(obs) > MLAB_SUMMARY_CHARS:
+                obs = self.summarise_observation(mlab_render(entries, self.entries), obs)
+            steps.append({"step": step_no, "entries": entries, "observation": obs})
+            if not obs.startswith(PARSE_ERROR):
+                steps[:] = [s for s in steps if not s["observation"].startswith(PARSE_ERROR)]
+            if retrieval and not done:
+                summary = self._mlab_step_summary(mlab_render(entries, self.entries), obs, max_retries)
+                _o, _r, term, trunc, info = self._env_step(env, "Append Summary to Research Log", {"content": f"\n\nStep {curr}:\n{summary}\n"})
+                done, result = term or trunc, info.get("result")
+            self.save()
+            if done:
+                return result
+        if base.result is None:
+            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
+            base.finish("agent_max_steps")
+        return base.result  # type: ignore[no-any-return]
+
+    def _env_step(self, env: gym.Env, name: str, arguments: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:  # type: ignore[type-arg]
+        base: Any = env.unwrapped
+        base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
+        obs, reward, term, trunc, info = env.step({"name": name, "arguments": arguments})
+        self.state["last_env_step"] = info["step"]
+        return str(obs), float(reward), bool(term), bool(trunc), info
+
+    @staticmethod
+    def _usage_note(action: str) -> str:
+        """What the arguments of ``action`` should look like (MLAgentBench's parsing-error hint, our words)."""
+        t = REGISTRY.get(action)
+        usage = ",\n            ".join(f"{k}: [{v['description']}]" for k, v in (t.params.items() if t else ()))
+        return (
+            f"The Action Input for {action} must be a valid JSON object with these entries (check the commas between "
+            f"entries; JSON has no triple quotes):\n{{\n            {usage}\n}}"
+        )
+
+    def summarise_observation(self, action: str, observation: str) -> str:
+        """MLAgentBench's long-observation summary: the fast model reads 10,000-character blocks,
+        then combines the block summaries; the text after "[Observation]:" is kept."""
+        size = MLAB_BLOCK_CHARS
+        blocks = [observation[i : i + size] for i in range(0, len(observation), size)]
+        fmt = (
+            "Summarise the observation concisely in this format:\n[Observation]: all the relevant details of the "
+            "observation, stated objectively\n\nInclude only what the observation confirms; no guesses, no suggestions."
+        )
+        parts = []
+        for i, block in enumerate(blocks):
+            prompt = (
+                f"\n{action}\n\nThe observation is too long to show whole. Here are its characters {size * i + 1} to "
+                f"{size * i + 1 + len(block)}:\n```\n{block}\n```\n{fmt}\n"
+            )
+            parts.append(self._fast(prompt, f"observation summary {i + 1}/{len(blocks)}"))
+        text = parts[0]
+        if len(parts) > 1:
+            joined = "\n\n".join(f"Segment {i + 1}:\n\n{p}" for i, p in enumerate(parts))
+            prompt = (
+                f"\n{action}\n\nThe observation is too long to show whole. Here are summaries of its consecutive "
+                f"segments; combine them into one coherent description of the whole observation.\n{joined}\n\n{fmt}\n"
+            )
+            text = self._fast(prompt, "observation summary (combine)")
+        return text.split("[Observation]:")[1] if "[Observation]:" in text else text
+
+    def _mlab_step_summary(self, action: str, observation: str, tries: int) -> str:
+        """The research-log entry of a step (with --retrieval); MLAgentBench keeps the text from
+        "[Reasoning]:" on and retries a reply without it."""
+        prompt = (
+            f"Here is an action you took and its observation:\n{action}\n[Observation]:\n```\n{observation}\n```\n"
+            "Summarise them in this format:\n[Reasoning]: the reasoning behind the action\n"
+            "[Action]: all the relevant details of the action, objectively\n"
+            "[Observation]: all the relevant details of the observation, objectively\n"
+            "Include only what the observation confirms; no guesses, no suggestions."
+        )
+        for _ in range(tries):
+            try:
+                text = self._fast(prompt, "step summary")
+            except ActionError as e:
+                log.warning("step summary failed: %s", e)
+                continue
+            if "[Reasoning]:" in text:
+                return "[Reasoning]:" + text.split("[Reasoning]:")[1]
+        return "Too long to summarize."
+
+    def _fast(self, prompt: str, purpose: str) -> str:
+        try:
+            return str(self.llms.fast.complete([{"role": "user", "content": prompt}], purpose=purpose).content)
+        except LLMError as e:  # a failed summary is the tool's failure, as in MLAgentBench's env
+            raise ActionError(f"LLMError: {e}") from None

@@ -304,6 +304,7 @@ class LLMClient:
         api_key: str | None = None,
         temperature: float = 0.0,
         max_output_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
         timeout: float = 300.0,
         retries: int = 6,
         backoff: float = 1.0,
@@ -321,6 +322,7 @@ class LLMClient:
         self.api_key = api_key
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens
+        self.stop = list(stop) if stop else None  # default stop sequences of every call
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -351,6 +353,8 @@ class LLMClient:
         req: dict[str, Any] = {"model": self.model, "messages": list(messages), "temperature": self.temperature}
         if self.max_output_tokens:
             req["max_tokens"] = self.max_output_tokens
+        if self.stop:
+            req["stop"] = list(self.stop)
         if tools:
             req["tools"] = list(tools)
         req.update({k: v for k, v in params.items() if v is not None})
@@ -482,8 +486,14 @@ class RunLLMs:
     budget: Budget
 
     @classmethod
-    def from_args(cls, args: Any, *, needs: str = "--agent") -> RunLLMs:
-        """From the runner's flags (--llm-name, --fast-llm-name, ...); checks API keys now."""
+    def from_args(cls, args: Any, *, needs: str = "--agent", sampling: dict[str, dict[str, Any]] | None = None) -> RunLLMs:
+        """From the runner's flags (--llm-name, --fast-llm-name, ...); checks API keys now.
+
+        ``sampling`` maps a role (``"main"``, ``"fast"``, ``"edit"``) to LLMClient settings
+        (``temperature``, ``max_output_tokens``, ``stop``): a compatibility profile samples each
+        role its own way even where two roles use the same model.  Roles with the same model
+        and settings share one client.
+        """
         name = getattr(args, "llm_name", None)
         if not name:
             raise LLMError(f"{needs} needs --llm-name, e.g. --llm-name openai/gpt-4o-mini")
@@ -496,11 +506,16 @@ class RunLLMs:
             cache=ResponseCache(cache_dir) if cache_dir else None, small_trace=bool(getattr(args, "small_trace", False)),
             retries=int(getattr(args, "llm_retries", 6)), backoff=float(getattr(args, "llm_backoff", 1.0)),
         )
+        sampling = sampling or {}
         clients: dict[str, LLMClient] = {}
-        for model in (name, fast, edit):
-            if model not in clients:
-                clients[model] = LLMClient(model, **common)
-        return cls(clients[name], clients[fast], clients[edit], budget)
+        picked: list[LLMClient] = []
+        for role, model in (("main", name), ("fast", fast), ("edit", edit)):
+            settings = dict(sampling.get(role, {}))
+            key = json.dumps([model, settings], sort_keys=True, default=str)
+            if key not in clients:
+                clients[key] = LLMClient(model, **common, **settings)
+            picked.append(clients[key])
+        return cls(picked[0], picked[1], picked[2], budget)
 
     def attach(self, env: Any) -> None:
         """Record every call in ``env``'s trace and give the LLM tools their models."""
@@ -510,7 +525,7 @@ class RunLLMs:
             if base.writer is not None:
                 base.writer.append(rec)
 
-        for client in (self.main, self.fast, self.edit):
+        for client in {id(c): c for c in (self.main, self.fast, self.edit)}.values():
             client.on_call = record
         if base.ctx is not None:
             base.ctx.extra.update(llm=self.fast, edit_llm=self.edit, research_problem=base.task.description)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mlgym.errors import MLGymError
+from mlgym.agents.options import add_options as add_agent_options, agent_tools
 
 log = logging.getLogger("mlgym")
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-tokens", type=_positive_int, default=None, help="stop the episode after this many tokens")
     g.add_argument("--llm-cache", type=Path, default=None, help="on-disk response cache folder (replayable runs)")
     g.add_argument("--small-trace", action="store_true", help="store prompt hashes instead of full prompts")
+    add_agent_options(p)  # MLAgentBench's agent flags, declared in agents/options.py
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     env = MLGymEnv(
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
-        fsync=not args.no_fsync, tools=getattr(agent_cls, "tools", None), memory_mb=args.memory_mb, cpus=args.cpus,
+        fsync=not args.no_fsync, tools=agent_tools(agent_cls, args), memory_mb=args.memory_mb, cpus=args.cpus,
     )
     agent = agent_cls(args)
     env.run_info = {"agent": args.agent, "model": args.llm_name, "seed": args.seed}

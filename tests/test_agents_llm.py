@@ -45,7 +45,8 @@ def llm(monkeypatch):
 def run(llm_url: str, log_dir: Path, *extra: str, agent: str = "research") -> tuple[int, dict, list[dict]]:
     argv = [
         "--task", "digits", "--agent", agent, "--llm-name", MAIN, "--fast-llm-name", FAST, "--edit-script-llm-name", EDIT,
-        "--llm-base-url", llm_url, "--log-dir", str(log_dir), "--work-dir", str(log_dir.parent / "ws"), "-q", *extra,
+        "--llm-base-url", llm_url, "--log-dir", str(log_dir), "--work-dir", str(log_dir.parent / "ws"), "-q",
+        "--profile", "mlgym", *extra,  # these tests pin mlgym's profile; tests/test_research_profile.py covers MLAgentBench's
     ]
     rc = runner.main(argv)
     result = json.loads((log_dir / "result.json").read_text())
@@ -123,8 +124,9 @@ def test_resume_after_a_crash(llm, tmp_path):
 
     log_dir = tmp_path / "run"
     llm.script(MAIN, EPISODE[0], EPISODE[1], {"status": 400, "message": "the provider fell over"})
-    args = runner.build_parser().parse_args(["--llm-name", MAIN, "--fast-llm-name", FAST, "--edit-script-llm-name", EDIT, "--llm-base-url", llm.url])
-    env = MLGymEnv("digits", sandbox="local", log_dir=log_dir, work_dir=tmp_path / "ws", tools=ResearchAgent.tools)
+    args = runner.build_parser().parse_args([
+        "--llm-name", MAIN, "--fast-llm-name", FAST, "--edit-script-llm-name", EDIT, "--llm-base-url", llm.url, "--profile", "mlgym"])
+    env = MLGymEnv("digits", sandbox="local", log_dir=log_dir, work_dir=tmp_path / "ws", tools=ResearchAgent.tools_for(args))
     obs, info = env.reset(seed=0)
     with pytest.raises(LLMError, match="fell over"):
         ResearchAgent(args).run(env, obs, info)

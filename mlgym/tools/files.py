@@ -199,7 +199,7 @@ def inspect_script_lines(ctx: ToolContext, script_name: str, start_line_number: 
     target = existing_file(ctx, script_name)
     if start_line_number < 1 or end_line_number < start_line_number:
         raise ActionError("line numbers start at 1 and end_line_number must not be before start_line_number")
-    if end_line_number - start_line_number >= MAX_INSPECT_LINES:
+    if end_line_number - start_line_number >= ctx.inspect_max_lines:
         raise ActionError(f"the number of lines to display is limited to {MAX_INSPECT_LINES} lines")
     lines = target.read_text(errors="replace").splitlines()
     chunk = lines[start_line_number - 1 : end_line_number]

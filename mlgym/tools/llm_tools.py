@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import time
 from typing import Any
 
 from mlgym.errors import ActionError, LLMError
@@ -29,8 +30,10 @@ LLM_TOOLS = (
     "Append Summary to Research Log",
 )
 RESEARCH_LOG = "research_log.log"
+BACKUP_DIR = "backup"  # AI-edit backups of the mlagentbench profile
 CHUNK_TOKENS = 4000  # per Understand File call
 MAX_CHUNKS = 12  # a bigger file is read only this far (said in the observation)
+MLAB_BLOCK_CHARS = 10_000  # the mlagentbench profile's Understand File blocks (characters, every block read)
 EDIT_MAX_TOKENS = 12000  # a longer script must be edited a segment at a time
 LOG_TOKENS = 6000  # research log shown to Reflection / Retrieval (its tail)
 _CODE_RE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -84,9 +87,10 @@ def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -
     max_bytes = CHUNK_TOKENS * (MAX_CHUNKS + 1) * 8
     text = _read(ctx, file_name, max_bytes=max_bytes)
     model = getattr(_llm(ctx), "model", None)
-    chunks = split_tokens(text, CHUNK_TOKENS, model)
+    mlab = ctx.extra.get("profile") == "mlagentbench"
+    chunks = char_blocks(text, MLAB_BLOCK_CHARS) if mlab else split_tokens(text, CHUNK_TOKENS, model)
     note = ""
-    if len(chunks) > MAX_CHUNKS:
+    if len(chunks) > MAX_CHUNKS and not mlab:
         note = f"\n(Only the first {MAX_CHUNKS} parts of {CHUNK_TOKENS} tokens of {file_name} were read.)"
         chunks = chunks[:MAX_CHUNKS]
     elif len(text.encode()) >= max_bytes:
@@ -114,6 +118,27 @@ def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -
     return clip(_ask(ctx, prompt, "Understand File (combine)") + note, ctx.observation_chars)
 
 
+def char_blocks(text: str, size: int) -> list[str]:
+    """MLAgentBench's Understand File split: whole lines while a block stays under ``size``
+    characters; a longer line is cut into ``size``-character pieces."""
+    lines = text.split("\n")
+    blocks: list[str] = []
+    i = 0
+    while i < len(lines):
+        block: list[str] = []
+        joined = 0  # len("\n".join(block)), kept as we go
+        while i < len(lines) and joined + len(lines[i]) < size:
+            joined += len(lines[i]) + (1 if block else 0)
+            block.append(lines[i])
+            i += 1
+        if block:
+            blocks.append("\n".join(block))
+        else:
+            blocks.extend(lines[i][k : k + size] for k in range(0, len(lines[i]), size))
+            i += 1
+    return blocks or [""]
+
+
 def _extract_code(completion: str) -> str:
     m = _CODE_RE.search(completion)
     if m is None:
@@ -138,6 +163,16 @@ def _edit(ctx: ToolContext, code: str, instruction: str, what: str) -> str:
     return _extract_code(_ask(ctx, prompt, f"Edit Script ({what})", key="edit_llm"))
 
 
+def _backup(ctx: ToolContext, script_name: str, old: str) -> None:
+    """With ``ctx.extra["edit_backups"]`` (the mlagentbench profile), keep the script as it was
+    before an AI edit in ``backup/<script_name>_<time>`` in the workspace, as MLAgentBench does
+    (Undo Edit Script itself uses the in-memory history)."""
+    if not ctx.extra.get("edit_backups"):
+        return
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    ctx.sandbox.write_file(f"{BACKUP_DIR}/{script_name}_{stamp}", old.encode())
+
+
 @tool("Edit Script (AI)")
 def edit_script(ctx: ToolContext, script_name: str, edit_instruction: str, save_name: str) -> str:
     """Use this to do a relatively large but cohesive edit over a python script. Instead of editing the script directly, you should describe the edit instruction so that another AI can help you do this.
@@ -152,6 +187,7 @@ def edit_script(ctx: ToolContext, script_name: str, edit_instruction: str, save_
     """
     old = _read(ctx, script_name, missing_ok=True)
     new = _edit(ctx, old, edit_instruction, "python script")
+    _backup(ctx, script_name, old)
     write_text(ctx, save_name, new)
     return clip(
         f"The edited file is saved to {save_name}. Here is the diff, please check if the edit is correct and desirable:\n\n"
@@ -180,6 +216,7 @@ def edit_script_segment(ctx: ToolContext, script_name: str, start_line_number: i
     segment = "".join(lines[start_line_number - 1 : end_line_number])
     edited = _edit(ctx, segment, edit_instruction, f"segment (lines {start_line_number}-{end_line_number}) of a python script")
     new = "".join(lines[: start_line_number - 1]) + edited + "".join(lines[end_line_number:])
+    _backup(ctx, script_name, old)
     write_text(ctx, save_name, new)
     return clip(
         f"The edited file is saved to {save_name}. Here is the diff, please check if the edit is correct and desirable:\n\n"

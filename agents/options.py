@@ -1,0 +1,83 @@
+"""Runner flags the agents declare themselves, so ``mlgym/runner.py`` only calls two hooks.
+
+:func:`add_options` adds MLAgentBench's research-agent and langchain flags (same names,
+same defaults as its ``runner.py``) and our ``--profile``; :func:`agent_tools` asks an agent
+class which tools the env should offer for these flags (``tools_for(args)``), falling back
+to its ``tools`` attribute.  See docs/research_agent.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+PROFILES = ("mlagentbench", "mlgym")
+LANGCHAIN_MODES = ("zero-shot-react-description", "tool-calling")
+# MLAgentBench's --agent-type values that have an mlgym agent.
+AGENT_TYPES = {"ResearchAgent": "research", "LangChainAgent": "langchain", "Agent": "baseline"}
+
+
+class _AgentType(argparse.Action):
+    """``--agent-type ResearchAgent`` is ``--agent research`` (MLAgentBench's spelling)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        name = str(values)
+        if name not in AGENT_TYPES:
+            parser.error(f"--agent-type {name!r} has no mlgym counterpart; choose one of: {', '.join(AGENT_TYPES)}")
+        setattr(namespace, self.dest, name)
+        namespace.agent = AGENT_TYPES[name]
+
+
+def _non_negative_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
+    return v
+
+
+def _positive_int(s: str) -> int:
+    v = _non_negative_int(s)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """MLAgentBench's agent flags with its defaults, plus ``--profile``."""
+    g = parser.add_argument_group("research / langchain agents (MLAgentBench's flags; see docs/research_agent.md)")
+    g.add_argument("--profile", choices=PROFILES, default="mlagentbench",
+                   help="mlagentbench: reproduce MLAgentBench's agent (default); mlgym: our bounded-prompt variant")
+    g.add_argument("--agent-type", action=_AgentType, default="ResearchAgent",
+                   help="MLAgentBench's agent class name; ResearchAgent = --agent research, LangChainAgent = --agent langchain")
+    g.add_argument("--resume-step", type=_non_negative_int, default=0,
+                   help="accepted for MLAgentBench; mlgym resumes after the last recorded step (see --resume)")
+    g.add_argument("--edit-script-llm-max-tokens", type=_positive_int, default=4000, help="output limit of Edit Script (AI)")
+    g.add_argument("--agent-max-steps", type=_positive_int, default=50, help="agent iterations at most")
+    g.add_argument("--actions-remove-from-prompt", nargs="+", default=[], metavar="ACTION",
+                   help="tools to hide from the prompt besides the default ones")
+    g.add_argument("--actions-add-to-prompt", nargs="+", default=[], metavar="ACTION", help="tools to list in the prompt")
+    g.add_argument("--retrieval", action="store_true", help="research log + retrieval summary in the prompt")
+    g.add_argument("--valid-format-entires", nargs="+", default=None, metavar="ENTRY",
+                   help="response entries (MLAgentBench's spelling); default all six")
+    g.add_argument("--max-steps-in-context", type=_positive_int, default=3, help="steps shown verbatim in the prompt")
+    g.add_argument("--max-observation-steps-in-context", type=_non_negative_int, default=3,
+                   help="of those, steps whose observation is shown (older ones show <Done>)")
+    g.add_argument("--max-retries", type=_positive_int, default=5, help="malformed responses per step before giving up")
+    g.add_argument("--langchain-agent", choices=LANGCHAIN_MODES, default=None,
+                   help="langchain agent kind (default: zero-shot-react-description with --profile mlagentbench, "
+                        "tool-calling with --profile mlgym)")
+    g.add_argument("--temperature", type=float, default=None, help="main model temperature (default: the profile's)")
+    g.add_argument("--max-output-tokens", type=_positive_int, default=None,
+                   help="main model output limit (default: the profile's)")
+
+
+def agent_tools(agent_cls: Any, args: argparse.Namespace) -> Sequence[str] | None:
+    """The env's tools for ``agent_cls`` under these flags (None: the env's core tools)."""
+    pick = getattr(agent_cls, "tools_for", None)
+    if callable(pick):
+        return pick(args)  # type: ignore[no-any-return]
+    return getattr(agent_cls, "tools", None)
