@@ -62,17 +62,25 @@ class Pump:
         self.out, self.err = HeadTail(output_bytes), HeadTail(output_bytes)
         self.sel = selectors.DefaultSelector()
         self.pending = memoryview(stdin)
-        self.fds = [out_fd, err_fd]
+        # The fds this pump owns and will close, each exactly once: an fd number closed
+        # twice may by then belong to a file another thread just opened (issue 9).
+        self._owned = {out_fd, err_fd}
         for fd, sink in ((out_fd, self.out), (err_fd, self.err)):
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, sink)
         if stdin_fd is not None:
-            self.fds.append(stdin_fd)
+            self._owned.add(stdin_fd)
             if self.pending:
                 os.set_blocking(stdin_fd, False)
                 self.sel.register(stdin_fd, selectors.EVENT_WRITE, _STDIN)
             else:
-                _close_fd(stdin_fd)
+                self._release(stdin_fd)
+
+    def _release(self, fd: int) -> None:
+        """Close an owned fd once; later calls for the same number are no-ops."""
+        if fd in self._owned:
+            self._owned.discard(fd)
+            _close_fd(fd)
 
     def watch(self, fd: int, tag: object) -> None:
         self.sel.register(fd, selectors.EVENT_READ, tag)
@@ -96,7 +104,7 @@ class Pump:
                     self.pending = memoryview(b"")
                 if not self.pending:
                     self.sel.unregister(key.fd)
-                    _close_fd(key.fd)
+                    self._release(key.fd)
             elif isinstance(key.data, HeadTail):
                 try:
                     chunk = os.read(key.fd, 65536)
@@ -118,8 +126,8 @@ class Pump:
 
     def close(self) -> None:
         self.sel.close()
-        for fd in self.fds:
-            _close_fd(fd)
+        for fd in list(self._owned):
+            self._release(fd)
 
     def result(self, returncode: int, start: float, timed_out: bool, reason: str | None) -> ExecResult:
         return ExecResult(

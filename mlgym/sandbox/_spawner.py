@@ -11,12 +11,34 @@ the server answers ``{"pid": n}`` then ``{"exit": code}`` (negative: killed by t
 signal).  ``{"kill": true}`` while a command runs kills it.  After every command the
 server kills every other process in the sandbox (``kill(-1)``), so nothing a command
 started outlives it.  EOF on the socket ends the server and so the sandbox.
+
+argv[2:4] are the uid and gid commands run as (-1: the server's own).  As root the
+server is uid 0 with only CAP_SETUID, CAP_SETGID and CAP_KILL (bwrap ``--cap-add``, no
+user namespace); each forked child drops to that uid (setgroups, setresgid,
+setresuid: the capabilities vanish) before exec, so agent code can neither signal,
+trace nor read the fds of the server.  The server is non-dumpable in every mode
+(``/proc/<pid>/fd`` and ptrace are closed to same-uid processes without capabilities),
+and children close every inherited fd above 2.  The host does not rely on any of it:
+it kills what is left in the cgroup itself and takes the sandbox down on any message
+it does not expect.
 """
 
 SERVER = r'''
-import json, os, select, signal, socket, sys, time
+import ctypes, json, os, select, signal, socket, sys, time
 sock = socket.socket(fileno=int(sys.argv[1]))
+UID, GID = int(sys.argv[2]), int(sys.argv[3])
 me = os.getpid()
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0
+    sys.exit("cannot make the process server non-dumpable")
+
+def close_above_stderr():
+    try:
+        if libc.syscall(436, 3, 0xFFFFFFFF, 0) == 0:  # close_range(3, ~0U, 0)
+            return
+    except Exception:
+        pass
+    os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 65536))
 
 def reap():
     while True:
@@ -69,7 +91,13 @@ while True:
             os.setsid()
             for i, fd in enumerate(fds):
                 os.dup2(fd, i)
-            os.closerange(3, 1024)
+            close_above_stderr()
+            if UID >= 0:
+                os.setgroups([])
+                os.setresgid(GID, GID, GID)
+                os.setresuid(UID, UID, UID)
+                if os.getresuid() != (UID, UID, UID):
+                    os._exit(126)
             os.chdir(req["cwd"])
             os.execvpe(req["argv"][0], req["argv"], req["env"])
         except OSError as e:

@@ -1,22 +1,38 @@
 """Local sandbox: bubblewrap isolation when ``bwrap`` works, a plain subprocess otherwise.
 
 local-bwrap: a new mount namespace holding only the system (read-only), the Python
-installation (read-only), the workspace (read-write) and the task data (read-only);
-no network, own PID namespace, an unprivileged uid, no capabilities.  The task's
-scripts, answers, the user's home and the mlgym source tree are simply not there.
+installation (read-only), the workspace (read-write, nosuid, nodev) and the task data
+(read-only); no network, own PID namespace, no capabilities, ``/proc/sys`` and the
+other kernel knobs read-only.  The task's scripts, answers, the user's home, the mlgym
+source tree and the package files a task hides (``hide=``) are simply not there.
+
+Who the agent's code runs as:
+
+* as root: a dedicated host uid from :func:`mlgym.sandbox.uids.allocate` that owns
+  nothing but the workspace (handed over, mode 0700).  bwrap runs privileged *without*
+  a user namespace (one would map the sandbox's uid to host root) and keeps only
+  CAP_SETUID/SETGID/KILL for the process server, whose children drop to that uid
+  before exec;
+* as a normal user: that user, inside an unprivileged user namespace.
 
 One bwrap is started per sandbox (``start()``) with a small process server in it
 (:mod:`mlgym.sandbox._spawner`); each ``exec`` is then a fork+exec inside the existing
 namespaces and cgroup, which makes an empty command cost ~1.2x a bare subprocess
 instead of ~2x for a fresh bwrap per command.  After each command everything it
-started is killed.
+started is killed: by the server (``kill(-1)``) and, as root, by the host itself,
+which kills every process of the sandbox's cgroup but bwrap and the server.  A
+message from the server that is not exactly what the protocol allows takes the
+sandbox down (the command gets an error result; the next command starts a new one).
 
-local-plain: the command runs as the calling user in the workspace directory with
-rlimits only.  Nothing is hidden from it; a warning says so once.
+local-plain: the command runs in the workspace directory with rlimits only, as the
+dedicated uid when root (if the Python can be reached by other users) and with a
+parent-death signal, so it dies with the runner.  Nothing is hidden from it; a warning
+says so once.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -24,6 +40,7 @@ import resource
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,21 +49,33 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from mlgym import fs
 from mlgym.errors import SandboxError
 from mlgym.paths import resolve_in
+from mlgym.sandbox import uids
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
 
 log = logging.getLogger(__name__)
-SANDBOX_UID = int(os.environ.get("MLGYM_SANDBOX_UID", "65534"))
 _TAG = "MLGYM_SANDBOX_TAG"
 _ETC = [
     "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
     "/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/nsswitch.conf",
     "/etc/hosts", "/etc/mime.types", "/etc/matplotlibrc",
 ]
-_warned_plain = False
+# Kernel knobs bwrap's --proc leaves writable (it covers some only when they are writable
+# for the caller at mount time); bound read-only explicitly, where present.
+_PROC_RO = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"]
+_SERVER_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_KILL"]
+_GRACE = 3.0  # seconds the server gets to report a command killed at its timeout
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, msg: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(msg, *args)
 
 
 @lru_cache(maxsize=None)
@@ -60,10 +89,8 @@ def bwrap_available() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bwrap is not installed (Debian: apt-get install bubblewrap)"
-    probe = subprocess.run(
-        [exe, "--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "--proc", "/proc", "true"],
-        capture_output=True, text=True,
-    )
+    ns = ["--unshare-pid", "--unshare-ipc"] if os.geteuid() == 0 else ["--unshare-all", "--unshare-user"]
+    probe = subprocess.run([exe, *ns, "--ro-bind", "/", "/", "--proc", "/proc", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"bwrap does not work here: {probe.stderr.strip() or probe.returncode}"
     return None
@@ -90,6 +117,96 @@ def hidden_paths() -> list[Path]:
     return [Path(__file__).resolve().parents[1], *benchmarks_roots()]
 
 
+_FIND_SPEC = (
+    "import importlib.util, json, sys\n"
+    "try:\n    s = importlib.util.find_spec(sys.argv[1])\nexcept Exception:\n    s = None\n"
+    "print(json.dumps(list(s.submodule_search_locations or []) if s else []))\n"
+)
+
+
+@lru_cache(maxsize=None)
+def package_dirs(pkg: str, python: str | None = None) -> tuple[str, ...]:
+    """Where top-level package ``pkg`` lives for ``python`` (None: ours), without importing it.
+
+    Another interpreter is asked once through a subprocess (cached)."""
+    if not pkg.isidentifier():
+        return ()
+    exe = shutil.which(python) if python else None
+    if python is None or (exe and Path(exe).absolute().parent == Path(sys.executable).absolute().parent):
+        try:
+            spec = importlib.util.find_spec(pkg)
+        except (ImportError, ValueError):
+            return ()
+        return tuple(spec.submodule_search_locations or ()) if spec else ()
+    try:
+        out = subprocess.run([exe or python, "-I", "-c", _FIND_SPEC, pkg], capture_output=True, timeout=60, check=True)
+        found = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return ()
+    return tuple(str(p) for p in found if isinstance(p, str)) if isinstance(found, list) else ()
+
+
+def resolve_hidden(items: Sequence[str], python: str | None = None) -> list[Path]:
+    """Host paths for "<top-level package>/<relative path>" entries; unknown ones are skipped."""
+    found: list[Path] = []
+    for item in items:
+        pkg, _, rel = item.partition("/")
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        if not parts or ".." in parts:
+            log.debug("hide: ignoring %r (not <package>/<path>)", item)
+            continue
+        dirs = package_dirs(pkg, python)
+        if not dirs:
+            log.debug("hide: package %r not found for %s", pkg, python or sys.executable)
+        for base in dirs:
+            p = Path(base, *parts)
+            if os.path.lexists(p):
+                found.append(Path(os.path.realpath(p)))
+    return found
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """True when a user other than the owner can traverse to ``path`` and read it."""
+    try:
+        real = Path(os.path.realpath(path))
+        if not os.stat(real).st_mode & stat.S_IROTH:
+            return False
+        return all(os.stat(p).st_mode & stat.S_IXOTH for p in real.parents)
+    except OSError:
+        return False
+
+
+class _Tree:
+    """bwrap arguments for a new root, with every directory bwrap would create on the
+    way to a mount point made 0755 explicitly: bwrap creates them 0700 (owned by root), which
+    the sandbox uid could not traverse (e.g. ``/root`` on the way to a pyenv Python)."""
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+        self.mounted: list[str] = []  # destinations whose contents come from somewhere else
+        self.made: set[str] = {"/"}
+
+    def _covered(self, path: str) -> bool:
+        return path in self.made or any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.mounted)
+
+    def _parents(self, dest: str) -> None:
+        for parent in reversed(Path(dest).parents):
+            p = str(parent)
+            if not self._covered(p):
+                self.args += ["--perms", "0755", "--dir", p]
+                self.made.add(p)
+
+    def add(self, op: str, src: str | None, dest: str, perms: str | None = None) -> None:
+        self._parents(dest)
+        if perms:
+            self.args += ["--perms", perms]
+        self.args += [op, *([src] if src is not None else []), dest]
+        if op == "--tmpfs":  # empty: what is mounted under it still needs its parents made
+            self.made.add(dest)
+        else:
+            self.mounted.append(dest)
+
+
 class LocalSandbox:
     """See the module docstring.  ``isolation``: "auto", "bwrap" or "plain"."""
 
@@ -103,6 +220,7 @@ class LocalSandbox:
         env: Mapping[str, str] | None = None,
         device: str | None = None,
         python: str | None = None,
+        hide: Sequence[str] = (),
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.python = python  # an interpreter other than ours, made visible inside bwrap
@@ -110,6 +228,7 @@ class LocalSandbox:
         self.limits = limits
         self.mounts = list(mounts)
         self.extra_env = dict(env or {})
+        self.hide = tuple(hide)
         if isolation not in ("auto", "bwrap", "plain"):
             raise SandboxError(f"unknown local isolation {isolation!r}; use auto, bwrap or plain")
         reason = bwrap_available() if isolation != "plain" else "plain requested"
@@ -118,28 +237,52 @@ class LocalSandbox:
         self.use_bwrap = reason is None
         self.name = "local-bwrap" if self.use_bwrap else "local-plain"
         self.workdir = str(self.workspace)
+        self.root = os.geteuid() == 0
+        # The owner of the workspace files and the uid commands run as (None: the current user).
+        self.uid: int | None = None
+        self.gid: int | None = None
         self._cgroup: Cgroup | None = None
         self._server: _Server | None = None
         self._tag = uuid.uuid4().hex
         self._user_procs: int | None = None
         # One long-lived bwrap per sandbox with a process server in it (see _spawner);
         # MLGYM_BWRAP_PER_EXEC=1 starts a new bwrap for every command instead.
-        self.persistent = not os.environ.get("MLGYM_BWRAP_PER_EXEC")
+        self.persistent = self.use_bwrap and not os.environ.get("MLGYM_BWRAP_PER_EXEC")
         self._started = False
         if not self.use_bwrap and isolation == "auto":
-            global _warned_plain
-            if not _warned_plain:
-                log.warning("isolation reduced: %s; commands run as a plain subprocess", reason)
-                _warned_plain = True
+            _warn_once("plain", "isolation reduced: %s; commands run as a plain subprocess", reason)
 
     # lifecycle -------------------------------------------------------------
     def start(self) -> None:
         self.workspace.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
+        if self.root:
             self._cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes)
+            if self.use_bwrap or self._plain_can_drop():
+                if self.uid is None:
+                    self.uid = self.gid = uids.allocate()
+                assert self.gid is not None
+                uids.hand_over(self.workspace, self.uid, self.gid, skip=self._mount_dirs())
         self._started = True
-        if self.use_bwrap and self.persistent:
+        if self.persistent:
             self._server = _Server.start(self)
+
+    def _plain_can_drop(self) -> bool:
+        """local-plain as root runs commands as the sandbox uid when that uid can run the
+        Python at all (a pyenv under a 0700 /root cannot be); otherwise it stays root."""
+        exe = shutil.which(self.python) if self.python else sys.executable
+        if exe and _reachable_by_others(Path(exe)) and _which("setpriv"):
+            return True
+        _warn_once("plain-root", "local-plain as root: %s is not reachable by other users, commands run as root", exe)
+        return False
+
+    def _mount_dirs(self) -> list[Path]:
+        """Host folders in the workspace that read-only mounts cover (hard-linked data: never chowned)."""
+        found = []
+        for m in self.mounts:
+            rel = os.path.relpath(m.target, self.workdir) if os.path.isabs(m.target) else m.target
+            if not rel.startswith(".."):
+                found.append(self.workspace / rel)
+        return found
 
     def stop(self) -> None:
         if self._server is not None:
@@ -150,13 +293,16 @@ class LocalSandbox:
             self._cgroup = None
         elif not self.use_bwrap:
             self._kill_tagged()
+        if self._started and self.uid is not None and self.workspace.is_dir():
+            # Back to root: a later sandbox that draws the same uid must not own these files.
+            uids.hand_over(self.workspace, 0, 0, skip=self._mount_dirs())
         self._started = False
 
     def _nproc(self) -> int:
         """RLIMIT_NPROC counts every process of the user, not just the sandbox's: allow
         what the user already runs (counted at start) plus the sandbox's own budget."""
         if self._user_procs is None:
-            uid, n = os.getuid(), 0
+            uid, n = self.uid if self.uid is not None else os.getuid(), 0
             for entry in os.listdir("/proc"):
                 try:
                     n += entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid
@@ -197,13 +343,12 @@ class LocalSandbox:
 
     # files -------------------------------------------------------------------
     def read_file(self, path: str) -> bytes:
-        return resolve_in(self.workspace, path, must_exist=True).read_bytes()
+        return fs.read_bytes(self.workspace, path)  # by dir fd, no link followed: agent code may race it
 
     def write_file(self, path: str, data: bytes) -> None:
         target = resolve_in(self.workspace, path)
         check_writable(self.workspace, self.workdir, self.mounts, target, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        fs.write_bytes(self.workspace, path, data, owner=fs.owner_of(self))  # temp file + rename, never through a link
 
     def _target(self, m: Mount) -> Path:
         return Path(m.target) if os.path.isabs(m.target) else self.workspace / m.target
@@ -242,18 +387,28 @@ class LocalSandbox:
             resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_seconds, lim.cpu_seconds + 5))
 
     def _preexec(self) -> None:
+        """The slow path (no util-linux): what :meth:`_launcher` does, in the child."""
         if self._cgroup is not None:
             self._cgroup.preexec_join()
         self._rlimits()
+        if not self.use_bwrap:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the runner
+            if self.uid is not None and self.gid is not None:
+                os.setgroups([])
+                os.setresgid(self.gid, self.gid, self.gid)
+                os.setresuid(self.uid, self.uid, self.uid)
 
     def _launcher(self) -> list[str] | None:
-        """A command prefix that joins the cgroup and sets rlimits, then execs the command.
+        """A command prefix that joins the cgroup, sets rlimits and (plain) drops to the
+        sandbox uid with a parent-death signal, then execs the command.
 
         Any ``preexec_fn`` stops subprocess from using vfork and costs ~15 ms per exec;
-        ``sh`` + util-linux ``prlimit`` do the same work in ~2 ms.  None: not available.
+        ``sh`` + util-linux ``prlimit``/``setpriv`` do the same work in ~2 ms.  None: not available.
         """
-        prlimit = _which("prlimit")
-        if prlimit is None:
+        prlimit, setpriv = _which("prlimit"), _which("setpriv")
+        if prlimit is None or (setpriv is None and not self.use_bwrap):
             return None
         lim = self.limits
         limits = [prlimit, "--core=0", f"--fsize={lim.file_size_mb * 1024 * 1024}"]
@@ -262,45 +417,86 @@ class LocalSandbox:
         if lim.cpu_seconds:
             limits.append(f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 5}")
         limits.append("--")
+        if not self.use_bwrap and setpriv is not None:  # bwrap has --die-with-parent
+            limits.append(setpriv)
+            if self.uid is not None:
+                limits += [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+            limits += ["--pdeathsig", "KILL", "--"]
         if self._cgroup is None:
             return limits
         procs = [str(d / "cgroup.procs") for d in dict.fromkeys(self._cgroup.dirs.values())]
         join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
         return ["/bin/sh", "-c", join, "sh", str(len(procs)), *procs, *limits]
 
-    def _bwrap_argv(self, argv: Sequence[str]) -> list[str]:
-        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        if self.limits.network:
-            args.append("--share-net")
-        if os.geteuid() == 0:
-            args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    def _bwrap_argv(self, argv: Sequence[str], *, server: bool = False) -> list[str]:
+        args = ["bwrap", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        drop = self.root and self.uid is not None
+        if self.root:
+            # No user namespace: as root one maps the sandbox's uid to host uid 0.  The
+            # server (or setpriv) drops to self.uid with the only capabilities kept here.
+            args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+            if not self.limits.network:
+                args.append("--unshare-net")
+            if drop:
+                for cap in _SERVER_CAPS if server else _SERVER_CAPS[:2]:
+                    args += ["--cap-add", cap]
+        else:
+            args.append("--unshare-all")
+            if self.limits.network:
+                args.append("--share-net")
+        tree = _Tree()
         for d in ("/usr", "/opt"):
             if Path(d).is_dir():
-                args += ["--ro-bind", d, d]
+                tree.add("--ro-bind", d, d)
         for d in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
             p = Path(d)
             if p.is_symlink():
-                args += ["--symlink", os.readlink(p), d]
+                tree.args += ["--symlink", os.readlink(p), d]
+                tree.made.add(d)
             elif p.is_dir():
-                args += ["--ro-bind", d, d]
+                tree.add("--ro-bind", d, d)
         for e in _ETC:
             if Path(e).exists():
-                args += ["--ro-bind", e, e]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+                tree.add("--ro-bind", e, e)
+        tree.add("--proc", None, "/proc")
+        for knob in _PROC_RO:
+            if os.path.exists(knob):
+                tree.args += ["--ro-bind", knob, knob]
+        tree.add("--dev", None, "/dev")
+        tree.add("--tmpfs", None, "/tmp", perms="1777")
+        tree.add("--tmpfs", None, "/dev/shm", perms="1777")
         if self.device is not None:  # GPU device nodes (the driver's libraries are under /usr)
             for node in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
                 if node.exists():
-                    args += ["--dev-bind", str(node), str(node)]
+                    tree.args += ["--dev-bind", str(node), str(node)]
         roots = python_roots(self.python)
         for root in roots:
-            args += ["--ro-bind", str(root), str(root)]
+            tree.add("--ro-bind", str(root), str(root))
+            if drop and root.stat().st_mode & 0o005 != 0o005:  # its parents are made 0755 inside
+                _warn_once(f"root-{root}", "%s is not readable by other users: the sandbox uid may not run it", root)
         for hidden in hidden_paths():
             if any(hidden == r or r in hidden.parents for r in roots) and hidden.is_dir():
-                args += ["--tmpfs", str(hidden)]
-        args += ["--bind", str(self.workspace), str(self.workspace)]
+                tree.args += ["--tmpfs", str(hidden)]
+        visible = [Path(p) for p in ("/usr", "/opt", *map(str, roots))]
+        for path in resolve_hidden(self.hide, self.python):
+            if not any(path == v or v in path.parents for v in visible):
+                continue  # not visible inside anyway
+            if path.is_dir():
+                tree.args += ["--tmpfs", str(path)]
+            else:
+                tree.args += ["--ro-bind", "/dev/null", str(path)]
+        tree.add("--bind", str(self.workspace), str(self.workspace))
         for m in self.mounts:
-            args += ["--ro-bind" if m.read_only else "--bind", str(m.source), str(self._target(m))]
-        args += ["--chdir", str(self.workspace), "--"]
+            tree.add("--ro-bind" if m.read_only else "--bind", str(m.source), str(self._target(m)))
+        args += tree.args
+        if drop:  # root without CAP_DAC_OVERRIDE cannot enter the 0700 workspace: children chdir
+            args += ["--chdir", "/", "--"]
+            if not server:
+                assert self.uid is not None
+                args += [_which("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                         "--", "/bin/sh", "-c", 'cd -- "$0" && exec "$@"', str(self.workspace)]
+        else:
+            args += ["--chdir", str(self.workspace), "--"]
         return args + list(argv)
 
     def exec(
@@ -315,14 +511,17 @@ class LocalSandbox:
             raise SandboxError("sandbox is not started; call start() first")
         if not argv:
             raise ValueError("argv is empty")
-        if self._server is not None:
+        limit = timeout if timeout is not None else self.limits.timeout
+        if self.persistent:
+            if self._server is None or not self._server.alive:
+                # Killed (out of memory, by the agent, a broken message): a fresh one.
+                if self._server is not None:
+                    self._server.take_down()
+                self._server = _Server.start(self)
             if self._cgroup is not None:
                 self._cgroup.reset_oom()
-            res = self._server.run(argv, self._env(env), timeout if timeout is not None else self.limits.timeout, stdin)
+            res = self._server.run(argv, self._env(env), limit, stdin)
             self._classify(res)
-            if not self._server.alive:  # killed (e.g. out of memory): a fresh one for the next command
-                self._server.stop()
-                self._server = _Server.start(self)
             return res
         full = self._bwrap_argv(argv) if self.use_bwrap else list(argv)
         launcher = self._launcher()
@@ -334,7 +533,7 @@ class LocalSandbox:
             full,
             cwd=self.workspace,
             env=self._env(env),
-            timeout=timeout if timeout is not None else self.limits.timeout,
+            timeout=limit,
             output_bytes=self.limits.output_bytes,
             stdin=stdin,
             preexec_fn=None if launcher is not None else self._preexec,
@@ -351,10 +550,18 @@ class LocalSandbox:
 
 
 class _Server:
-    """The host side of :mod:`mlgym.sandbox._spawner`: one bwrap, many commands."""
+    """The host side of :mod:`mlgym.sandbox._spawner`: one bwrap, many commands.
 
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, output_bytes: int, workdir: str) -> None:
-        self.proc, self.sock, self.output_bytes, self.workdir = proc, sock, output_bytes, workdir
+    It trusts nothing that comes back: a message that is not exactly ``{"pid": int}`` or
+    ``{"exit": int}`` marks the sandbox broken (taken down, restarted for the next
+    command), and with a cgroup the host itself kills every process but bwrap and the
+    server after each command."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, box: "LocalSandbox") -> None:
+        self.proc, self.sock = proc, sock
+        self.output_bytes, self.workdir = box.limits.output_bytes, str(box.workspace)
+        self.cgroup = box._cgroup
+        self.keep: frozenset[int] = frozenset()  # bwrap + server pids, recorded at start
         self.alive = True
 
     @classmethod
@@ -362,26 +569,30 @@ class _Server:
         from mlgym.sandbox._spawner import SERVER
 
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = box._bwrap_argv([sys.executable, "-I", "-S", "-c", SERVER, str(child.fileno())])
+        ids = [str(box.uid), str(box.gid)] if box.root and box.uid is not None else ["-1", "-1"]
+        argv = box._bwrap_argv([sys.executable, "-I", "-S", "-c", SERVER, str(child.fileno()), *ids], server=True)
         launcher = box._launcher()
         try:
             proc = subprocess.Popen(
-                (launcher or []) + argv, cwd=box.workspace, env=box._env(None),
+                (launcher or []) + argv, cwd="/", env=box._env(None),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=(child.fileno(),), start_new_session=True,
                 preexec_fn=None if launcher is not None else box._preexec,
             )
         finally:
             child.close()
-        server = cls(proc, host, box.limits.output_bytes, str(box.workspace))
-        probe = server.run(["true"], {"PATH": "/usr/bin:/bin"}, 30.0, None)
+        server = cls(proc, host, box)
+        probe = server.run(["true"], {"PATH": "/usr/bin:/bin"}, 30.0, None, sweep=False)
         if probe.returncode != 0:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr and not server.alive else probe.stderr
-            server.stop()
-            raise SandboxError(f"the bwrap sandbox did not start: {err or probe.killed_reason}")
+            server.take_down()
+            raise SandboxError(f"the bwrap sandbox did not start: {err[-2000:] or probe.killed_reason}")
+        if server.cgroup is not None:
+            server.keep = frozenset(server.cgroup.pids())  # the probe is reaped: bwrap (2) and the server
         return server
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str], timeout: float, stdin: str | None) -> ExecResult:
+    def run(self, argv: Sequence[str], env: Mapping[str, str], timeout: float, stdin: str | None,
+            *, sweep: bool = True) -> ExecResult:
         start = time.monotonic()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -393,29 +604,37 @@ class _Server:
             self.alive = False
             for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
                 os.close(fd)
+            self.take_down()
             return ExecResult(125, "", "the sandbox is gone", time.monotonic() - start, killed_reason="sandbox died")
         for fd in (in_r, out_w, err_w):
             os.close(fd)
-        pump = Pump(out_r, err_r, in_w, stdin.encode() if stdin else b"", self.output_bytes)
+        data = stdin.encode(errors="surrogateescape") if stdin else b""
+        if not data:  # nothing to feed: the command sees EOF at once
+            os.close(in_w)
+        pump = Pump(out_r, err_r, in_w if data else None, data, self.output_bytes)
         pump.watch(self.sock.fileno(), _CTL)
         deadline = start + timeout
         status: int | None = None
-        timed_out = killed = False
+        timed_out = False
         try:
-            while status is None:
+            while status is None and self.alive:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 and not killed:
-                    timed_out = killed = True
-                    self._send({"kill": True})
-                    deadline = time.monotonic() + 10  # for the server to report back
-                    continue
-                if remaining <= 0:  # the server does not answer: take the whole sandbox down
-                    self.alive = False
-                    break
-                if _CTL in pump.poll(remaining):
-                    status = self._recv_status()
-                    if status is None and not self.alive:
+                if remaining <= 0:
+                    if timed_out:  # the server did not report back: take the whole sandbox down
+                        self.alive = False
                         break
+                    timed_out = True
+                    self._kill_command()
+                    deadline = time.monotonic() + _GRACE
+                    continue
+                if _CTL in pump.poll(remaining):
+                    msg = self._recv()
+                    if msg is not None and msg[0] == "exit":
+                        status = msg[1]
+            if not self.alive:
+                self.take_down()
+            elif sweep and self.cgroup is not None:
+                self.cgroup.sweep(self.keep)  # whatever the server did or said
             pump.drain(1.0)
         finally:
             pump.close()
@@ -423,39 +642,65 @@ class _Server:
             return pump.result(137, start, timed_out, "sandbox died")
         return pump.result(status, start, timed_out, signal_reason(status))
 
-    def _send(self, obj: dict[str, object]) -> None:
+    def _kill_command(self) -> None:
+        """Timeout: the host kills the command's processes itself (cgroup); the server is
+        asked too (the only way without a cgroup: a stopped server then gets taken down)."""
+        if self.cgroup is not None and self.keep:
+            self.cgroup.sweep(self.keep)
         try:
-            self.sock.send(json.dumps(obj).encode())
+            self.sock.send(b'{"kill": true}')
         except OSError:
             self.alive = False
 
-    def _recv_status(self) -> int | None:
+    def _recv(self) -> tuple[str, int] | None:
+        """One message: ("pid", n) or ("exit", code); anything else breaks the sandbox."""
         try:
-            msg = self.sock.recv(1 << 16)
+            msg = self.sock.recv(4096)
         except OSError:
             msg = b""
-        if not msg:
-            self.alive = False
-            return None
-        reply = json.loads(msg)
-        return int(reply["exit"]) if "exit" in reply else None
+        try:
+            reply = json.loads(msg) if msg else None
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict) and len(reply) == 1:
+            key, value = next(iter(reply.items()))
+            if key in ("pid", "exit") and type(value) is int and -(1 << 16) < value < (1 << 31):
+                return key, value
+        if msg:
+            log.warning("the sandbox's process server sent a message it may not send: taking the sandbox down")
+        self.alive = False
+        return None
+
+    def take_down(self) -> None:
+        """Kill the whole sandbox now (nothing inside needs to cooperate): bwrap's outer
+        process, whose death ends its pid namespace, and everything in the cgroup."""
+        self._hang_up()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.kill()
+        if self.cgroup is not None:
+            self.cgroup.sweep(())
+        self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
 
     def stop(self) -> None:
+        """EOF ends the server (it kills what is left first); bounded wait, then take_down."""
+        self._hang_up()
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.take_down()
+
+    def _hang_up(self) -> None:
         self.alive = False
         try:
             self.sock.close()
         except OSError:
             pass
-        try:
-            self.proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 _CTL = object()
