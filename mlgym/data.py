@@ -1,6 +1,7 @@
 """The data cache: ``$MLGYM_DATA_DIR/<task>/{raw,public,private}`` + ``manifest.json``.
 
-``prepare(task)`` runs the task's hidden ``scripts/prepare.py`` once:
+``prepare(task)`` asks the task's family to fill it once; every family goes through
+:func:`build`.  A folder task's producer runs its hidden ``scripts/prepare.py``:
 
     python prepare.py --raw RAW --public PUBLIC.tmp --private PRIVATE.tmp
 
@@ -78,6 +79,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+Producer = Callable[[Path, Path, Path, Callable[[str], None]], None]
+
+
 def prepare(
     task: TaskSpec,
     *,
@@ -86,14 +90,28 @@ def prepare(
     verify: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> TaskData:
-    """Make the task's data ready (idempotent).  Raises :class:`DataError` with a one-line reason."""
+    """Make the task's data ready (idempotent), the way its family does it.  Raises :class:`DataError`."""
+    data: TaskData = task.family.prepare(task, root=root, force=force, verify=verify, progress=progress)
+    return data
+
+
+def build(
+    task: TaskSpec,
+    produce: Producer,
+    *,
+    root: Path | None = None,
+    force: bool = False,
+    verify: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> TaskData:
+    """The bookkeeping every family shares: ``produce(raw, public_tmp, private_tmp, say)``
+    writes the outputs; they are renamed into place only when it succeeds, then recorded
+    in the manifest.  A ready cache returns at once; ``produce`` raises :class:`DataError`."""
     data = TaskData(task, root)
     if not force and data.is_ready(verify=verify):
         return data
     if verify and data.manifest.exists() and not force:
         log.warning("%s: data failed verification; preparing again", task.name)
-    if not task.prepare_script.is_file():
-        raise DataError(f"task {task.name!r} has no scripts/prepare.py")
     data.raw.mkdir(parents=True, exist_ok=True)
     tmp_pub, tmp_priv = data.dir / "public.tmp", data.dir / "private.tmp"
     for d in (tmp_pub, tmp_priv):
@@ -102,25 +120,12 @@ def prepare(
     say = progress or (lambda line: log.info("%s: %s", task.name, line))
     say(f"preparing data in {data.dir}")
     start = time.monotonic()
-    env = {**os.environ, **task.data_env, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(task.prepare_script), "--raw", str(data.raw), "--public", str(tmp_pub), "--private", str(tmp_priv)],
-        cwd=task.scripts_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    last = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        if line:
-            last = line
-            say(line)
-    rc = proc.wait()
-    if rc != 0:
+    try:
+        produce(data.raw, tmp_pub, tmp_priv, say)
+    except BaseException:
         shutil.rmtree(tmp_pub, ignore_errors=True)
         shutil.rmtree(tmp_priv, ignore_errors=True)
-        if rc == EXIT_NEEDS_FILES:
-            raise DataError(f"{task.name}: {last}")
-        raise DataError(f"{task.name}: prepare.py failed (exit {rc}): {last}")
+        raise
     for final, tmp in ((data.public, tmp_pub), (data.private, tmp_priv)):
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -135,6 +140,29 @@ def prepare(
     tmp_manifest.replace(data.manifest)
     say(f"data ready ({len(files)} files, {time.monotonic() - start:.1f}s)")
     return data
+
+
+def run_prepare_script(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callable[[str], None]) -> None:
+    """A folder task's producer: ``python scripts/prepare.py --raw RAW --public PUB --private PRIV``."""
+    if not task.prepare_script.is_file():
+        raise DataError(f"task {task.name!r} has no scripts/prepare.py")
+    env = {**os.environ, **task.data_env, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(task.prepare_script), "--raw", str(raw), "--public", str(public), "--private", str(private)],
+        cwd=task.scripts_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    last = ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        if line:
+            last = line
+            say(line)
+    rc = proc.wait()
+    if rc == EXIT_NEEDS_FILES:
+        raise DataError(f"{task.name}: {last}")
+    if rc != 0:
+        raise DataError(f"{task.name}: prepare.py failed (exit {rc}): {last}")
 
 
 def link_tree(src: Path, dst: Path, *, copy: bool = False) -> None:

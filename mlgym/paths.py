@@ -1,36 +1,40 @@
-"""Resolving agent-supplied paths safely inside a workspace."""
+"""Naming agent-supplied paths inside a workspace (the checks of :mod:`mlgym.fs`).
+
+Only for passing a *name* on (e.g. to a command run inside the sandbox): host-side
+reads and writes go through :mod:`mlgym.fs`, which opens relative to a directory fd, so
+nothing can be swapped between a check here and the open.
+"""
 
 from __future__ import annotations
 
-import os
+import stat
 from pathlib import Path
 
+from mlgym import fs
 from mlgym.errors import PathEscapeError
 
 
 def resolve_in(root: Path, rel: str, *, must_exist: bool = False) -> Path:
-    """Return ``root/rel`` with symlinks resolved, or raise :class:`PathEscapeError`.
+    """Return ``root/rel`` (``..`` applied lexically), or raise :class:`PathEscapeError`.
 
-    Absolute paths, ``..`` that climbs out, and symlinks (anywhere on the path) that
-    point outside ``root`` are all refused.  ``must_exist`` raises FileNotFoundError.
+    Absolute paths, ``..`` that climbs out, and any symlink on the path (wherever it
+    points) are refused; links are never followed.  ``must_exist`` raises FileNotFoundError.
     """
-    if not isinstance(rel, str):
-        raise PathEscapeError(f"path must be a string, got {type(rel).__name__}")
-    if "\x00" in rel:
-        raise PathEscapeError("path contains a NUL byte")
-    rel = rel.strip() or "."
-    if os.path.isabs(rel) or rel.startswith("~"):
-        raise PathEscapeError(f"{rel!r} is absolute; give a path relative to the workspace")
-    base = root.resolve()
-    target = (base / rel).resolve()
-    if target != base and base not in target.parents:
-        raise PathEscapeError(f"{rel!r} is outside the workspace")
-    if must_exist and not target.exists():
-        raise FileNotFoundError(f"{rel!r} does not exist")
-    return target
+    key = fs.normalize(rel)
+    try:
+        if stat.S_ISLNK(fs.stat(root, key).st_mode):
+            raise fs.link_error(rel)
+    except (FileNotFoundError, NotADirectoryError):
+        if must_exist:
+            raise FileNotFoundError(f"{rel!r} does not exist") from None
+    base = Path(root).resolve()
+    return base if key == "." else base / key
 
 
 def display(root: Path, path: Path) -> str:
-    """The workspace-relative name of ``path`` for observations."""
-    rel = path.resolve().relative_to(root.resolve())
+    """The workspace-relative name of ``path`` (as :func:`resolve_in` returns it) for observations."""
+    try:
+        rel = Path(path).relative_to(Path(root).resolve())
+    except ValueError:
+        raise PathEscapeError(f"{str(path)!r} is outside the workspace") from None
     return str(rel) if str(rel) != "." else "."

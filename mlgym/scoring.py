@@ -1,13 +1,13 @@
-"""Scoring a submission with the task's hidden ``eval.py`` in a fresh sandbox.
+"""Scoring a submission: the task's family evaluates it in a fresh sandbox (:func:`run_eval`).
 
-The eval sandbox's workspace holds only the submission file(s) and a copy of
-``eval.py``; the answers (the task's ``private/`` data) are mounted read-only at
-``answers/``.  The agent's workspace is never mounted.  ``eval.py`` is run as
-
-    python eval.py --answers answers
-
-and must print, as the last line of its stdout, a JSON object ``{"score": <float>}``;
-a non-zero exit means the submission is invalid (the last stderr line says why).
+:func:`evaluate` asks ``task.family`` for an :class:`~mlgym.families.EvalResult` and adds
+what is the same for every task: the baseline, the improvement and success.
+:func:`run_eval` is the sandbox mechanics families share: the eval sandbox's workspace
+holds only the submission file(s) and the family's grading files; the answers (the
+task's ``private/`` data) are mounted read-only at ``answers/``.  The agent's workspace
+is never mounted.  The command must print, as the last line of its stdout, a JSON object
+``{"score": <float>, "metrics": {...}}`` (``metrics`` optional); a non-zero exit means the
+submission is invalid (the last stderr line says why).
 
 improvement = (score - baseline) / |baseline|, sign flipped when lower is better;
 success = improvement > task.success_threshold (0.10 unless the task says otherwise).
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.data import TaskData
+from mlgym.families import EvalResult
 from mlgym.sandbox import Limits, Mount, make_sandbox
 from mlgym.task import TaskSpec
-
 
 
 def improvement(task: TaskSpec, score: float, baseline: float) -> float:
@@ -39,7 +39,7 @@ def improvement(task: TaskSpec, score: float, baseline: float) -> float:
     return delta if task.higher_is_better else -delta
 
 
-def baseline_for(task: TaskSpec, data: TaskData | None) -> tuple[float, str]:
+def baseline_for(task: TaskSpec, data: TaskData | None) -> tuple[float | None, str]:
     """The measured baseline for this data (``mlgym baseline``) if any, else task.yaml's."""
     if data is not None:
         try:
@@ -73,21 +73,44 @@ def evaluate(
         "valid_submission": False,
         "error": None,
     }
+    res = task.family.evaluate(task, data, submission_dir, sandbox=sandbox, python=python, sandbox_options=sandbox_options)
+    result.update(res.as_dict())
+    if res.valid and res.score is not None and base is not None:
+        imp = improvement(task, res.score, base)
+        result.update(improvement=imp, success=imp > task.success_threshold)
+    return result
+
+
+def run_eval(
+    task: TaskSpec,
+    data: TaskData,
+    submission_dir: Path,
+    files: dict[str, Path | bytes],
+    argv: list[str],
+    *,
+    sandbox: str = "local",
+    sandbox_options: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Run ``argv`` in a fresh sandbox holding the submission, ``files`` (name -> host file or
+    contents) and the answers at ``answers/``; parse its last stdout line.  Never raises for a
+    bad submission."""
     missing = [f for f in task.submission if not (submission_dir / f).is_file()]
     if missing:
-        result["error"] = f"no submission: {', '.join(missing)} not found in the workspace"
-        return result
+        return EvalResult(error=f"no submission: {', '.join(missing)} not found in the workspace")
     linked = [f for f in task.submission if (submission_dir / f).is_symlink()]
     if linked:  # never follow an agent's link on the host: it could point at any file
-        result["error"] = f"invalid submission: {', '.join(linked)} is a symbolic link, not a file"
-        return result
+        return EvalResult(error=f"invalid submission: {', '.join(linked)} is a symbolic link, not a file")
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlgym-eval-") as tmp:
         ws = Path(tmp) / "ws"
         ws.mkdir()
         for f in task.submission:
             shutil.copyfile(submission_dir / f, ws / f)
-        shutil.copyfile(task.eval_script, ws / "eval.py")
+        for name, src in files.items():
+            if isinstance(src, bytes):
+                (ws / name).write_bytes(src)
+            else:
+                shutil.copyfile(src, ws / name)
         (ws / "answers").mkdir()
         limits = Limits(timeout=task.eval_timeout, memory_mb=task.limits.memory_mb, output_bytes=16 * 1024)
         box = make_sandbox(sandbox, ws, limits=limits, mounts=[Mount(data.private, "answers")], **(sandbox_options or {}))
@@ -96,21 +119,19 @@ def evaluate(
             if box.name == "local-plain":  # no mounts without isolation: copy the answers in
                 shutil.rmtree(ws / "answers")
                 shutil.copytree(data.private, ws / "answers")
-            res = box.exec([python, "eval.py", "--answers", "answers"])
+            res = box.exec(argv)
         finally:
             box.stop()
-    result["eval_seconds"] = round(time.monotonic() - start, 3)
+    seconds = round(time.monotonic() - start, 3)
     if not res.ok:
         lines = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()
-        result["error"] = "invalid submission: " + (lines[-1] if lines else "eval failed")
-        return result
+        return EvalResult(error="invalid submission: " + (lines[-1] if lines else "eval failed"), eval_seconds=seconds)
     try:
-        score = float(json.loads(res.stdout.strip().splitlines()[-1])["score"])
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        score = float(out["score"])
         if not math.isfinite(score):
             raise ValueError("score is not finite")
-    except (IndexError, ValueError, KeyError, TypeError) as e:
-        result["error"] = f"eval.py printed no score ({e})"
-        return result
-    imp = improvement(task, score, base)
-    result.update(score=score, improvement=imp, success=imp > task.success_threshold, valid_submission=True)
-    return result
+        metrics = {str(k): float(v) for k, v in (out.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError) as e:
+        return EvalResult(error=f"{argv[1] if len(argv) > 1 else 'the grader'} printed no score ({e})", eval_seconds=seconds)
+    return EvalResult(score=score, valid=True, metrics=metrics, eval_seconds=seconds)

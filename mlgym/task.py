@@ -1,7 +1,11 @@
-"""Tasks are data: ``benchmarks/<name>/task.yaml`` + ``env/`` (seen) + ``scripts/`` (hidden).
+"""Tasks are data: a YAML file read by the task's *family* (:mod:`mlgym.families`).
 
-``TaskSpec.load(name_or_path)`` validates the YAML and raises :class:`TaskError` naming
-the file and field when something is wrong.
+A benchmarks folder holds folder tasks (``<name>/task.yaml`` + ``env/`` + ``scripts/``,
+the default ``folder`` family) and single-file entries (``<name>.yaml`` with ``kind:``
+naming the family, e.g. a Kaggle competition).  ``TaskSpec.load(name_or_path)``
+validates strictly: an unknown key, a wrong type or an unknown metric is a
+:class:`TaskError` of one line naming the file and the key.  A task name found in
+two places is an error naming both.
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ import dataclasses
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import yaml
 
 from mlgym.errors import TaskError
+from mlgym.metrics import METRICS
 
-__all__ = ["Baseline", "TaskLimits", "TaskSpec", "benchmarks_roots", "list_tasks"]
+if TYPE_CHECKING:
+    from mlgym.families import TaskFamily
+
+__all__ = ["Baseline", "Fields", "TaskLimits", "TaskSpec", "benchmarks_roots", "list_tasks", "task_paths"]
+
+ENTRY_SUFFIXES = (".yaml", ".yml")
 
 
 def benchmarks_roots() -> list[Path]:
@@ -24,14 +34,14 @@ def benchmarks_roots() -> list[Path]:
     roots = [Path(p) for p in os.environ.get("MLGYM_BENCHMARKS", "").split(os.pathsep) if p]
     here = Path(__file__).resolve().parent
     for cand in (here / "benchmarks", here.parent / "benchmarks"):  # installed, source tree
-        if cand.is_dir() and any(cand.glob("*/task.yaml")):
+        if cand.is_dir() and (any(cand.glob("*/task.yaml")) or any(cand.glob("*.yaml"))):
             roots.append(cand)
-    return [r.resolve() for r in roots]
+    return list(dict.fromkeys(r.resolve() for r in roots))  # the same folder twice is not a clash
 
 
 @dataclasses.dataclass(frozen=True)
 class Baseline:
-    score: float
+    score: float | None  # None: not measured yet (`mlgym baseline TASK` records one)
     measured: str  # how and where the number was obtained
 
 
@@ -50,7 +60,7 @@ class TaskLimits:
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     name: str
-    root: Path
+    root: Path  # the task folder (folder family) or the folder holding the entry's YAML
     description: str
     metric: str
     direction: str  # "higher" or "lower"
@@ -63,6 +73,15 @@ class TaskSpec:
     # Package-data files the agent must not read (e.g. the bundled copy of the test set),
     # written "<top-level package>/<relative path>"; each sandbox backend hides them.
     hide: tuple[str, ...] = ()
+    kind: str = "folder"  # the family (mlgym.families) that prepares, lays out and scores it
+    source: Path | None = None  # the YAML file it came from
+    options: Any = None  # the family's own validated settings (e.g. a Kaggle competition)
+
+    @property
+    def family(self) -> "TaskFamily":
+        from mlgym.families import family  # local import: families import this module
+
+        return family(self.kind)
 
     @property
     def env_dir(self) -> Path:
@@ -86,98 +105,172 @@ class TaskSpec:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> "TaskSpec":
-        root = _find(str(name_or_path))
-        return cls.from_yaml(root / "task.yaml")
+        path = _find(str(name_or_path))
+        return cls.from_yaml(path)
 
     @classmethod
     def from_yaml(cls, path: Path) -> "TaskSpec":
+        """Read one task YAML (``task.yaml`` of a folder, or a single-file entry) through its family."""
+        from mlgym.families import family
+
+        raw = read_yaml(path)
+        kind = raw.get("kind", "folder" if path.name == "task.yaml" else None)
+        if not isinstance(kind, str):
+            raise TaskError(f"{path}: kind: required for a single-file task (e.g. 'kaggle'); got {kind!r}")
         try:
-            raw = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise TaskError(f"{path}: file not found") from None
-        except yaml.YAMLError as e:
-            raise TaskError(f"{path}: not valid YAML: {e}".splitlines()[0]) from None
-        if not isinstance(raw, dict):
-            raise TaskError(f"{path}: expected a mapping at the top level")
-        f = _Fields(path, raw)
-        limits_raw = f.get("limits", dict, {})
-        lf = _Fields(path, limits_raw, prefix="limits.")
-        known = {x.name for x in dataclasses.fields(TaskLimits)}
-        for key in limits_raw:
-            if key not in known:
-                raise TaskError(f"{path}: limits.{key}: unknown field; known: {', '.join(sorted(known))}")
-        limits = TaskLimits(**{k: lf.get(k, type(getattr(TaskLimits(), k)), getattr(TaskLimits(), k)) for k in limits_raw})
-        b = _Fields(path, f.get("baseline", dict), prefix="baseline.")
-        sub = f.get("submission", (str, list))
-        spec = cls(
-            name=f.get("name", str),
-            root=path.parent.resolve(),
-            description=f.get("description", str).strip(),
-            metric=f.get("metric", str),
-            direction=f.get("direction", str),
-            submission=tuple([sub] if isinstance(sub, str) else sub),
-            baseline=Baseline(float(b.get("score", (int, float))), b.get("measured", str)),
-            limits=limits,
-            success_threshold=float(f.get("success_threshold", (int, float), 0.10)),
-            eval_timeout=float(f.get("eval_timeout", (int, float), 600.0)),
-            data_env={str(k): str(v) for k, v in f.get("data_env", dict, {}).items()},
-            hide=tuple(f.get("hide", list, [])),
-        )
-        if spec.direction not in ("higher", "lower"):
-            raise TaskError(f"{path}: direction: must be 'higher' or 'lower', got {spec.direction!r}")
-        if spec.name != path.parent.name:
-            raise TaskError(f"{path}: name: {spec.name!r} must match the folder name {path.parent.name!r}")
-        if not spec.submission or not all(isinstance(s, str) and s and "/" not in s for s in spec.submission):
-            raise TaskError(f"{path}: submission: give one file name or a list of plain file names")
-        if not all(isinstance(h, str) and "/" in h and ".." not in h.split("/") for h in spec.hide):
-            raise TaskError(f"{path}: hide: give package-data paths like 'sklearn/datasets/data/digits.csv.gz'")
-        for needed in (spec.env_dir, spec.eval_script):
-            if not needed.exists():
-                raise TaskError(f"{path}: missing {needed.relative_to(spec.root)}")
-        return spec
+            fam = family(kind)
+        except TaskError as e:
+            raise TaskError(f"{path}: kind: {e}") from None
+        specs = fam.expand(path, raw)
+        want = path.parent.name if path.name == "task.yaml" else path.stem
+        for spec in specs:
+            if spec.name == want:
+                return spec
+        if len(specs) == 1:
+            return specs[0]
+        raise TaskError(f"{path}: holds no task named {want!r}")
 
 
-class _Fields:
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TaskError(f"{path}: file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise TaskError(f"{path}: not valid YAML: {e}".splitlines()[0]) from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+class Fields:
+    """Typed, strict access to one YAML mapping: every error is one line naming the file and key."""
+
+    _MISSING = object()
+
     def __init__(self, path: Path, raw: dict[str, Any], prefix: str = "") -> None:
         self.path, self.raw, self.prefix = path, raw, prefix
 
-    _MISSING = object()
+    def error(self, key: str, msg: str) -> TaskError:
+        return TaskError(f"{self.path}: {self.prefix}{key}: {msg}")
+
+    def only(self, known: Iterable[str]) -> None:
+        """Reject keys nobody reads: a misspelt or unsupported key must not silently do nothing."""
+        known = set(known)
+        for key in self.raw:
+            if key not in known:
+                raise self.error(str(key), f"unknown field; known: {', '.join(sorted(known))}")
 
     def get(self, key: str, types: Any, default: Any = _MISSING) -> Any:
         if key not in self.raw:
             if default is self._MISSING:
-                raise TaskError(f"{self.path}: {self.prefix}{key}: required field is missing")
+                raise self.error(key, "required field is missing")
             return default
         value = self.raw[key]
         if types is float:
             types = (int, float)
         if isinstance(value, bool) and types in (int, float, (int, float)):
-            raise TaskError(f"{self.path}: {self.prefix}{key}: expected a number, got {value!r}")
+            raise self.error(key, f"expected a number, got {value!r}")
         if not isinstance(value, types):
             want = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
-            raise TaskError(f"{self.path}: {self.prefix}{key}: expected {want}, got {value!r}")
+            raise self.error(key, f"expected {want}, got {value!r}")
         return value
+
+    def strings(self, key: str, default: Any = _MISSING) -> tuple[str, ...]:
+        """One string or a list of non-empty strings."""
+        value = self.get(key, (str, list), default)
+        items = [value] if isinstance(value, str) else list(value)
+        if not all(isinstance(v, str) and v for v in items):
+            raise self.error(key, "expected a string or a list of strings")
+        return tuple(items)
+
+    def sub(self, key: str, known: Iterable[str]) -> "Fields":
+        f = Fields(self.path, self.get(key, dict, {}), prefix=f"{self.prefix}{key}.")
+        f.only(known)
+        return f
+
+
+COMMON_KEYS = (
+    "kind", "name", "description", "metric", "direction", "submission", "baseline", "limits",
+    "success_threshold", "eval_timeout", "data_env", "hide",
+)
+
+
+def common_fields(path: Path, raw: dict[str, Any], *, name: str, own_keys: Iterable[str] = (), **defaults: Any) -> dict[str, Any]:
+    """Validate the keys every family shares; returns TaskSpec keyword arguments.
+
+    ``own_keys``: the family's extra keys (anything else is an error).  ``defaults``:
+    values a family supplies when the YAML omits them (e.g. ``submission``).
+    """
+    f = Fields(path, raw)
+    f.only([*COMMON_KEYS, *own_keys])
+    given = f.get("name", str)
+    if given != name:
+        where = "the folder name" if path.name == "task.yaml" else "the file name"
+        raise f.error("name", f"{given!r} must match {where} {name!r}")
+    metric = f.get("metric", str)
+    if metric not in METRICS:
+        raise f.error("metric", f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    direction = f.get("direction", str, METRICS[metric].direction)
+    if direction not in ("higher", "lower"):
+        raise f.error("direction", f"must be 'higher' or 'lower', got {direction!r}")
+    if direction != METRICS[metric].direction:
+        raise f.error("direction", f"{direction!r} contradicts metric {metric}, for which {METRICS[metric].direction} is better")
+    lf = f.sub("limits", [x.name for x in dataclasses.fields(TaskLimits)])
+    plain = TaskLimits()
+    limits = TaskLimits(**{k: lf.get(k, type(getattr(plain, k))) for k in lf.raw})
+    baseline = Baseline(None, "not measured yet: run `mlgym baseline " + name + "`")
+    if "baseline" in raw:
+        b = f.sub("baseline", ("score", "measured"))
+        baseline = Baseline(float(b.get("score", (int, float))), b.get("measured", str))
+    submission = f.strings("submission", defaults.get("submission", f._MISSING))
+    if not all("/" not in s and s not in (".", "..") for s in submission):
+        raise f.error("submission", "give one file name or a list of plain file names")
+    hide = f.strings("hide", ())
+    if not all("/" in h and ".." not in h.split("/") for h in hide):
+        raise f.error("hide", "give package-data paths like 'sklearn/datasets/data/digits.csv.gz'")
+    data_env = f.get("data_env", dict, {})
+    return dict(
+        name=name, description=f.get("description", str, defaults.get("description", f._MISSING)).strip(), metric=metric, direction=direction,
+        submission=submission, baseline=baseline, limits=limits,
+        success_threshold=float(f.get("success_threshold", float, 0.10)),
+        eval_timeout=float(f.get("eval_timeout", float, 600.0)),
+        data_env={str(k): str(v) for k, v in data_env.items()}, hide=hide, source=path.resolve(),
+    )
+
+
+def task_paths() -> dict[str, list[Path]]:
+    """Every task name -> the YAML files defining it (more than one is a clash)."""
+    return {k: list(v) for k, v in _scan(tuple(benchmarks_roots())).items()}
 
 
 def _find(name: str) -> Path:
     p = Path(name)
     if (p / "task.yaml").is_file():
+        return (p / "task.yaml").resolve()
+    if p.suffix in ENTRY_SUFFIXES and p.is_file():
         return p.resolve()
     if "/" not in name and name not in ("", ".", ".."):
-        for root in benchmarks_roots():
-            if (root / name / "task.yaml").is_file():
-                return root / name
+        found = task_paths().get(name, [])
+        if len(found) > 1:
+            raise TaskError(f"task {name!r} is defined twice: {found[0]} and {found[1]}; rename or remove one")
+        if found:
+            return found[0]
     known = ", ".join(list_tasks()) or "none found"
     raise TaskError(f"unknown task {name!r}; known tasks: {known}")
 
 
 @lru_cache(maxsize=None)
-def _scan(roots: tuple[Path, ...]) -> tuple[str, ...]:
-    names: dict[str, None] = {}
+def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
+    names: dict[str, list[Path]] = {}
     for root in roots:
-        for y in sorted(root.glob("*/task.yaml")):
-            names.setdefault(y.parent.name)
-    return tuple(names)
+        entries = [*root.glob("*/task.yaml"), *(p for s in ENTRY_SUFFIXES for p in root.glob("*" + s))]
+        for y in sorted(entries):
+            if y.name.startswith("."):
+                continue
+            name = y.parent.name if y.name == "task.yaml" else y.stem
+            names.setdefault(name, []).append(y.resolve())
+    return {k: tuple(v) for k, v in names.items()}
 
 
 def list_tasks() -> list[str]:

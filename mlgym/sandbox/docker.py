@@ -45,6 +45,7 @@ from docker.client import DockerClient, from_env
 from docker.types import DeviceRequest, Ulimit
 from docker.types import Mount as DockerMount
 
+from mlgym import fs
 from mlgym.errors import ImageMissingError, SandboxError
 from mlgym.paths import resolve_in
 from mlgym.sandbox import uids
@@ -332,32 +333,20 @@ class DockerSandbox:
         return out
 
     # files -------------------------------------------------------------------
-    def _host_path(self, path: str) -> Path:
-        """Host path of workspace-relative ``path``: the mount's source when it lies on a mount."""
-        target = resolve_in(self.workspace, path)
-        for m in self.mounts:
-            if os.path.isabs(m.target):
-                continue
-            where = self.workspace / m.target.strip("/")
-            if target == where or where in target.parents:
-                return resolve_in(Path(m.source), str(target.relative_to(where)))
-        return target
-
     def read_file(self, path: str) -> bytes:
-        host = self._host_path(path)
-        if not host.exists():
-            raise FileNotFoundError(f"{path!r} does not exist")
-        return host.read_bytes()
+        """By dir fd, no link followed (agent code may race it); a file on a relative mount
+        is read from the mount's source."""
+        key = fs.normalize(path)
+        for m in self.mounts:
+            where = None if os.path.isabs(m.target) else fs.normalize(m.target)
+            if where is not None and (key == where or key.startswith(where + "/")):
+                return fs.read_bytes(Path(m.source), key[len(where):].lstrip("/") or ".")
+        return fs.read_bytes(self.workspace, key)
 
     def write_file(self, path: str, data: bytes) -> None:
         target = resolve_in(self.workspace, path)
         check_writable(self.workspace, WORKDIR, self.mounts, target, path)
-        missing = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        if os.geteuid() == 0 and self.uid and self.gid is not None:  # the agent must be able to edit it
-            for p in [target, *missing]:
-                os.lchown(p, self.uid, self.gid)
+        fs.write_bytes(self.workspace, path, data, owner=fs.owner_of(self))  # temp file + rename, new dirs chowned too
 
     # exec --------------------------------------------------------------------
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:

@@ -17,9 +17,8 @@ from typing import Any
 
 from mlgym.errors import ActionError, LLMError
 from mlgym.llm import count_tokens, split_tokens, truncate_tokens
-from mlgym.paths import resolve_in
 from mlgym.tools.base import ToolContext, tool
-from mlgym.tools.files import clip, existing_file, write_text
+from mlgym.tools.files import EDIT_READ_BYTES, append_bytes, clip, read_some, write_text
 
 LLM_TOOLS = (
     "Understand File",
@@ -55,19 +54,20 @@ def _ask(ctx: ToolContext, prompt: str, purpose: str, key: str = "llm") -> str:
 
 
 def _read(ctx: ToolContext, rel: str, *, missing_ok: bool = False, max_bytes: int | None = None) -> str:
-    if missing_ok and not resolve_in(ctx.workspace, rel).exists():
-        return ""
-    target = existing_file(ctx, rel)
-    with open(target, "rb") as f:
-        data = f.read(max_bytes if max_bytes is not None else -1)
+    """At most ``max_bytes`` of ``rel`` (an edited script: EDIT_READ_BYTES, refused when bigger),
+    read race-free through :mod:`mlgym.fs`."""
+    data, size = read_some(ctx, rel, EDIT_READ_BYTES if max_bytes is None else max_bytes, missing_ok=missing_ok)
+    if max_bytes is None and size > len(data):
+        raise ActionError(f"{rel!r} is {size} bytes; the edit tools read scripts of up to {EDIT_READ_BYTES // 2**20} MiB")
     return data.decode("utf-8", "replace")
 
 
 def _research_log(ctx: ToolContext) -> str:
-    text = _read(ctx, RESEARCH_LOG, missing_ok=True)
+    data, size = read_some(ctx, RESEARCH_LOG, LOG_TOKENS * 8, tail=True, missing_ok=True)  # only the tail is shown
+    text = data.decode("utf-8", "replace")
     model = getattr(ctx.extra.get("llm"), "model", None)
     # The tail holds the latest steps; keep it whole, cut the oldest part.
-    if count_tokens(text, model) > LOG_TOKENS:
+    if size > len(data) or count_tokens(text, model) > LOG_TOKENS:
         text = "[... older entries cut ...]\n" + truncate_tokens(text[-LOG_TOKENS * 8 :], LOG_TOKENS, model)
     return text or "(the research log is empty)"
 
@@ -284,5 +284,4 @@ def append_summary_to_research_log(ctx: ToolContext, content: str) -> str:
 
 def append_research_log(ctx: ToolContext, content: str) -> None:
     """Append to the research log (not kept for Undo: the log only grows)."""
-    old = _read(ctx, RESEARCH_LOG, missing_ok=True)
-    ctx.sandbox.write_file(RESEARCH_LOG, (old + content.rstrip("\n") + "\n").encode())
+    append_bytes(ctx, RESEARCH_LOG, (content.rstrip("\n") + "\n").encode(), remember=False)
