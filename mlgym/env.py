@@ -15,13 +15,17 @@ either way the submission is scored and ``result.json`` written.
 
 from __future__ import annotations
 
+import errno
+import importlib
 import json
 import logging
+import math
 import os
 import shutil
 import string
 import sys
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,13 +35,15 @@ from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
 from mlgym.actions import parse_action
-from mlgym.data import TaskData, link_tree, prepare
+from mlgym.data import TaskData, link_tree
 from mlgym.errors import ActionError, MLGymError
-from mlgym.sandbox import Limits, Mount, Sandbox, make_sandbox
-from mlgym.scoring import evaluate
+from mlgym.sandbox import Limits, Sandbox, make_sandbox
+from mlgym.safetext import printable
+from mlgym.scoring import baseline_for, evaluate
+from mlgym.scratch import collect as collect_scratch
 from mlgym.task import TaskSpec
 from mlgym.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
-from mlgym.trace import Snapshotter, TraceWriter, load, restore_workspace
+from mlgym.trace import TORN, TRACE, Snapshotter, Trace, TraceWriter, load, restore_workspace, to_json, to_utf8
 
 log = logging.getLogger("mlgym")
 
@@ -45,7 +51,7 @@ log = logging.getLogger("mlgym")
 # script output can hold any character.
 CHARSET = string.printable + "äöüßéèàçñ€—–“”‘’…→←✓✗αβγλμσπ中文日本語"
 READ_ONLY_TOOLS = {"List Files", "Read File", "Inspect Script Lines", "Final Answer"}
-DATA_DIR = "data"
+QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its size quota
 
 
 class UnicodeText(spaces.Text):
@@ -117,6 +123,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.ctx: ToolContext | None = None
         self.writer: TraceWriter | None = None
         self.snap: Snapshotter | None = None
+        self.quota: Any = None  # mlgym.sandbox.quota.Quota while an episode runs
         self.result: dict[str, Any] | None = None
         self.run_id = ""
         self.log_dir: Path | None = None
@@ -136,60 +143,81 @@ class MLGymEnv(gym.Env[str, Any]):
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode; ``options={"resume": LOG_DIR}`` continues a cut-short one.
+
+        A resumed run keeps its run_id, its step count and its clock (the time used so
+        far counts against ``max_time``).  A log folder whose trace has no reset record
+        (killed while starting) holds nothing to continue: the episode starts afresh
+        there.  A finished run cannot be resumed (:class:`MLGymError`).
+        """
         super().reset(seed=seed)
         options = options or {}
         self._teardown()
         self._resets += 1
-        self.data = prepare(self.task)
-        resume = options.get("resume")
-        self.run_id = options.get("run_id") or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        self.log_dir = self._pick_log_dir(Path(resume) if resume else None)
+        collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
+        self.data = self.task.family.prepare(self.task)
+        resume = Path(options["resume"]) if options.get("resume") else None
+        prior = self._prior(resume) if resume is not None else None
+        prior_reset = prior.reset if prior is not None else None
+        self.run_id = str((prior_reset or {}).get("run_id") or options.get("run_id") or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+        self.log_dir = resume if resume is not None else self._pick_log_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._attach_log()
-        self.workspace = (self.work_root / f"{self.task.name}-{self.run_id}").resolve()
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
-        prior = None
-        if resume:
-            prior = load(self.log_dir)
+        if prior is None:
+            self._set_aside_unstarted(self.log_dir)
+        else:
+            self._drop_stale_result(self.log_dir)
+        self.workspace = _fresh_dir((self.work_root / f"{self.task.name}-{self.run_id}").resolve())
+        self.quota = _mount_quota(self.workspace, getattr(self.task.limits, "workspace_mb", 4096))
+        if prior is not None:
             restore_workspace(prior, self.workspace)
         else:
-            shutil.copytree(self.task.env_dir, self.workspace, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        if os.geteuid() == 0:
-            os.chmod(self.workspace, 0o777)
+            self.task.family.build_workspace(self.task, self.workspace)
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
         opts = {**self.sandbox_options, "env": env_vars}
+        hide = tuple(getattr(self.task, "hide", ()))
+        if hide:
+            opts["hide"] = hide
         if self.sandbox_kind.startswith("local"):
             opts["python"] = self.python
         if self.sandbox_kind == "docker":
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
+        mounts = self.task.family.mounts(self.task, self.data)
+        inside = tuple(m.target for m in mounts if not os.path.isabs(m.target))  # e.g. data/
         self.sandbox = make_sandbox(
             self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
-            mounts=[Mount(self.data.public, DATA_DIR)], **opts,
+            mounts=mounts, **opts,
         )
+        if os.geteuid() == 0 and not hasattr(self.sandbox, "uid"):
+            os.chmod(self.workspace, 0o777)  # a backend without its own uid runs agent code as nobody
         # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
         # subprocess (possibly root) could write through a link into the cache: copy.
-        link_tree(self.data.public, self.workspace / DATA_DIR, copy=self.sandbox.name == "local-plain")
+        for m in mounts:
+            if m.target in inside:
+                link_tree(m.source, self.workspace / m.target, copy=self.sandbox.name == "local-plain")
         self.sandbox.start()
-        self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=(DATA_DIR,))
-        self.snap = Snapshotter(self.workspace, self.log_dir, exclude=(DATA_DIR,))
+        self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
+        self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)
         self.writer = TraceWriter(self.log_dir, fsync=self.fsync)
+        if self.writer.repaired_bytes:
+            log.warning("the trace's last line was cut by a kill: %d bytes moved to %s", self.writer.repaired_bytes, TORN)
+        elapsed = 0.0
         if prior is not None:
             self.snap.prime(prior.files_at())
             self.snap.changes()  # learn stats of the restored files
-            self.steps = len(prior.steps)
-            self.writer.append({"type": "resume", "run_id": self.run_id, "steps_so_far": self.steps})
+            self.steps, elapsed = prior.last_step, prior.elapsed
+            self.writer.append({"type": "resume", "run_id": self.run_id, "steps_so_far": self.steps, "elapsed": round(elapsed, 3)})
+            log.info("resumed run %s after step %d (%.1fs used)", self.run_id, self.steps, elapsed)
         else:
             self.steps = 0
             self.writer.append({
-                "type": "reset", "task": self.task.name, "run_id": self.run_id, "seed": seed, **self.run_info,
-                "sandbox": self.sandbox.name, "workspace": str(self.workspace), "tools": list(self.tool_names),
+                "type": "reset", "task": self.task.name, "task_root": str(self.task.root), "run_id": self.run_id, "seed": seed,
+                **self.run_info, "sandbox": self.sandbox.name, "workspace": str(self.workspace), "tools": list(self.tool_names),
                 "limits": {"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
-                "files": self.snap.changes(),
+                "quota": getattr(self.quota, "kind", None), "files": self.snap.changes(),
             })
-        self._start = time.monotonic()
+        self._start = time.monotonic() - elapsed
         self._done = False
         self.result = None
         obs = self.describe()
@@ -197,26 +225,53 @@ class MLGymEnv(gym.Env[str, Any]):
         log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
         return obs, self._info()
 
-    def _pick_log_dir(self, resume: Path | None) -> Path:
-        if resume is not None:
-            if not (resume / "trace.jsonl").is_file():
-                raise MLGymError(f"cannot resume: {resume}/trace.jsonl does not exist")
-            return resume
+    def _prior(self, resume: Path) -> Trace | None:
+        """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
+        try:
+            prior = load(resume)
+        except FileNotFoundError:
+            raise MLGymError(f"cannot resume: {resume}/{TRACE} does not exist") from None
+        reset = prior.reset
+        if reset is None:
+            return None
+        if reset.get("task") != self.task.name:
+            raise MLGymError(f"cannot resume {resume}: it is a run of task {reset.get('task')!r}, not {self.task.name!r}")
+        if prior.finished:
+            raise MLGymError(f"cannot resume {resume}: the run already finished ({(prior.result or {}).get('reason')})")
+        return prior
+
+    @staticmethod
+    def _set_aside_unstarted(log_dir: Path) -> None:
+        """A trace without a reset record (killed while starting) is kept aside, not appended to."""
+        path = log_dir / TRACE
+        if path.exists():
+            aside = log_dir / f"{TRACE}.unstarted-{int(time.time())}"
+            os.replace(path, aside)
+            log.warning("%s had no reset record (killed while starting): moved to %s; starting afresh", path, aside.name)
+
+    @staticmethod
+    def _drop_stale_result(log_dir: Path) -> None:
+        """A result.json scored from a snapshot of the unfinished run is out of date once it goes on."""
+        path = log_dir / "result.json"
+        try:
+            stale = json.loads(path.read_text()).get("episode_finished") is not True
+        except (OSError, ValueError, AttributeError):
+            stale = path.exists()
+        if stale:
+            path.unlink(missing_ok=True)
+
+    def _pick_log_dir(self) -> Path:
         if self.base_log_dir is None:
             return Path("runs") / self.task.name / self.run_id
-        if self._resets == 1 and not (self.base_log_dir / "trace.jsonl").exists():
+        if self._resets == 1 and not started(self.base_log_dir):
             return self.base_log_dir
         return self.base_log_dir.parent / f"{self.base_log_dir.name}.{self.run_id}"
 
     def describe(self) -> str:
         """The first observation: research problem, where things are, the tools."""
         tools = "\n".join(REGISTRY[n].prompt_text() for n in self.tool_names)
-        subs = ", ".join(self.task.submission)
         return (
-            f"Research Problem: {self.task.description}\n\n"
-            f"The task data is in the read-only folder {DATA_DIR}/. Your submission is the file(s) {subs} "
-            f"in the current directory; it is scored on {self.task.metric} "
-            f"({self.task.direction} is better) when you give the Final Answer. "
+            f"{self.task.family.describe(self.task)} "
             f"You have {self.max_steps} steps.\n\n"
             f"You have access to the following tools:\n{tools}\n\n"
             "Respond with:\nAction: <tool name>\nAction Input: <JSON object with the arguments>"
@@ -232,6 +287,13 @@ class MLGymEnv(gym.Env[str, Any]):
 
     # ------------------------------------------------------------------- step
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One action.  Never raises for anything the agent sent or did.
+
+        Every step writes exactly one trace record, also when something inside failed:
+        a bad action is an ``ActionError:`` observation, a host-side failure an
+        ``EnvError:`` one naming the exception type (the traceback goes to the record,
+        not the console).  Only calling it outside an episode raises.
+        """
         if self._done or self.ctx is None or self.writer is None or self.snap is None:
             raise MLGymError("the episode is over (or was never started); call reset() first")
         t0 = time.monotonic()
@@ -239,76 +301,141 @@ class MLGymEnv(gym.Env[str, Any]):
         # A script may not run past the episode's time limit either.
         remaining = self.max_time - (t0 - self._start)
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
-        error: str | None = None
-        call = None
-        ends = False
-        name: str | None = None
+        out = _Outcome()
         try:
-            call = parse_action(action)
-            tool = lookup(call.name, self.tool_names)
-            obs = tool(self.ctx, call.arguments)
-            ends = tool.ends_episode
-            name = tool.name
-        except (ActionError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
-            error, name = str(e), (call.name if call else None)
-            obs = f"ActionError: {e}"
-        except OSError as e:
-            error, name = f"{type(e).__name__}: {e}", (call.name if call else None)
-            obs = f"EnvError: {error}"
-        files = {} if (name in READ_ONLY_TOOLS and error is None) else self.snap.changes()
+            self._act(action, out)
+            self._after(out)
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: record the step, then stop
+            out.fail("EnvError", f"interrupted ({type(e).__name__})", e)
+            self._record(action, out, time.monotonic() - t0)
+            raise
         duration = time.monotonic() - t0
-        log.info("step %d %s%s (%.2fs)", self.steps, name or "?", " [error]" if error else "", duration)
+        terminated = out.ends and out.error is None
         elapsed = time.monotonic() - self._start
-        record: dict[str, Any] = {
-            "type": "step", "step": self.steps,
-            "action": {"name": name, "arguments": call.arguments if call else None},
-            "observation": obs, "duration": round(duration, 6), "error": error is not None, "files": files,
-        }
-        if isinstance(action, str):
-            record["raw_action"] = action
-        elif call is None:
-            record["raw_action"] = repr(action)[:10_000]
-        terminated = ends and error is None
-        truncated = False
         reason = "final_answer" if terminated else None
+        truncated = False
         if not terminated and self.steps >= self.max_steps:
             truncated, reason = True, "max_steps"
         elif not terminated and elapsed >= self.max_time:
             truncated, reason = True, "max_time"
-        reward = 0.0
-        if terminated or truncated:
-            record["reward"] = 0.0
-            self.writer.append(record)
-            reward = self.finish(reason or "done")
-        else:
-            record["reward"] = 0.0
-            self.writer.append(record)
-        self._last_obs = obs
-        info = self._info(error=error, duration=duration)
+        self._record(action, out, duration)
+        reward = self.finish(reason) if reason else 0.0
+        self._last_obs = out.obs
+        info = self._info(error=out.error, duration=duration)
         if self.result is not None:
             info["result"] = self.result
-        return obs, reward, terminated, truncated, info
+        return out.obs, reward, terminated, truncated, info
+
+    def _act(self, action: Any, out: _Outcome) -> None:
+        """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
+        assert self.ctx is not None
+        try:
+            call = parse_action(action, self.action_space.max_length)
+            out.name, out.arguments = call.name, call.arguments
+            tool = lookup(call.name, self.tool_names)
+            out.name = tool.name
+            args = tool.validate(call.arguments)
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with an action, it is the action's fault
+            out.fail("ActionError", str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}", e)
+            return
+        if tool.name in QUOTA_GUARDED and self.quota is not None:
+            over = self._quota_exceeded()
+            if over:
+                out.fail("ActionError", f"{tool.name} is refused while the workspace is over its quota: {over}", None)
+                return
+        try:
+            obs = tool.fn(self.ctx, **args)
+            out.obs = obs if isinstance(obs, str) else str(obs)
+            out.ends = tool.ends_episode
+        except Exception as e:  # noqa: BLE001 - classified: the agent's doing, or ours
+            out.fail(_blame(e), self._message(e), e)
+
+    def _after(self, out: _Outcome) -> None:
+        """Snapshot what changed, add the snapshotter's and the quota's notes to the observation."""
+        assert self.snap is not None
+        notes: list[str] = []
+        if not (out.name in READ_ONLY_TOOLS and out.error is None):
+            try:
+                out.files = self.snap.changes()
+            except Exception as e:  # noqa: BLE001 - a workspace the agent made unreadable must not end the run
+                out.snapshot_error = f"{type(e).__name__}: {self._message(e)}"
+                notes.append(f"EnvError: the workspace snapshot failed ({out.snapshot_error}); changes of this step are not recorded.")
+                log.warning("step %d: snapshot failed: %s", self.steps, printable(out.snapshot_error))
+            last = getattr(self.snap, "last_notes", None)
+            notes += [last] if isinstance(last, str) else list(last or ())
+        if self.quota is not None:
+            over = self._quota_exceeded()
+            if over:
+                notes.append(over)
+        if notes:
+            out.obs = "\n".join([out.obs, *(n for n in notes if n)])
+
+    def _quota_exceeded(self) -> str | None:
+        try:
+            return self.quota.exceeded() if self.quota is not None else None
+        except Exception as e:  # noqa: BLE001 - measuring a hostile tree may fail; say so, do not stop
+            return f"the workspace size could not be measured ({type(e).__name__})"
+
+    def _message(self, e: BaseException) -> str:
+        """The exception's text for the agent, host paths of the workspace made relative."""
+        text = str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}"
+        if self.workspace is not None:
+            text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
+        return text
+
+    def _record(self, action: Any, out: _Outcome, duration: float) -> None:
+        assert self.writer is not None
+        log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
+        record: dict[str, Any] = {
+            "type": "step", "step": self.steps,
+            "action": {"name": out.name, "arguments": out.arguments},
+            "observation": out.obs, "duration": round(duration, 6), "error": out.error is not None, "files": out.files,
+            "reward": 0.0, "elapsed": round(time.monotonic() - self._start, 3),
+        }
+        if out.error_type:
+            record["error_type"] = out.error_type
+        if out.traceback:
+            record["traceback"] = out.traceback
+        if out.snapshot_error:
+            record["snapshot_error"] = out.snapshot_error
+        if isinstance(action, str):
+            record["raw_action"] = action
+        elif out.arguments is None:
+            record["raw_action"] = _safe_repr(action)
+        self.writer.append(record)
 
     # ------------------------------------------------------------- ending
     def finish(self, reason: str) -> float:
-        """End the episode now (also for budget limits set by agents); score; write result.json."""
+        """End the episode now (also for budget limits set by agents); score; write result.json.
+
+        Scoring never raises: a failure is the result's ``error`` (``EnvError: ...``).
+        """
         if self.result is not None:
             return float(self.result.get("reward", 0.0))
         assert self.workspace is not None and self.data is not None and self.log_dir is not None
         self._done = True
-        res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python, sandbox_options=self._eval_options())
-        reward = float(res["improvement"]) if res["improvement"] is not None else 0.0
+        try:
+            res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
+                           sandbox_options=self._eval_options())
+        except Exception as e:  # noqa: BLE001 - a hostile workspace must not lose the result
+            log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
+            res = _failed_result(self.task, self.data, f"EnvError: scoring failed ({self._message(e)})")
+        improvement = res.get("improvement")
+        reward = float(improvement) if isinstance(improvement, (int, float)) and math.isfinite(improvement) else 0.0
         res.update(
             run_id=self.run_id, log_dir=str(self.log_dir), reason=reason, steps=self.steps, reward=reward,
             wall_time=round(time.monotonic() - self._start, 3), sandbox=self.sandbox.name if self.sandbox else None,
-            final_answer=self.ctx.final_answer if self.ctx else None, **self.run_info,
+            final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, **self.run_info,
         )
         self.result = res
         if self.writer is not None:
             self.writer.append({"type": "result", **res})
         write_json(self.log_dir / "result.json", res)
-        self._export_mlagentbench()
-        log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res["score"], res["baseline"], res["improvement"])
+        try:
+            self._export_mlagentbench()
+        except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
+            log.warning("could not write trace.json: %s", printable(e))
+        log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
         return reward
 
     def _eval_options(self) -> dict[str, Any]:
@@ -353,6 +480,12 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
+        if self.quota is not None:
+            try:
+                self.quota.release()
+            except OSError as e:
+                log.warning("could not release the workspace quota of %s: %s", self.workspace, printable(e))
+            self.quota = None
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -364,7 +497,101 @@ class MLGymEnv(gym.Env[str, Any]):
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    """Write atomically: a crash leaves the old file or the new one, never half of one.
+
+    Strict JSON whatever the data holds (agent text with lone surrogates, NaN): see
+    :func:`mlgym.trace.to_json`.
+    """
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.write_bytes(to_utf8(to_json(obj, indent=2, ensure_ascii=True)))
     os.replace(tmp, path)
+
+
+def started(log_dir: Path) -> bool:
+    """Whether ``log_dir`` holds a run that got as far as its reset record."""
+    try:
+        return load(log_dir).reset is not None
+    except FileNotFoundError:
+        return False
+
+
+class _Outcome:
+    """What one step produced, filled in as it goes (so a failure anywhere still records it)."""
+
+    def __init__(self) -> None:
+        self.obs = ""
+        self.name: str | None = None
+        self.arguments: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.kind = ""
+        self.error_type: str | None = None
+        self.traceback: str | None = None
+        self.snapshot_error: str | None = None
+        self.files: dict[str, str | None] = {}
+        self.ends = False
+
+    def fail(self, kind: str, message: str, exc: BaseException | None) -> None:
+        self.kind, self.error = kind, message
+        self.obs = f"{kind}: {message}"
+        self.ends = False
+        if exc is not None:
+            self.error_type = type(exc).__name__
+            if kind == "EnvError":
+                self.traceback = "".join(traceback.format_exception(exc))[-20_000:]
+
+
+# OSErrors an agent causes with a bad path or its own workspace (not the host's trouble).
+_AGENT_ERRNOS = {
+    errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP,
+    errno.EEXIST, errno.ENOTEMPTY, errno.EINVAL, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMLINK,
+    errno.EROFS, errno.EXDEV, errno.ETXTBSY, errno.EBUSY, errno.ENXIO, errno.EAGAIN,
+}
+
+
+def _blame(e: BaseException) -> str:
+    """"ActionError" when the agent's arguments or workspace caused ``e``, else "EnvError"."""
+    if isinstance(e, (ActionError, UnicodeError, RecursionError)):
+        return "ActionError"  # unencodable paths; trees or links nested past any sane depth
+    if isinstance(e, OSError) and e.errno in _AGENT_ERRNOS:
+        return "ActionError"
+    if isinstance(e, RuntimeError) and "symlink loop" in str(e).lower():
+        return "ActionError"  # pathlib's resolve() on a link cycle
+    return "EnvError"
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)[:10_000]
+    except Exception:  # noqa: BLE001 - an agent's object with a failing __repr__
+        return f"<{type(obj).__name__}>"
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty new folder at ``path``; a leftover there that cannot be removed gets a sibling."""
+    for i in range(100):
+        cand = path if i == 0 else path.with_name(f"{path.name}.{i}")
+        if cand.exists():
+            shutil.rmtree(cand, ignore_errors=True)
+        try:
+            cand.mkdir(parents=True)
+            return cand
+        except FileExistsError:
+            continue
+    raise MLGymError(f"cannot make a fresh workspace at {path}: 100 leftovers there")
+
+
+def _mount_quota(workspace: Path, size_mb: int) -> Any:
+    """``mlgym.sandbox.quota.Quota.mount`` (see COMMON contract), None where it is not there yet."""
+    try:
+        quota = importlib.import_module("mlgym.sandbox.quota")
+    except ImportError:
+        return None
+    return quota.Quota.mount(workspace, size_mb)
+
+
+def _failed_result(task: TaskSpec, data: TaskData, error: str) -> dict[str, Any]:
+    base, how = baseline_for(task, data)
+    return {
+        "task": task.name, "metric": task.metric, "direction": task.direction, "score": None, "baseline": base,
+        "baseline_source": how, "improvement": None, "success": False, "valid_submission": False, "error": error,
+    }
