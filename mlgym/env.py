@@ -16,7 +16,6 @@ either way the submission is scored and ``result.json`` written.
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import logging
 import math
@@ -38,6 +37,7 @@ from mlgym.actions import parse_action
 from mlgym.data import TaskData, link_tree
 from mlgym.errors import ActionError, MLGymError
 from mlgym.sandbox import Limits, Sandbox, make_sandbox
+from mlgym.sandbox.quota import Quota
 from mlgym.safetext import printable
 from mlgym.scoring import baseline_for, evaluate
 from mlgym.scratch import collect as collect_scratch
@@ -123,7 +123,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.ctx: ToolContext | None = None
         self.writer: TraceWriter | None = None
         self.snap: Snapshotter | None = None
-        self.quota: Any = None  # mlgym.sandbox.quota.Quota while an episode runs
+        self.quota: Quota | None = None  # the workspace size limit while an episode runs
         self.result: dict[str, Any] | None = None
         self.run_id = ""
         self.log_dir: Path | None = None
@@ -168,16 +168,14 @@ class MLGymEnv(gym.Env[str, Any]):
         else:
             self._drop_stale_result(self.log_dir)
         self.workspace = _fresh_dir((self.work_root / f"{self.task.name}-{self.run_id}").resolve())
-        self.quota = _mount_quota(self.workspace, getattr(self.task.limits, "workspace_mb", 4096))
+        self.quota = _mount_quota(self.workspace, self.task.limits.workspace_mb)
         if prior is not None:
             restore_workspace(prior, self.workspace)
         else:
             self.task.family.build_workspace(self.task, self.workspace)
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
         opts = {**self.sandbox_options, "env": env_vars}
-        hide = tuple(getattr(self.task, "hide", ()))
-        if hide:
-            opts["hide"] = hide
+        opts["hide"] = self.task.hide
         if self.sandbox_kind.startswith("local"):
             opts["python"] = self.python
         if self.sandbox_kind == "docker":
@@ -215,7 +213,7 @@ class MLGymEnv(gym.Env[str, Any]):
                 "type": "reset", "task": self.task.name, "task_root": str(self.task.root), "run_id": self.run_id, "seed": seed,
                 **self.run_info, "sandbox": self.sandbox.name, "workspace": str(self.workspace), "tools": list(self.tool_names),
                 "limits": {"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
-                "quota": getattr(self.quota, "kind", None), "files": self.snap.changes(),
+                "quota": self.quota.kind, "files": self.snap.changes(),
             })
         self._start = time.monotonic() - elapsed
         self._done = False
@@ -483,7 +481,7 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.quota is not None:
             try:
                 self.quota.release()
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - umount failing must not hide the episode's end
                 log.warning("could not release the workspace quota of %s: %s", self.workspace, printable(e))
             self.quota = None
         if self.writer is not None:
@@ -580,13 +578,12 @@ def _fresh_dir(path: Path) -> Path:
     raise MLGymError(f"cannot make a fresh workspace at {path}: 100 leftovers there")
 
 
-def _mount_quota(workspace: Path, size_mb: int) -> Any:
-    """``mlgym.sandbox.quota.Quota.mount`` (see COMMON contract), None where it is not there yet."""
+def _mount_quota(workspace: Path, size_mb: int) -> Quota:
+    """The workspace size quota (:mod:`mlgym.sandbox.quota`); a host that cannot mount one gets a soft one."""
     try:
-        quota = importlib.import_module("mlgym.sandbox.quota")
-    except ImportError:
-        return None
-    return quota.Quota.mount(workspace, size_mb)
+        return Quota.mount(workspace, size_mb)
+    except ValueError as e:  # not empty: a leftover we could not clear
+        raise MLGymError(f"cannot set up the workspace quota: {e}") from None
 
 
 def _failed_result(task: TaskSpec, data: TaskData, error: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from mlgym.data import TaskData
 from mlgym.families import EvalResult
+from mlgym.scratch import scratch_dir
 from mlgym.sandbox import Limits, Mount, make_sandbox
 from mlgym.task import TaskSpec
 
@@ -101,7 +102,7 @@ def run_eval(
     if linked:  # never follow an agent's link on the host: it could point at any file
         return EvalResult(error=f"invalid submission: {', '.join(linked)} is a symbolic link, not a file")
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mlgym-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlgym-eval-", dir=scratch_dir()) as tmp:  # collected if we are killed
         ws = Path(tmp) / "ws"
         ws.mkdir()
         for f in task.submission:
