@@ -418,6 +418,7 @@ def copy_out(root: Path, rel: str, dest: Path, *, limit: int | None = None) -> N
     Streams; a file over ``limit`` bytes raises ActionError and nothing is left at ``dest``.
     """
     dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
     with open_file(root, rel) as src:
         if limit is not None and os.fstat(src.fileno()).st_size > limit:
