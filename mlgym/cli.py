@@ -1,6 +1,6 @@
 """The ``mlgym`` console command.
 
-    mlgym tasks                       list tasks with metric and baseline
+    mlgym tasks [--family NAME]       list tasks with family, metric and baseline
     mlgym prepare TASK [--verify]     prepare (or check) a task's data
     mlgym run ...                     same flags as python -m mlgym.runner
     mlgym baseline TASK               measure the starter's score on the prepared data
@@ -34,22 +34,34 @@ DELEGATED = {
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    """Every task of every family: family, metric, direction, baseline (measured here if recorded)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from mlgym.task import TaskSpec, list_tasks
-
-    table = Table("task", "metric", "better", "baseline", "submission", "data")
     from mlgym.data import TaskData
+    from mlgym.scoring import baseline_for
+    from mlgym.task import TaskSpec, list_tasks, read_yaml, task_paths
 
+    table = Table("task", "family", "metric", "better", "baseline", "submission", "data")
+    paths = task_paths()
     for name in list_tasks():
         try:
             t = TaskSpec.load(name)
         except MLGymError as e:
-            table.add_row(name, "[red]invalid[/red]", "", "", "", str(e))
+            try:
+                kind = str(read_yaml(paths[name][0]).get("kind", "folder"))
+            except (MLGymError, IndexError):
+                kind = "?"
+            if not args.family or args.family == kind:
+                table.add_row(escape(name), escape(kind), "[red]invalid[/red]", "", "", "", escape(str(e)))
             continue
-        ready = "ready" if TaskData(t).is_ready() else "not prepared"
-        table.add_row(t.name, t.metric, t.direction, f"{t.baseline.score:g}", ", ".join(t.submission), ready)
+        if args.family and t.kind != args.family:
+            continue
+        data = TaskData(t)
+        base, _how = baseline_for(t, data)
+        ready = "ready" if data.is_ready() else "not prepared"
+        table.add_row(t.name, t.kind, t.metric, t.direction, "not measured" if base is None else f"{base:g}", ", ".join(t.submission), ready)
     Console(width=None if sys.stdout.isatty() else 160).print(table)  # piped: do not squeeze
     return 0
 
@@ -82,7 +94,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     assert env.data is not None
     record = {"score": result["score"], "measured": f"baseline agent on this data, {result['wall_time']:.1f}s"}
     write_json(env.data.dir / "baseline.json", record)
-    print(f"{args.task}: baseline {env.task.metric} = {result['score']:.4f} (task.yaml says {env.task.baseline.score:g})")
+    said = "not measured" if env.task.baseline.score is None else f"{env.task.baseline.score:g}"
+    print(f"{args.task}: baseline {env.task.metric} = {result['score']:.4f} (recorded in {env.data.dir / 'baseline.json'}; the task's YAML says {said})")
     return 0
 
 
@@ -114,7 +127,9 @@ def _delegate(target: str) -> Callable[[Sequence[str]], int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlgym", description="ML engineering tasks as Gymnasium environments.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
-    sub.add_parser("tasks", help="list tasks").set_defaults(func=cmd_tasks)
+    st = sub.add_parser("tasks", help="list tasks of every family")
+    st.add_argument("--family", help="only this family's tasks (e.g. folder, kaggle)")
+    st.set_defaults(func=cmd_tasks)
     sp = sub.add_parser("prepare", help="prepare task data (idempotent, resumable)")
     sp.add_argument("task", nargs="+", help="task names, or 'all'")
     sp.add_argument("--force", action="store_true", help="prepare again even if ready")

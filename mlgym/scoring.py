@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.data import TaskData
+from mlgym.errors import MLGymError
 from mlgym.families import EvalResult
 from mlgym.scratch import scratch_dir
+from mlgym.fs import copy_out
 from mlgym.sandbox import Limits, Mount, make_sandbox
 from mlgym.task import TaskSpec
 
@@ -106,7 +108,10 @@ def run_eval(
         ws = Path(tmp) / "ws"
         ws.mkdir()
         for f in task.submission:
-            shutil.copyfile(submission_dir / f, ws / f)
+            try:  # never through the agent's links, never blocking on its FIFOs
+                copy_out(submission_dir, f, ws / f)
+            except (OSError, MLGymError) as e:
+                return EvalResult(error=f"invalid submission: {f}: {e}")
         for name, src in files.items():
             if isinstance(src, bytes):
                 (ws / name).write_bytes(src)

@@ -72,8 +72,15 @@ def _provide(name: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def _isolated_copy(name: str, tmp_path: Path) -> TaskSpec:
     """A copy of the task outside the repository, so no ../shared folder is found next to it."""
+    spec = TaskSpec.load(name)
     dst = tmp_path / "elsewhere" / "repo" / "benchmarks" / name
-    shutil.copytree(TaskSpec.load(name).root, dst)
+    if spec.kind == "kaggle":  # a single YAML entry
+        dst = dst.with_suffix(".yaml")
+        dst.parent.mkdir(parents=True)
+        assert spec.source is not None
+        shutil.copyfile(spec.source, dst)
+    else:
+        shutil.copytree(spec.root, dst)
     return TaskSpec.load(str(dst))
 
 
@@ -84,7 +91,10 @@ def test_spec_loads(name: str) -> None:
     spec = TaskSpec.load(name)
     assert spec.name == name
     assert spec.submission == ("submission.csv",)
-    assert (spec.env_dir / "train.py").is_file() and spec.prepare_script.is_file()
+    if name in KAGGLE_TASKS:  # YAML entries: data, starter and grader come from the Kaggle family
+        assert spec.kind == "kaggle" and spec.source is not None and spec.source.suffix == ".yaml"
+    else:
+        assert (spec.env_dir / "train.py").is_file() and spec.prepare_script.is_file()
     assert spec.baseline.measured and "placeholder" not in spec.baseline.measured
     assert {"cifar10": "higher", "house-prices": "lower", "spaceship-titanic": "higher"}[name] == spec.direction
 
@@ -300,10 +310,18 @@ def test_cifar10_rejects_unofficial_tarball(tmp_path: Path, data_dir: Path, monk
 def _run_eval(spec: TaskSpec, answers: Path, submission: str, tmp_path: Path) -> subprocess.CompletedProcess:
     ws = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
     ws.mkdir()
-    shutil.copyfile(spec.eval_script, ws / "eval.py")
+    if spec.kind == "kaggle":  # the family's grader, exactly as the eval sandbox gets it
+        from mlgym.families.kaggle import grader_argv, grader_files
+
+        for fname, src in grader_files(spec).items():
+            (ws / fname).write_bytes(src if isinstance(src, bytes) else src.read_bytes())
+        argv = grader_argv(sys.executable)
+    else:
+        shutil.copyfile(spec.eval_script, ws / "eval.py")
+        argv = [sys.executable, "eval.py", "--answers", "answers"]
     shutil.copytree(answers, ws / "answers")
     (ws / "submission.csv").write_text(submission)
-    return subprocess.run([sys.executable, "eval.py", "--answers", "answers"], cwd=ws, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(argv, cwd=ws, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _good_and_bad(name: str, private: Path) -> tuple[str, dict[str, str]]:

@@ -102,19 +102,23 @@ class KaggleFamily:
         from mlgym.scoring import run_eval  # local import: scoring imports families
 
         opts = _opts(task)
-        comp = opts.competition
-        config = {"submission": task.submission[0], "answers": "answers.csv", "id": comp.id_col,
-                  "targets": list(comp.targets), "metric": task.metric,
-                  "also": [m.name for m in METRICS.values() if m.kind == METRICS[task.metric].kind and m.name != task.metric and not m.multi]}
-        files: dict[str, Path | bytes] = {
-            "grader.py": HERE.parent / "grader.py", "metrics.py": HERE.parent / "metrics.py",
-            "grader.json": json.dumps(config).encode(),
-        }
-        res = run_eval(task, data, submission_dir, files, [python, "grader.py", "--config", "grader.json", "--answers", "answers"],
-                       sandbox=sandbox, sandbox_options=sandbox_options)
+        res = run_eval(task, data, submission_dir, grader_files(task), grader_argv(python), sandbox=sandbox, sandbox_options=sandbox_options)
         if res.valid and res.score is not None and opts.leaderboard is not None:
             res.leaderboard = standing(res.score, read_scores(opts.leaderboard), task.higher_is_better)
         return res
+
+
+def grader_files(task: TaskSpec) -> dict[str, Path | bytes]:
+    """What the eval sandbox gets besides the submission: the grader, the metrics and their settings."""
+    comp = _opts(task).competition
+    kind = METRICS[task.metric].kind
+    config = {"submission": task.submission[0], "answers": "answers.csv", "id": comp.id_col, "targets": list(comp.targets),
+              "metric": task.metric, "also": [m.name for m in METRICS.values() if m.kind == kind and m.name != task.metric and not m.multi]}
+    return {"grader.py": HERE.parent / "grader.py", "metrics.py": HERE.parent / "metrics.py", "grader.json": json.dumps(config).encode()}
+
+
+def grader_argv(python: str) -> list[str]:
+    return [python, "grader.py", "--config", "grader.json", "--answers", "answers"]
 
 
 class _Options:
