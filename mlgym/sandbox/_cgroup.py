@@ -223,19 +223,21 @@ def _remove_dirs(dirs: list[Path], kill: Callable[[], object]) -> bool:
         pause = min(pause * 2, 0.1)
 
 
-def _kill_dir(d: Path, v2: bool) -> None:
-    """Kill what is in one group directory, whatever controller it belongs to."""
+def _kill_dirs(dirs: list[Path], v2: bool) -> None:
+    """Kill what is in one group (its directories under each controller) and thaw it:
+    killed frozen processes only die once thawed."""
     for _ in range(50):
-        pids = _procs(d)
-        if not pids:
-            break
+        pids = {p for d in dirs for p in _procs(d)}
         for p in pids:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if d.parent.name == "freezer" or v2:  # killed frozen processes die once thawed
-            _set_frozen(d, False, v2)
+        for d in dirs:
+            if d.parent.name == "freezer" or v2:
+                _set_frozen(d, False, v2)
+        if not pids:
+            return
         time.sleep(0.002)
 
 
@@ -243,26 +245,26 @@ def remove_stale() -> int:
     """Remove groups left by mlgym processes that died without cleaning up (e.g. SIGKILL):
     their processes are killed (a frozen group is thawed) and the directories removed.
     Returns the number of directories removed."""
-    removed = 0
+    groups: dict[str, list[Path]] = {}
     for parent in (ROOT / "pids", ROOT / "memory", ROOT / "freezer", ROOT):
-        if not parent.is_dir():
-            continue
         try:
-            entries = list(parent.glob("mlgym-*-*"))
+            entries = list(parent.glob("mlgym-*-*")) if parent.is_dir() else []
         except OSError:
             continue
-        v2 = parent == ROOT
         for d in entries:
             try:
                 owner = int(d.name.split("-")[1])
             except (IndexError, ValueError):
                 continue
-            if owner == os.getpid() or _alive(owner) or not d.is_dir():
-                continue
-            if v2:
-                _write(d / "cgroup.kill", "1")
-            if _remove_dirs([d], partial(_kill_dir, d, v2)):
-                removed += 1
+            if owner != os.getpid() and d.is_dir() and not _alive(owner):
+                groups.setdefault(d.name, []).append(d)
+    removed = 0
+    for dirs in groups.values():
+        v2 = dirs[0].parent == ROOT
+        if v2:
+            _write(dirs[0] / "cgroup.kill", "1")
+        _remove_dirs(dirs, partial(_kill_dirs, dirs, v2))
+        removed += sum(not d.exists() for d in dirs)
     return removed
 
 
