@@ -60,17 +60,32 @@ WORKDIR = "/workspace"
 LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.task"
 LABEL_OWNER = "mlgym.owner"  # "<hostname>:<pid>" of the process that made the container
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
-# Kills every live process of uid $u in the container (argument "$1" of the snippet's
-# caller), repeatedly until none is left, using only shell builtins: no fork, so a fork
-# bomb at the pids limit cannot starve it.  Zombies are skipped (init reaps them).
-_SWEEP = (
-    'n=0; while [ $n -lt 5000 ]; do left=0; '
-    'for d in /proc/[1-9]*; do z=; '
-    'while read -r k a b c; do case $k in State:) z=$a ;; '
-    'Uid:) if [ "$z" != Z ] && { [ "$a" = "$u" ] || [ "$b" = "$u" ] || [ "$c" = "$u" ]; }; '
-    'then kill -9 "${d#/proc/}" 2>/dev/null && left=1; fi; break ;; esac; '
-    'done 2>/dev/null <"$d/status"; done; [ $left = 0 ] && break; n=$((n+1)); done'
-)
+# Kills every live process of uid $u in the container, using only shell builtins: no fork,
+# so a fork bomb at the pids limit cannot starve it.  First every such process is stopped
+# (SIGSTOP frees no pid, so nothing new can start), and once all are stopped, killed;
+# repeated until none is left (bounded; after 500 passes it kills without waiting).
+# Zombies are skipped (init reaps them).
+_SWEEP = " ".join("""
+sig=STOP; n=0;
+while [ $n -lt 2000 ]; do
+  live=0; running=0;
+  for d in /proc/[1-9]*; do
+    z=;
+    while read -r k a b c; do
+      case $k in
+        State:) z=$a ;;
+        Uid:) if [ "$z" != Z ] && [ "$z" != X ] && { [ "$a" = "$u" ] || [ "$b" = "$u" ] || [ "$c" = "$u" ]; }; then
+                live=1; case $z in T|t) ;; *) running=1 ;; esac;
+                kill -$sig "${d#/proc/}" 2>/dev/null;
+              fi; break ;;
+      esac;
+    done 2>/dev/null <"$d/status";
+  done;
+  [ $live = 0 ] && break;
+  { [ $running = 0 ] || [ $n -ge 500 ]; } && sig=KILL;
+  n=$((n+1));
+done
+""".split())
 # Runs as container root: `timeout` (root) runs the command as uid $1 (setpriv: no groups,
 # no capabilities; no_new_privs is container-wide), then the sweep; keeps the command's
 # exit status.  Arguments: uid, seconds, argv...
@@ -444,8 +459,9 @@ class DockerSandbox:
         """Output of a harness command run as container root (never agent code)."""
         try:
             r = self.container.exec_run(cmd, user="0:0", workdir=workdir, demux=False)
-            return r.output.decode(errors="replace") if r.output else ""
-        except docker.errors.DockerException:
+            return r.output.decode(errors="replace") if isinstance(r.output, bytes) else ""
+        except Exception as e:  # best effort: a broken daemon's answer must not crash a step
+            log.debug("probe %s failed: %r", cmd[:2], e)
             return ""
 
     def _oom_count(self) -> int | None:
