@@ -196,3 +196,23 @@ def test_scratch_space_is_bounded_tmpfs(sb) -> None:  # type: ignore[no-untyped-
     assert r.stdout.strip() == ""  # nothing on the container layer is writable to the agent (but mount points)
     r = sb.exec(["sh", "-c", "touch /etc/x || touch /usr/x || touch /opt/x || echo refused"])
     assert r.stdout == "refused\n"
+
+
+def test_workspace_quota_holds_inside_the_container(tmp_path: Path) -> None:
+    from mlgym.sandbox.quota import Quota
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    quota = Quota.mount(ws, 32)
+    try:
+        if quota.kind == "soft":
+            pytest.skip("no size-limited file system here (not root?): only the soft quota applies")
+        box: Any = make_sandbox("docker", ws, limits=LIMITS)
+        with box:
+            r = box.exec(["sh", "-c", "dd if=/dev/zero of=big bs=1M count=64 2>&1; echo rc=$?"], timeout=60)
+            assert "No space left on device" in r.stdout and "rc=1" in r.stdout
+            assert quota.exceeded() is not None
+            assert box.exec(["sh", "-c", "rm big && echo freed"]).stdout == "freed\n"  # the agent can recover
+            assert quota.exceeded() is None
+    finally:
+        quota.release()

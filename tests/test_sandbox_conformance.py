@@ -315,3 +315,23 @@ def test_stop_leaves_nothing_behind(kind, make) -> None:  # type: ignore[no-unty
         assert left == []
     with pytest.raises(MLGymError):
         sb.exec(["echo", "after stop"])
+
+
+# issue 8: the agent against its supervisor ---------------------------------------------
+def test_killing_the_supervisor_leaves_nothing_running(kind, sb) -> None:  # type: ignore[no-untyped-def]
+    plain_cannot(kind, "`kill -9 -1` there is the harness user's (as root: the whole host's)")
+    marker = f"{300 + uuid.uuid4().int % 600}.{uuid.uuid4().int % 1000:03d}"
+    r = sb.exec(["sh", "-c", f"sleep {marker} & setsid sleep {marker} & kill -9 $PPID; kill -9 -1; echo done"])
+    assert not r.timed_out
+    time.sleep(0.3)
+    assert host_procs_with(f"sleep\x00{marker}") == []
+    assert sb.exec(["echo", "next"]).stdout == "next\n"
+
+
+def test_workspace_belongs_to_an_unprivileged_sandbox_uid(kind, sb) -> None:  # type: ignore[no-untyped-def]
+    plain_cannot(kind, "commands run as the harness user")
+    st = os.stat(sb.workspace)
+    assert st.st_mode & 0o077 == 0  # not reachable by other host users
+    r = sb.exec(["id", "-u"])
+    if os.geteuid() == 0:
+        assert sb.uid not in (None, 0, 1000) and st.st_uid == sb.uid and r.stdout.strip() == str(sb.uid)
