@@ -246,17 +246,45 @@ def _cases(root: Path) -> list[tuple[str, Case, bool]]:
         srv.close()
         return expect("connected" not in r.stdout, "reached a host TCP server")
 
+    def leftovers(sb):  # type: ignore[no-untyped-def]
+        marker = f"{400 + os.getpid() % 500}.{time.time_ns() % 1000:03d}"
+        r = sb.exec(["sh", "-c", f"sleep {marker} & echo started"], timeout=10)
+        time.sleep(0.3)
+        left = _pids_with(f"sleep\x00{marker}".encode())
+        return expect(r.ok and not left, f"rc={r.returncode}, {len(left)} background process(es) outlived the command")
+
+    def unprivileged(sb):  # type: ignore[no-untyped-def]
+        uid = sb.exec(["id", "-u"]).stdout.strip()
+        mode = os.stat(sb.workspace).st_mode & 0o777
+        if os.geteuid() == 0 and uid in ("0", ""):
+            return f"commands run as uid {uid or '?'} (host root)"
+        return expect(mode & 0o077 == 0, f"the workspace is mode {mode:o}: other host users can reach it")
+
     return [
         ("exec echo", echo, False),
         ("argv is not a shell line", no_shell, False),
         ("exit code", exit_code, False),
         ("timeout", timeout, False),
+        ("no process outlives its command", leftovers, False),
+        ("unprivileged uid, private workspace", unprivileged, True),
         ("output clipped", output, False),
         ("read_file / write_file", files, False),
         ("data mount read-only", data_ro, True),
         ("hidden host files", hidden, True),
         ("no network", network, True),
     ]
+
+
+def _pids_with(marker: bytes) -> list[int]:
+    """Pids this host shows whose command line contains ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and marker in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
 
 
 def _accept_once(srv: socket.socket) -> None:
