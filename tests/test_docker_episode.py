@@ -37,7 +37,7 @@ def test_docker_agent_container_has_no_answers_and_no_network(tmp_path):
         code = (
             "import os, socket\n"
             "found = [os.path.join(d, f) for d, _, fs in os.walk('/') if not d.startswith(('/proc', '/sys')) for f in fs\n"
-            "         if f == 'test_labels.csv' or 'benchmarks' in d.split('/')]\n"
+            "         if f in ('test_labels.csv', 'digits.csv.gz') or 'benchmarks' in d.split('/')]\n"  # digits hides sklearn's copy
             "print('FOUND', found)\n"
             "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=2); print('NET OPEN')\n"
             "except OSError:\n    print('NET CLOSED')\n"
@@ -45,7 +45,7 @@ def test_docker_agent_container_has_no_answers_and_no_network(tmp_path):
         )
         env.step({"name": "Write File", "arguments": {"file_name": "look.py", "content": code}})
         obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "look.py"}})
-        assert "FOUND []" in obs and "NET CLOSED" in obs and "UID 0" not in obs
+        assert "FOUND []" in obs and "NET CLOSED" in obs and "UID 0" not in obs and "UID 1000" not in obs
     finally:
         env.close()
     assert _containers(env.run_id) == []
