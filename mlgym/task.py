@@ -265,10 +265,14 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
     names: dict[str, list[Path]] = {}
     for root in roots:
         entries = [*root.glob("*/task.yaml"), *(p for s in ENTRY_SUFFIXES for p in root.glob("*" + s))]
+        # a suite folder (no task.yaml of its own) groups tasks: <suite>/<name>/task.yaml is "<suite>-<name>"
+        entries += [y for y in root.glob("*/*/task.yaml") if not (y.parent.parent / "task.yaml").exists()]
         for y in sorted(entries):
             if y.name.startswith("."):
                 continue
             name = y.parent.name if y.name == "task.yaml" else y.stem
+            if y.name == "task.yaml" and y.parent.parent != root:
+                name = f"{y.parent.parent.name}-{name}"
             names.setdefault(name, []).append(y.resolve())
     return {k: tuple(v) for k, v in names.items()}
 

@@ -32,6 +32,7 @@ __all__ = ["BUILTIN", "EvalResult", "TaskFamily", "family"]
 BUILTIN = {
     "folder": "mlgym.families.folder:FolderFamily",
     "kaggle": "mlgym.families.kaggle:KaggleFamily",
+    "mlagentbench": "mlgym.families.mlagentbench:MLAgentBenchFamily",
 }
 
 
