@@ -47,6 +47,8 @@ class KaggleFamily:
 
     def expand(self, path: Path, raw: dict[str, Any]) -> list[TaskSpec]:
         f = Fields(path, raw)
+        if path.name == "task.yaml":
+            raise f.error("kind", "a Kaggle competition is a single-file entry (<name>.yaml), not a task folder")
         name = path.stem
         slug = f.get("competition", str)
         targets = f.strings("target")
