@@ -47,11 +47,17 @@ class Run:
         return f"{self.task} / {self.agent} / seed {self.seed}"
 
     def state(self) -> str:
-        if (self.log_dir / "result.json").is_file():
+        """From the trace, not result.json: ``mlgym score --write`` scores a cut-short run
+        without finishing it, and a run killed before its reset record has nothing to resume."""
+        from mlgym.trace import load
+
+        try:
+            trace = load(self.log_dir)
+        except FileNotFoundError:
+            return "new"
+        if trace.finished:
             return "done"
-        if (self.log_dir / "trace.jsonl").is_file():
-            return "cut short"
-        return "new"
+        return "cut short" if trace.reset is not None else "new"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from mlgym.errors import MLGymError
+from mlgym.scratch import collect as collect_scratch, scratch_dir
 from mlgym.task import TaskSpec
 from mlgym.trace import TRACE, Trace, load, restore_workspace
 
@@ -118,10 +119,13 @@ def score_log_dir(log_dir: str | Path, sandbox: str = "local", step: int | None 
     task = TaskSpec.load(reset["task"])
     with _PREPARE:
         data = prepare(task)
-    with tempfile.TemporaryDirectory(prefix="mlgym-score-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlgym-score-", dir=scratch_dir()) as tmp:  # collected if we are killed
         restore_workspace(trace, Path(tmp), step=step, only=task.submission)
         result = evaluate(task, data, Path(tmp), sandbox=sandbox)
-    result.update(run_id=reset.get("run_id"), steps=len(trace.steps), reason="scored_from_trace", cut_short=trace.cut_short)
+    # episode_finished=False: a result.json written from this (``mlgym score --write``) does not
+    # make the run finished for ``mlgym bench`` or ``--resume``.
+    result.update(run_id=reset.get("run_id"), steps=len(trace.steps), reason="scored_from_trace", cut_short=trace.cut_short,
+                  episode_finished=False)
     if step is not None:
         result["step"] = step
     return result
@@ -472,6 +476,7 @@ def evaluate_runs(
     threads overlap); the table is the same, in the same order.
     """
     t0 = time.monotonic()
+    collect_scratch()  # temporary folders of an earlier, killed eval or run
     runs = find_runs(paths)
 
     def one(d: Path) -> dict[str, Any]:
@@ -534,6 +539,8 @@ def print_summary(table: dict[str, Any], file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mlgym.safetext import console_text
+
     stream = file or sys.stdout
     console = Console(file=stream, width=None if stream.isatty() else 160)
     t = Table(title=f"{table['meta']['n_runs']} runs", show_lines=False)
@@ -556,7 +563,8 @@ def print_summary(table: dict[str, Any], file: Any = None) -> None:
         console.print(p)
     bad = [r for r in table["runs"] if r.get("error") and not r.get("valid_submission")]
     if bad:
-        console.print(f"[yellow]{len(bad)} run(s) without a valid submission[/yellow], e.g. {bad[0]['log_dir']}: {bad[0]['error']}", markup=True)
+        example = f"{console_text(bad[0]['log_dir'])}: {console_text(bad[0]['error'])}"  # the error may quote agent output
+        console.print(f"[yellow]{len(bad)} run(s) without a valid submission[/yellow], e.g. {example}", markup=True)
 
 
 # ------------------------------------------------------------------ MLAgentBench-compatible output

@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mlgym.errors import MLGymError
+from mlgym.safetext import printable
 from mlgym.agents.options import add_options as add_agent_options, agent_tools
 
 log = logging.getLogger("mlgym")
+DEFAULT_TASK = "digits"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlgym.runner", description="Run one agent episode on one mlgym task.")
-    p.add_argument("--task", default="digits", help="task name (see `mlgym tasks`) or a folder with task.yaml")
+    p.add_argument("--task", default=None, help="task name (see `mlgym tasks`) or a folder with task.yaml (default: digits; "
+                   "with --resume: the run's own)")
     p.add_argument("--agent", default="baseline", help="agent name, or module:Class of your own")
     p.add_argument("--log-dir", type=Path, default=None, help="folder for trace.jsonl, result.json, env.log")
     p.add_argument("--work-dir", type=Path, default=Path("workspaces"), help="where episode workspaces are made")
@@ -95,6 +98,11 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from mlgym.env import MLGymEnv
 
     agent_cls = load_agent(args.agent)  # fail fast, before any data preparation
+    if args.resume is not None:
+        done = _check_resume(args)
+        if done is not None:
+            return done
+    args.task = args.task or DEFAULT_TASK
     env = MLGymEnv(
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
@@ -121,6 +129,52 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         env.close()
 
 
+def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Settle what ``--resume`` continues; returns the result when the run already finished.
+
+    The task (and seed) come from the trace's reset record: a different ``--task`` is an
+    error, a missing one is taken from there.  A trace without a reset record (killed
+    while starting) is started afresh in the same folder by the env.
+    """
+    from mlgym.env import write_json
+    from mlgym.task import TaskSpec
+    from mlgym.trace import load
+
+    try:
+        trace = load(args.resume)
+    except FileNotFoundError as e:
+        raise MLGymError(f"cannot resume: {e}") from None
+    reset = trace.reset
+    if reset is None:
+        print(f"{args.resume}: nothing was recorded before the kill; starting the run afresh there", file=sys.stderr)
+        return None
+    recorded = str(reset.get("task"))
+    if args.task is not None and TaskSpec.load(args.task).name != recorded:
+        raise MLGymError(f"cannot resume {args.resume}: it is a run of task {recorded!r}, not {args.task!r} (leave --task out)")
+    if args.task is None:
+        root = reset.get("task_root")
+        args.task = root if root and not _loads(recorded) and Path(root).is_dir() else recorded
+    if isinstance(reset.get("seed"), int):
+        args.seed = reset["seed"]
+    result = trace.result
+    if result is None:
+        return None
+    print(f"{args.resume}: the run already finished ({result.get('reason')}); nothing to resume", file=sys.stderr)
+    if not (Path(args.resume) / "result.json").is_file():
+        write_json(Path(args.resume) / "result.json", {k: v for k, v in result.items() if k not in ("type", "time")})
+    return result
+
+
+def _loads(task: str) -> bool:
+    from mlgym.task import TaskSpec
+
+    try:
+        TaskSpec.load(task)
+        return True
+    except MLGymError:
+        return False
+
+
 def summary(result: dict[str, Any], log_dir: str | Path) -> str:
     imp = result.get("improvement")
     lines = [
@@ -132,7 +186,7 @@ def summary(result: dict[str, Any], log_dir: str | Path) -> str:
         f"steps       {result.get('steps')}   wall time {result.get('wall_time', 0):.1f}s   ended by {result.get('reason')}",
     ]
     if result.get("error"):
-        lines.append(f"error       {result['error']}")
+        lines.append(f"error       {printable(result['error'], 2000)}")  # may quote the agent's output
     lines.append(f"trace       {Path(log_dir) / 'trace.jsonl'}")
     return "\n".join(lines)
 

@@ -26,8 +26,14 @@ def test_grid_runs_skips_and_resumes(tmp_path, capsys):
     table = json.loads((out / "eval" / "table.json").read_text())
     assert len(table["runs"]) == 2 and {r["seed"] for r in table["runs"]} == {0, 1}
     done_mtime = results[0].stat().st_mtime_ns
-    # a run cut short (no result.json) is resumed; a finished one is left alone
+    # a run cut short (killed before its result record) is resumed; a finished one is left alone
     results[1].unlink()
+    trace = results[1].parent / "trace.jsonl"
+    trace.write_bytes(b"".join(line for line in trace.read_bytes().splitlines(keepends=True) if b'"type": "result"' not in line))
+    from mlgym import cli
+
+    assert cli.main(["score", str(results[1].parent), "--write"]) == 0  # scored from the snapshot: still not finished
+    capsys.readouterr()
     assert bench.main([str(grid), "--out", str(out)]) == 0
     assert "1 done, 1 to run" in capsys.readouterr().out
     assert results[0].stat().st_mtime_ns == done_mtime
