@@ -121,7 +121,7 @@ class TaskSpec:
             fam = family(kind)
         except TaskError as e:
             raise TaskError(f"{path}: kind: {e}") from None
-        specs = fam.expand(path, raw)
+        specs: list[TaskSpec] = fam.expand(path, raw)
         want = path.parent.name if path.name == "task.yaml" else path.stem
         for spec in specs:
             if spec.name == want:
