@@ -1,20 +1,31 @@
-"""``--agent langchain``: the env's tools as langchain-core ``StructuredTool``s, driven by a
-langchain chat model bound with them, in the standard tool-calling loop.
+"""``--agent langchain``: the env's tools driven by a langchain chat model, in one of two modes.
+
+* ``--langchain-agent zero-shot-react-description`` (the default with ``--profile
+  mlagentbench``): MLAgentBench's LangChain agent, langchain's text ReAct ("MRKL") prompt
+  over the same 8 tools the research agent lists, one prompt per step with the whole
+  Thought/Action/Observation scratchpad, stopping at "Observation:", at temperature 0.5
+  and 2,000 output tokens.
+* ``--langchain-agent tool-calling`` (the default with ``--profile mlgym``): the env's tools
+  as langchain-core ``StructuredTool``s bound to the chat model, in the standard
+  tool-calling loop.
 
 :class:`MLGymChatModel` is a small ``BaseChatModel`` over mlgym's litellm client, so the
 agent gets mlgym's retries, budget, cache and trace records, works against any litellm
 provider or OpenAI-compatible server, and needs nothing beyond langchain-core.  Any other
-langchain chat model with ``bind_tools`` can be passed to :class:`LangChainAgent` instead.
+langchain chat model (with ``bind_tools`` for tool calling) can be passed to
+:class:`LangChainAgent` instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+from langchain_core.agents import AgentAction, AgentFinish
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -28,10 +39,12 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from mlgym.agents.base import Agent
+from mlgym.agents.research import MLAB_ALL_TOOLS, mlab_prompt_tools, mlab_tool_text, profile_sampling
 from mlgym.agents.tools_agent import NUDGE, SYSTEM, Turns, task_text
 from pydantic import ConfigDict
 
-from mlgym.errors import AgentError, BudgetExceededError
+from mlgym.actions import parse_json_loose
+from mlgym.errors import ActionError, AgentError, BudgetExceededError
 from mlgym.llm import LLMClient, RunLLMs, count_message_tokens, truncate_tokens
 
 log = logging.getLogger("mlgym.agents.langchain")
@@ -98,6 +111,51 @@ def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any]
     return tools
 
 
+# langchain's zero-shot-react-description ("MRKL") prompt, verbatim: its wording is what the
+# mode measures (langchain, MIT licence, langchain/agents/mrkl/prompt.py).
+REACT_PREFIX = "Answer the following questions as best you can. You have access to the following tools:"
+REACT_FORMAT = """Use the following format:
+
+Question: the input question you must answer
+Thought: you should always think about what to do
+Action: the action to take, should be one of [{tool_names}]
+Action Input: the input to the action
+Observation: the result of the action
+... (this Thought/Action/Action Input/Observation can repeat N times)
+Thought: I now know the final answer
+Final Answer: the final answer to the original input question"""
+REACT_SUFFIX = "Begin!\n\nQuestion: {input}\nThought:{agent_scratchpad}"
+REACT_STOP = ["\nObservation:", "\n\tObservation:"]
+_REACT_ACTION = re.compile(r"Action\s*\d*\s*:[\s]*(.*?)[\s]*Action\s*\d*\s*Input\s*\d*\s*:[\s]*(.*)", re.DOTALL)
+
+
+def react_mode(args: Any) -> str:
+    mode = getattr(args, "langchain_agent", None)
+    if mode:
+        return str(mode)
+    return "zero-shot-react-description" if getattr(args, "profile", "mlagentbench") == "mlagentbench" else "tool-calling"
+
+
+def react_parse(text: str) -> AgentAction | AgentFinish:
+    """langchain's MRKL output parser behind MLAgentBench's tweak (only the text after the
+    last "Thought:" counts).  A malformed reply is an ``_Exception`` action whose input is the
+    observation the model gets, as with ``handle_parsing_errors=True``."""
+    text = text.split("Thought:")[-1]
+    m = _REACT_ACTION.search(text)
+    final = "Final Answer:" in text
+    if m and not final:
+        return AgentAction(m.group(1).strip(), m.group(2).strip().strip(" ").strip('"'), text)
+    if final and not m:
+        return AgentFinish({"output": text.split("Final Answer:")[-1].strip()}, text)
+    if not m and not re.search(r"Action\s*\d*\s*:", text):
+        why = "Invalid Format: Missing 'Action:' after 'Thought:'"
+    elif not m:
+        why = "Invalid Format: Missing 'Action Input:' after 'Action:'"
+    else:
+        why = "Invalid or incomplete response"
+    return AgentAction("_Exception", why, text)
+
+
 class LangChainAgent(Agent):
     name = "langchain"
     keep_turns = 4
@@ -107,10 +165,77 @@ class LangChainAgent(Agent):
 
     def __init__(self, args: Any = None, chat_model: BaseChatModel | None = None) -> None:
         super().__init__(args)
-        self.llms = RunLLMs.from_args(args, needs="--agent langchain")
+        self.mode = react_mode(args)
+        sampling = None
+        if self.mode == "zero-shot-react-description":  # MLAgentBench: 0.5 and 2,000 tokens for its LangChain agent
+            sampling = profile_sampling(args) or {}
+            sampling["main"] = {"temperature": 0.5 if getattr(args, "temperature", None) is None else args.temperature,
+                                "max_output_tokens": getattr(args, "max_output_tokens", None) or 2000}
+        self.llms = RunLLMs.from_args(args, needs="--agent langchain", sampling=sampling)
         self.chat_model = chat_model or MLGymChatModel(client=self.llms.main)
 
+    @classmethod
+    def tools_for(cls, args: Any) -> tuple[str, ...] | None:
+        """ReAct mode: MLAgentBench's tools (8 listed); tool calling: the env's core tools."""
+        return MLAB_ALL_TOOLS if react_mode(args) == "zero-shot-react-description" else None
+
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        if self.mode == "zero-shot-react-description":
+            return self.run_react(env, info)
+        return self.run_tools(env, obs, info)
+
+    def react_prompt(self, problem: str, names: list[str], steps: list[tuple[AgentAction, str]]) -> str:
+        """The whole ReAct prompt for the next step: tools, format, question, scratchpad."""
+        tools = "\n".join(f"{n}: {mlab_tool_text(n)}" for n in names)
+        template = "\n\n".join([REACT_PREFIX, tools, REACT_FORMAT.format(tool_names=", ".join(names)), REACT_SUFFIX])
+        pad = "".join(f"{a.log}\nObservation: {o}\nThought:" for a, o in steps)
+        return template.replace("{input}", problem).replace("{agent_scratchpad}", pad)
+
+    def run_react(self, env: gym.Env, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        base: Any = env.unwrapped
+        self.llms.attach(env)
+        names = mlab_prompt_tools(self.args)
+        problem = getattr(base.task, "research_problem", None) or base.task.description
+        steps: list[tuple[AgentAction, str]] = []
+        try:
+            for _ in range(int(getattr(self.args, "agent_max_steps", None) or 50)):
+                prompt = self.react_prompt(problem, names, steps)
+                reply = self.chat_model.invoke([HumanMessage(prompt)], stop=REACT_STOP)
+                step = react_parse(str(reply.content))
+                if isinstance(step, AgentFinish):
+                    if base.ctx is not None:
+                        base.ctx.final_answer = str(step.return_values["output"])
+                    base.run_info.update(self.llms.usage())
+                    base.finish("final_answer")
+                    return base.result  # type: ignore[no-any-return]
+                if step.tool == "_Exception":
+                    steps.append((step, str(step.tool_input)))
+                    continue
+                if step.tool not in names and step.tool not in info["tool_names"]:
+                    steps.append((step, f"{step.tool} is not a valid tool, try one of [{', '.join(names)}]."))
+                    continue
+                try:
+                    arguments = parse_json_loose(str(step.tool_input))
+                    if not isinstance(arguments, dict):
+                        raise ActionError("Action Input is not a JSON object")
+                except ActionError as e:  # not an env step, as in MLAgentBench
+                    steps.append((step, f"ActionInputParsingError: {e}"))
+                    continue
+                base.run_info.update(self.llms.usage())
+                out, _r, term, trunc, step_info = env.step({"name": step.tool, "arguments": arguments})
+                if term or trunc:
+                    return step_info.get("result")  # type: ignore[no-any-return]
+                steps.append((step, str(out)))
+            base.run_info.update(self.llms.usage())
+            base.finish("agent_max_steps")
+            return base.result  # type: ignore[no-any-return]
+        except BudgetExceededError as e:
+            log.warning("langchain agent: %s", e)
+            base.run_info.update(self.llms.usage())
+            base.finish("budget")
+            return base.result  # type: ignore[no-any-return]
+
+    def run_tools(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
         base: Any = env.unwrapped
         self.llms.attach(env)
         client: LLMClient = self.llms.main
