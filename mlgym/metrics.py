@@ -124,6 +124,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _metric("map@3", "higher", "ranking", _map_at(3), "mean average precision of the first 3 labels"),
     _metric("map@5", "higher", "ranking", _map_at(5), "mean average precision of the first 5 labels"),
     _metric("dice", "higher", "rle", _dice, "mean Dice coefficient of run-length encoded masks"),
+    # scored by a task's own hidden eval script (kind "harness": the generic grader never picks them)
+    _metric("seconds", "lower", "harness", lambda t, p: float(np.mean(p)), "run time measured by the harness"),
+    _metric("tokens_per_second", "higher", "harness", lambda t, p: float(np.mean(p)), "generation speed measured by the harness"),
+    _metric("perplexity", "lower", "harness", lambda t, p: float(np.exp(np.mean(p))), "exp of the mean negative log-likelihood per token"),
+    _metric("smape_plus1", "lower", "harness", lambda t, p: _smape(np.asarray(t, float) + 1, np.asarray(p, float) + 1), "SMAPE of y + 1 (MLAgentBench's amp-parkinsons)"),
+    _metric("map@20_osd_auc", "higher", "harness", lambda t, p: float(np.mean(p)), "mean of MAP@20 and 2 AUC - 1 of the out-of-sample flag (FathomNet 2023)"),
 ]}
 
 

@@ -172,3 +172,50 @@ def kaggle_files(slugs: list[str], raw: Path, needed: list[str]) -> Path:
         why = f"{type(e).__name__}: {e}".splitlines()[0]
     needs_files(f"cannot get {', '.join(needed)} of Kaggle's {slugs[0]} ({why}); put them in {raw} "
                 f"or $MLGYM_KAGGLE_DIR/{slugs[0]}/ and run again")
+
+
+# ----------------------------------------------------------------------------- byte-level language model
+def byte_lm(dim: int, layers: int) -> Any:
+    """The fixed architecture babylm and llama-inference score: bytes -> Embedding -> GRU -> Linear.
+
+    Only the weights and the two sizes come from the agent's ``model.pt``
+    (``{"dim", "layers", "state_dict"}``, loaded with ``weights_only=True``), never code."""
+    import torch.nn as nn
+
+    class ByteLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.rnn, self.out = nn.Embedding(256, dim), nn.GRU(dim, dim, layers, batch_first=True), nn.Linear(dim, 256)
+
+        def forward(self, x: Any, h: Any = None) -> Any:
+            y, h = self.rnn(self.emb(x), h)
+            return self.out(y), h
+
+    return ByteLM()
+
+
+def load_byte_lm(path: str) -> Any:
+    import torch
+
+    try:
+        blob = torch.load(path, weights_only=True, map_location="cpu")
+        model = byte_lm(int(blob["dim"]), int(blob["layers"]))
+        model.load_state_dict(blob["state_dict"])
+    except Exception as e:  # noqa: BLE001 - any failure is the submission's
+        fail(f"{path}: not a model of the given architecture ({type(e).__name__}: {str(e)[:200]})")
+    return model.eval()
+
+
+def greedy(model: Any, prompt: bytes, new: int) -> list[int]:
+    """Greedy generation of ``new`` bytes after ``prompt`` (the reference llama-inference checks against)."""
+    import torch
+
+    with torch.no_grad():
+        logits, h = model(torch.tensor([list(prompt)]))
+        out = []
+        nxt = int(logits[0, -1].argmax())
+        for _ in range(new):
+            out.append(nxt)
+            logits, h = model(torch.tensor([[nxt]]), h)
+            nxt = int(logits[0, -1].argmax())
+    return out
