@@ -225,10 +225,12 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def _prior(self, resume: Path) -> Trace | None:
         """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
+        if not resume.is_dir():
+            raise MLGymError(f"cannot resume: {resume} is not a folder")
         try:
             prior = load(resume)
         except FileNotFoundError:
-            raise MLGymError(f"cannot resume: {resume}/{TRACE} does not exist") from None
+            return None  # killed before the trace was made: nothing to continue
         reset = prior.reset
         if reset is None:
             return None

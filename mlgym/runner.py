@@ -140,11 +140,12 @@ def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
     from mlgym.task import TaskSpec
     from mlgym.trace import load
 
+    if not Path(args.resume).is_dir():
+        raise MLGymError(f"cannot resume: {args.resume} is not a folder")
     try:
-        trace = load(args.resume)
-    except FileNotFoundError as e:
-        raise MLGymError(f"cannot resume: {e}") from None
-    reset = trace.reset
+        reset = (trace := load(args.resume)).reset
+    except FileNotFoundError:
+        reset = None
     if reset is None:
         print(f"{args.resume}: nothing was recorded before the kill; starting the run afresh there", file=sys.stderr)
         return None

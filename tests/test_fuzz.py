@@ -194,35 +194,33 @@ def fuzz(n: int, seed: int, root: Path, progress: Callable[[str], None] = lambda
                    fsync=False)
     escapes: collections.Counter[str] = collections.Counter()
     kinds: collections.Counter[str] = collections.Counter()
-    bad_obs = 0
     episodes: list[dict[str, Any]] = []
 
-    def new_episode() -> None:
-        env.reset(seed=len(episodes))
-        episodes.append({"log_dir": env.log_dir, "steps": 0, "finished": False})
-        for action in ({"name": "Write File", "arguments": {"file_name": "hostile.py", "content": HOSTILE_SETUP}},
-                       {"name": "Execute Script", "arguments": {"script_name": "hostile.py"}},
-                       {"name": "Write File", "arguments": {"file_name": "tiny.py", "content": NOISY}}):
-            env.step(action)
-            episodes[-1]["steps"] += 1
-
-    t0 = time.monotonic()
-    new_episode()
-    for i in range(n):
-        kind, action = make_action(rng)
+    def do(kind: str, action: Any) -> None:
         kinds[kind] += 1
+        episodes[-1]["steps"] += 1  # the counter moves whatever happens; the record must be there too
         try:
             obs, _r, terminated, truncated, _info = env.step(action)
         except Exception as e:  # noqa: BLE001 - that is what we count
             escapes[f"{kind}: {type(e).__name__}: {str(e)[:80]!r}"] += 1
-            episodes[-1]["steps"] += 1  # the counter moved; the record must be there too
-            continue
-        episodes[-1]["steps"] += 1
+            return
         if not (isinstance(obs, str) and env.observation_space.contains(obs)):
-            bad_obs += 1
+            escapes["bad observation"] += 1
         if terminated or truncated:
             episodes[-1]["finished"] = True
             new_episode()
+
+    def new_episode() -> None:
+        env.reset(seed=len(episodes))
+        episodes.append({"log_dir": env.log_dir, "steps": 0, "finished": False})
+        do("setup", {"name": "Write File", "arguments": {"file_name": "hostile.py", "content": HOSTILE_SETUP}})
+        do("setup", {"name": "Execute Script", "arguments": {"script_name": "hostile.py"}})
+        do("setup", {"name": "Write File", "arguments": {"file_name": "tiny.py", "content": NOISY}})
+
+    t0 = time.monotonic()
+    new_episode()
+    for i in range(n):
+        do(*make_action(rng))
         if i % 500 == 0:
             progress(f"{i}/{n} actions, {sum(escapes.values())} escapes, {time.monotonic() - t0:.0f}s")
     env.close()
@@ -244,7 +242,7 @@ def fuzz(n: int, seed: int, root: Path, progress: Callable[[str], None] = lambda
             except (OSError, ValueError) as e:
                 record_problems.append(f"{ep['log_dir']}: result.json: {e}")
     return {"actions": n, "seconds": round(time.monotonic() - t0, 1), "kinds": dict(kinds), "escapes": dict(escapes),
-            "n_escapes": sum(escapes.values()), "bad_observations": bad_obs, "episodes": len(episodes),
+            "n_escapes": sum(escapes.values()), "episodes": len(episodes),
             "record_problems": record_problems}
 
 
@@ -252,9 +250,8 @@ def test_fuzzed_actions_never_escape_and_are_all_recorded(tmp_path):
     n = int(os.environ.get("MLGYM_FUZZ_N", "2000"))
     figures = fuzz(n, int(os.environ.get("MLGYM_FUZZ_SEED", "0")), tmp_path)
     assert figures["escapes"] == {}, figures["escapes"]
-    assert figures["bad_observations"] == 0
     assert figures["record_problems"] == [], figures["record_problems"]
-    assert figures["episodes"] >= 1 and sum(figures["kinds"].values()) == n
+    assert figures["episodes"] >= 1 and sum(figures["kinds"].values()) == n + 3 * figures["episodes"]
 
 
 if __name__ == "__main__":
