@@ -255,6 +255,7 @@ class LocalSandbox:
     # lifecycle -------------------------------------------------------------
     def start(self) -> None:
         self.workspace.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workspace, 0o700)  # not world-accessible (as root: hand_over below too)
         if self.root:
             self._cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes)
             if self.use_bwrap or self._plain_can_drop():
@@ -421,7 +422,9 @@ class LocalSandbox:
             limits.append(setpriv)
             if self.uid is not None:
                 limits += [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
-            limits += ["--pdeathsig", "KILL", "--"]
+            # The runner may die before the signal is armed: then the parent is already
+            # someone else, and the command must not start at all.
+            limits += ["--pdeathsig", "KILL", "--", "/bin/sh", "-c", '[ "$PPID" = "$0" ] && exec "$@"', str(os.getpid())]
         if self._cgroup is None:
             return limits
         procs = [str(d / "cgroup.procs") for d in dict.fromkeys(self._cgroup.dirs.values())]
