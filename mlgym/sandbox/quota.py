@@ -13,7 +13,7 @@ best first:
   measures allocated blocks after each step and the env refuses to run scripts while over.
 
 The mount is root-owned: the sandbox backend hands the workspace over to its uid at start.
-Mount plus unmount cost ~0.2 s + ~0.15 s once per episode (``scripts/bench_sandbox.py``).
+Mount plus unmount of a 4 GiB quota cost ~80 ms + ~90 ms once per episode (loop-ext4, measured here).
 """
 
 from __future__ import annotations
