@@ -335,3 +335,28 @@ def test_workspace_belongs_to_an_unprivileged_sandbox_uid(kind, sb) -> None:  # 
     r = sb.exec(["id", "-u"])
     if os.geteuid() == 0:
         assert sb.uid not in (None, 0, 1000) and st.st_uid == sb.uid and r.stdout.strip() == str(sb.uid)
+
+
+def test_kernel_knobs_are_read_only(kind, sb) -> None:  # type: ignore[no-untyped-def]
+    plain_cannot(kind, "the host's /proc is the sandbox's")
+    code = """
+        for path in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches"):
+            try:
+                value = "1" if "drop" in path else open(path).read()  # harmless if it worked
+                with open(path, "w") as f:
+                    f.write(value)
+                print("WROTE", path)
+            except OSError as e:
+                print("refused", e.errno)
+    """
+    r = sb.exec(py(code))
+    assert "WROTE" not in r.stdout and r.stdout.count("refused") == 2, r
+
+
+def test_a_planted_setuid_binary_gains_nothing(kind, sb) -> None:  # type: ignore[no-untyped-def]
+    plain_cannot(kind, "commands run as the harness user on the host file system")
+    r = sb.exec(["sh", "-c", "cp /bin/sh ./suid && chmod u+s ./suid; id -u; ./suid -c 'id -u'"])
+    first, second = r.stdout.split()[:2]
+    assert first == second, r  # no privilege gained inside
+    st = os.lstat(sb.workspace / "suid")
+    assert not (st.st_mode & 0o4000 and st.st_uid == 0), oct(st.st_mode)
