@@ -35,6 +35,7 @@ import gymnasium as gym
 from mlgym.agents.base import Agent
 
 from mlgym.actions import parse_action, parse_json_loose
+from mlgym.safetext import printable
 from mlgym.errors import (
     ActionError,
     AgentError,
@@ -393,7 +394,7 @@ class ResearchAgent(Agent):
                 return self._mlab_loop(env)
             return self._loop(env, tool_names)
         except BudgetExceededError as e:
-            log.warning("research agent: %s", e)
+            log.warning("research agent: %s", printable(e))
             self.save()
             base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
             base.finish("budget")
@@ -423,7 +424,7 @@ class ResearchAgent(Agent):
                     break
                 self.state["format_errors"] += 1
                 self.state["consecutive_errors"] += 1
-                log.warning("malformed response (%d in a row): %s", self.state["consecutive_errors"], problem)
+                log.warning("malformed response (%d in a row): %s", self.state["consecutive_errors"], printable(problem))
                 if self.state["consecutive_errors"] >= self.max_format_errors:
                     self.save()
                     raise AgentError(f"the model gave {self.max_format_errors} malformed responses in a row; last problem: {problem}")

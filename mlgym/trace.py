@@ -7,6 +7,7 @@ A run's log folder::
     result.json          the score (written by scoring)
     env.log              the library's log for the run
     trace.json           MLAgentBench-layout export (written at the end)
+    trace.jsonl.torn     a line cut by a kill, moved aside when the trace is reopened (rare)
 
 Records have a ``type``: ``reset`` (task, seed, the initial files), ``step`` (action,
 observation, duration, error, reward, ``files``), ``llm`` (one model call),
@@ -14,6 +15,10 @@ observation, duration, error, reward, ``files``), ``llm`` (one model call),
 ``null`` when a file was deleted; it holds only what changed since the previous
 record, so a step that changed nothing stores nothing.  The full state after step *n*
 is the replay of every ``files`` map up to *n* (:meth:`Trace.files_at`).
+
+Lines are strict JSON (no ``NaN``; lone surrogates from agent text as ``\\udXXX``
+escapes), one per record; step records carry ``elapsed`` (episode seconds so far,
+continued by a resume).  A run is finished when its trace holds a ``result`` record.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from mlgym.snapshot import OBJECTS, Snapshotter, restore_workspace  # re-exported: callers import them from here
 
-__all__ = ["Snapshotter", "Trace", "TraceWriter", "load", "restore_workspace"]
+__all__ = ["OBJECTS", "Snapshotter", "Trace", "TraceWriter", "load", "restore_workspace"]
 
 TRACE = "trace.jsonl"
 TORN = "trace.jsonl.torn"  # bytes of a line cut by a kill, moved aside when the trace is reopened
