@@ -10,6 +10,8 @@ column holds, and so how the grader checks it:
 * ``number``: a real number (RMSE, MAE, R2, ...);
 * ``ranking``: space-separated labels, best first (MAP@k);
 * ``rle``: a run-length encoded mask "start length start length ..." (Dice).
+* ``harness``: computed by a task's own eval script or the harness (e.g. run time); the
+  generic grader does not take them.
 
 Each function takes ``(truth, pred)`` as numpy arrays, 2-D (rows x target columns) for
 metrics over several columns (MCRMSE), 1-D otherwise.

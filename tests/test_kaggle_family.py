@@ -5,9 +5,13 @@ Kaggle download's one-line failures."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import socket
+import subprocess
+import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -168,3 +172,44 @@ def test_download_without_network_says_so(bench: Path, tmp_path: Path, monkeypat
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("no_proxy", "")
     assert "cannot reach kaggle.com" in _no_files(bench, tmp_path, monkeypatch)
+
+
+def test_download_with_rules_not_accepted_says_where_to_accept(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kaggle answers 403 until the competition's rules are accepted: a local server answers so."""
+    pytest.importorskip("kaggle", reason="the Kaggle download path needs `pip install kaggle` (mlgym[data])")
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"code": 403, "message": "You must accept this competition\'s rules first."}'
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proxy = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")  # plain http://localhost, through our proxy
+        for var in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(var, proxy)
+        monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.setenv("no_proxy", "")
+        monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+        monkeypatch.setenv("KAGGLE_KEY", "0" * 32)
+        monkeypatch.setenv("MLGYM_KAGGLE_DIR", str(tmp_path / "empty"))
+        monkeypatch.delenv("PWD", raising=False)
+        # A fresh interpreter: the Kaggle client picks its endpoint once per process.
+        code = "import sys; from mlgym.data import prepare; from mlgym.task import TaskSpec\n" \
+               "try:\n    prepare(TaskSpec.load('toy-sales'))\nexcept Exception as e:\n    print(e)\n"
+        msg = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False).stdout.strip()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "\n" not in msg and "HTTP 403" in msg and f"https://www.kaggle.com/c/{SLUG}/rules" in msg, msg

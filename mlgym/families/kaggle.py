@@ -53,6 +53,8 @@ class KaggleFamily:
         slug = f.get("competition", str)
         targets = f.strings("target")
         common = common_fields(path, raw, name=name, own_keys=OWN_KEYS, submission="submission.csv", description="")
+        if METRICS[common["metric"]].kind == "harness":
+            raise f.error("metric", f"{common['metric']} is measured by a task's own eval, not from a submission table")
         s = f.sub("split", SPLIT_KEYS)
         fraction = float(s.get("fraction", float, 0.2))
         if not 0 < fraction < 1:
