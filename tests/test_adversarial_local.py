@@ -443,3 +443,21 @@ def test_as_normal_user(request: pytest.FixtureRequest) -> None:
     r = subprocess.run(cmd, env=env, cwd=home, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "failed" not in r.stdout, r.stdout[-2000:]
+
+
+@user
+def test_a_link_where_a_mount_goes_is_not_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bwrap creates missing mount points as root, following links: a link left in place of
+    the data folder (by whatever means) must not make it create anything outside."""
+    monkeypatch.setenv("MLGYM_BWRAP_PER_EXEC", "1")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("x\n1\n")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    with make_sandbox("local-bwrap", tmp_path / "ws", limits=LIMITS, mounts=[Mount(data, "data")]) as sb:
+        assert sb.exec(["cat", "data/train.csv"]).stdout == "x\n1\n"
+        (sb.workspace / "data").rmdir()
+        (sb.workspace / "data").symlink_to(victim / "made-by-bwrap")
+        assert sb.exec(["cat", "data/train.csv"]).stdout == "x\n1\n"
+    assert list(victim.iterdir()) == []

@@ -285,6 +285,22 @@ class LocalSandbox:
                 found.append(self.workspace / rel)
         return found
 
+    def _safe_mount_points(self) -> None:
+        """bwrap (root) creates a missing mount point following symlinks: agent code may have
+        left a link where a mount goes (nothing is mounted there between per-exec commands,
+        and every agent process is dead when bwrap starts).  Make each one a real folder."""
+        for target in self._mount_dirs():
+            d = self.workspace
+            for part in target.relative_to(self.workspace).parts:
+                d = d / part
+                try:
+                    if stat.S_ISDIR(os.lstat(d).st_mode):
+                        continue
+                    os.unlink(d)
+                except FileNotFoundError:
+                    pass
+                os.mkdir(d, 0o755)
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
@@ -432,6 +448,7 @@ class LocalSandbox:
         return ["/bin/sh", "-c", join, "sh", str(len(procs)), *procs, *limits]
 
     def _bwrap_argv(self, argv: Sequence[str], *, server: bool = False) -> list[str]:
+        self._safe_mount_points()
         args = ["bwrap", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         drop = self.root and self.uid is not None
         if self.root:
