@@ -2,14 +2,12 @@
 
 import glob
 import math
-import os
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 DIM, LAYERS, SEQ, BATCH = 128, 1, 128, 32
-STEPS = int(os.environ.get("BABYLM_STEPS", "300"))
 
 
 class ByteLM(nn.Module):  # the evaluation rebuilds exactly these modules from model.pt's dim and layers
@@ -27,6 +25,7 @@ def load(pattern):
 
 
 train, dev = load("data/babylm_data/babylm_10M/*.train"), load("data/babylm_data/babylm_dev/*.dev")[:100_000]
+STEPS = max(5, min(300, 4 * len(train) // (SEQ * BATCH)))  # tiny data, few steps
 torch.manual_seed(0)
 model = ByteLM(DIM, LAYERS)
 opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -41,7 +40,7 @@ for step in range(STEPS):
     if step % 100 == 0:
         print(f"step {step}: loss {loss.item():.3f}")
 with torch.no_grad():
-    n = min(len(dev) - 1, 20_000)
+    n = min(len(dev) - 1, 5_000)
     dev_loss = F.cross_entropy(model(dev[:n][None])[0][0], dev[1:n + 1]).item()
 print(f"dev perplexity per byte: {math.exp(dev_loss):.3f}")
 torch.save({"dim": DIM, "layers": LAYERS, "state_dict": model.state_dict()}, "model.pt")

@@ -9,7 +9,7 @@ import time
 import torch
 import torch.nn as nn
 
-NEW = 64
+NEW = 32
 
 
 class ByteLM(nn.Module):

@@ -8,7 +8,7 @@ import time
 
 import mab_common as C
 
-NEW = 64
+NEW = 32
 ans = C.answers_dir()
 os.makedirs("data", exist_ok=True)
 for f in ("model.pt", "prompts.txt"):

@@ -8,12 +8,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import mab_common as C  # noqa: E402
 import torch  # noqa: E402
 
-PROMPTS = ["Once upon a time", "The quick brown fox", "In the beginning", "To be or not to be",
-           "It was a bright cold day", "Call me Ishmael", "All happy families", "The sky above the port"]
+PROMPTS = ["Once upon a time", "The quick brown fox", "It was a bright cold day", "Call me Ishmael"]
 raw, public, private = C.prepare_args()
 torch.manual_seed(0)
-model = C.byte_lm(256, 2)
-torch.save({"dim": 256, "layers": 2, "state_dict": model.state_dict()}, public / "model.pt")
+model = C.byte_lm(128, 2)
+torch.save({"dim": 128, "layers": 2, "state_dict": model.state_dict()}, public / "model.pt")
 (public / "prompts.txt").write_text("\n".join(PROMPTS) + "\n")
 for f in ("model.pt", "prompts.txt"):
     shutil.copyfile(public / f, private / f)

@@ -1,0 +1,160 @@
+"""The MLAgentBench family: 13 tasks, each prepared from its offline fixture (tiny data in the
+real on-disk format) and run by the baseline agent; evals refuse bad submissions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlgym import runner
+from mlgym.data import TaskData, prepare
+from mlgym.scoring import evaluate
+from mlgym.task import TaskSpec, list_tasks
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks" / "mlagentbench"))
+import fixtures  # noqa: E402
+
+TASKS = sorted(fixtures.MAKERS)
+DIRECTION = {"house-price": "lower", "vectorization": "lower", "feedback": "lower", "parkinsons-disease": "lower",
+             "babylm": "lower"}
+NEEDS_TORCH = {"cifar10", "ogbn-arxiv", "babylm", "llama-inference"}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "data"
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(d))
+    monkeypatch.setenv("MLGYM_KAGGLE_DIR", str(tmp_path / "no-kaggle"))  # never the real CSVs nor Kaggle
+    monkeypatch.setenv("MLGYM_ALLOW_UNOFFICIAL_DATA", "1")  # the tiny CIFAR tarball
+    monkeypatch.setenv("MLGYM_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    return d
+
+
+def test_thirteen_tasks_listed() -> None:
+    names = [n for n in list_tasks() if n.startswith("mlagentbench-")]
+    assert sorted(n.removeprefix("mlagentbench-") for n in names) == TASKS and len(names) == 13
+    for n in names:
+        spec = TaskSpec.load(n)
+        assert spec.kind == "mlagentbench" and spec.options.differs, n
+        assert spec.direction == DIRECTION.get(n.removeprefix("mlagentbench-"), "higher"), n
+        assert spec.baseline.measured and "placeholder" not in spec.baseline.measured
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_baseline_episode_on_fixture(task: str, tmp_path: Path, data_dir: Path) -> None:
+    if task in NEEDS_TORCH:
+        pytest.importorskip("torch")
+    name = f"mlagentbench-{task}"
+    fixtures.make(task, data_dir / name / "raw")
+    t0 = time.monotonic()
+    rc = runner.main(["--task", name, "--agent", "baseline", "--log-dir", str(tmp_path / "log"), "--work-dir", str(tmp_path / "ws"), "-q"])
+    assert rc == 0
+    result = json.loads((tmp_path / "log" / "result.json").read_text())
+    assert result["valid_submission"], result["error"]
+    assert result["score"] is not None
+    print(f"{name}: score {result['score']:.4g} in {time.monotonic() - t0:.1f}s")
+    # the answers never reach the agent's data folder
+    public = {p.name for p in (data_dir / name / "public").rglob("*")}
+    assert not {"answer.csv", "test_answer", "test_pi.npy", "babylm_test", "test_labels.csv"} & public
+
+
+def _prepared(task: str, data_dir: Path) -> tuple[TaskSpec, TaskData]:
+    spec = TaskSpec.load(f"mlagentbench-{task}")
+    fixtures.make(task, data_dir / spec.name / "raw")
+    return spec, prepare(spec)
+
+
+def _score(spec: TaskSpec, data: TaskData, sub: Path) -> dict:
+    return evaluate(spec, data, sub)
+
+
+def test_house_price_split_and_mae(tmp_path: Path, data_dir: Path) -> None:
+    import pandas as pd
+
+    spec, data = _prepared("house-price", data_dir)
+    raw = pd.read_csv(data.raw / "train.csv")
+    test = pd.read_csv(data.public / "test.csv")
+    assert list(test.Id) == list(raw.Id[int(len(raw) * 0.8):])  # positional 80/20, no shuffle
+    truth = pd.read_csv(data.private / "answer.csv")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    # shuffled rows, every prediction 1000 off: MAE 1000 exactly
+    truth.assign(SalePrice=truth.SalePrice + 1000).sample(frac=1, random_state=0).to_csv(sub / "submission.csv", index=False)
+    assert _score(spec, data, sub)["score"] == pytest.approx(1000)
+    truth.iloc[1:].to_csv(sub / "submission.csv", index=False)
+    res = _score(spec, data, sub)
+    assert not res["valid_submission"] and "lacks 1" in res["error"]
+
+
+def test_parkinsons_split_follows_python_random(data_dir: Path) -> None:
+    import random
+
+    import pandas as pd
+
+    spec, data = _prepared("parkinsons-disease", data_dir)
+    clinical = pd.read_csv(data.raw / "train_clinical_data.csv")
+    random.seed(42)
+    held = set(random.sample(clinical.patient_id.unique().tolist(), 2))
+    assert set(pd.read_csv(data.public / "example_test_files" / "test.csv").patient_id) == held
+    assert not held & set(pd.read_csv(data.public / "train_clinical_data.csv").patient_id)
+    assert len(pd.read_csv(data.private / "answer.csv")) > 0
+
+
+def test_vectorization_checks_output_and_times_it(tmp_path: Path, data_dir: Path) -> None:
+    spec, data = _prepared("vectorization", data_dir)
+    starter = (spec.env_dir / "train.py").read_text()
+    fast = starter.replace("    def forward(self, features_batch: np.ndarray) -> np.ndarray:", '''    def forward(self, features_batch: np.ndarray) -> np.ndarray:
+        return self.fast(features_batch)
+
+    def fast(self, x):
+        k = self.kernel_matrices.shape[0]
+        xp = add_padding(x, self.padding)
+        win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::self.stride, ::self.stride]
+        return relu(np.einsum("bhwcij,ijcf->bhwf", win, self.kernel_matrices) + self.biases)
+
+    def slow(self, features_batch: np.ndarray) -> np.ndarray:''')
+    wrong = fast.replace("+ self.biases)", "+ 2 * self.biases)")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train.py").write_text(fast)
+    good = _score(spec, data, sub)
+    assert good["valid_submission"], good["error"]
+    (sub / "train.py").write_text(wrong)
+    bad = _score(spec, data, sub)
+    assert not bad["valid_submission"] and "differs" in bad["error"]
+    (sub / "train.py").write_text(starter)
+    slow = _score(spec, data, sub)
+    assert slow["valid_submission"] and slow["score"] > good["score"]  # same machine, same run: a ratio, not a time
+
+
+def test_llama_inference_rejects_wrong_generations(tmp_path: Path, data_dir: Path) -> None:
+    pytest.importorskip("torch")
+    spec, data = _prepared("llama-inference", data_dir)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "inference.py").write_text("import json\njson.dump([[0] * 32] * 4, open('generations.json', 'w'))\n")
+    res = _score(spec, data, sub)
+    assert not res["valid_submission"] and "differs from greedy" in res["error"]
+
+
+def test_real_kaggle_csvs_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """house-price / spaceship-titanic prepare from ../shared/data/kaggle (the real files) when the checkout has them."""
+    shared = REPO.parent / "shared" / "data" / "kaggle"
+    if not (shared / "spaceship-titanic" / "train.csv").is_file():
+        pytest.skip("no ../shared/data/kaggle here")
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.delenv("MLGYM_KAGGLE_DIR", raising=False)
+    import pandas as pd
+
+    data = prepare(TaskSpec.load("mlagentbench-house-price"))
+    test = pd.read_csv(data.public / "test.csv")
+    assert (test.Id.min(), test.Id.max(), len(test)) == (1169, 1460, 292)
+    data = prepare(TaskSpec.load("mlagentbench-spaceship-titanic"))
+    assert len(pd.read_csv(data.private / "answer.csv")) == 8693 - int(8693 * 0.8)
+    shutil.rmtree(tmp_path / "d")
