@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlgym.errors import ActionError
+from mlgym.safetext import printable
 
 if typing.TYPE_CHECKING:
     from mlgym.sandbox.base import Sandbox
@@ -121,7 +122,7 @@ class Tool:
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
-                parts.append(f"unexpected {', '.join(_show(k, 40) for k in extra[:10])}")
+                parts.append(f"unexpected {', '.join(printable(k, 40) for k in extra[:10])}")
             raise ActionError(f"{self.name}: {'; '.join(parts)}. Valid arguments: {', '.join(self.params)}")
         clean: dict[str, Any] = {}
         for key, value in arguments.items():
