@@ -257,7 +257,7 @@ def test_fuzzed_actions_never_escape_and_are_all_recorded(tmp_path):
 if __name__ == "__main__":
     import tempfile
 
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as d:  # rmtree recurses: the deep tree defeats it
         out = fuzz(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, int(sys.argv[2]) if len(sys.argv) > 2 else 0, Path(d),
                    progress=lambda s: print(s, file=sys.stderr))
-    print(json.dumps(out, indent=1, default=str))
+        print(json.dumps(out, indent=1, default=str))
