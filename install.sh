@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Install mlgym into ./.venv (Python 3.11+).
+# Install mlgym into ./.venv (Python 3.11+) at the exact versions pinned in requirements.lock.
 #   ./install.sh           the package and what the offline default task needs
 #   ./install.sh --torch   + PyTorch (CPU) for the cifar10 task
 #   ./install.sh --test    + test tools and the system services the test suite uses
 #                          (bubblewrap, Docker with a locally built base image, Chromium)
+#   ./install.sh --no-lock the newest versions setup.cfg allows (scripts/lock.sh uses it)
+# Environment: PYTHON (default python3), VENV (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+LOCK=requirements.lock
 TORCH=0; TEST=0
 for arg in "$@"; do
   case "$arg" in
     --torch) TORCH=1 ;;
     --test) TEST=1; TORCH=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --no-lock) LOCK= ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -31,21 +36,26 @@ apt_install() {  # only as root on Debian/Ubuntu; otherwise say what is missing
 }
 command -v bwrap >/dev/null || { say "installing bubblewrap (sandbox isolation)"; apt_install bubblewrap || true; }
 
-if [ ! -x .venv/bin/python ]; then
-  say "creating .venv"
-  "$PY" -m venv .venv || { apt_install python3-venv && "$PY" -m venv .venv; }
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PY" -m venv "$VENV" || { apt_install python3-venv && "$PY" -m venv "$VENV"; }
 fi
-VPIP=".venv/bin/python -m pip"
-$VPIP install -q --upgrade pip
+# Every pip call is constrained by the lock, so a fresh install gets exactly the versions the
+# test suite passed with (tests/test_install.py fails when the venv drifts from it).
+VPIP=("$VENV/bin/python" -m pip install -q)
+[ -z "$LOCK" ] || VPIP+=(-c "$LOCK")
+# pip and setuptools first: mlgym is built with the venv's (locked) setuptools, not a fresh one.
+"${VPIP[@]}" --upgrade pip setuptools
 extras="dev"
 if [ "$TORCH" = 1 ]; then
-  say "installing PyTorch 2.13.0"
-  # CPU wheels first where the PyTorch index is reachable; on this project's machines the
-  # pinned version comes from the local wheel cache pip is configured with.
-  $VPIP install -q "torch==2.13.0" || $VPIP install -q --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+  say "installing PyTorch 2.13.0 (CPU)"
+  # On this project's machines the CPU wheel comes from the local wheel cache pip is configured
+  # with; elsewhere from the PyTorch CPU index (the lock pins the +cpu build, which PyPI lacks).
+  "${VPIP[@]}" "torch==2.13.0" \
+    || "${VPIP[@]}" --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 fi
-say "installing mlgym"
-$VPIP install -q -e ".[$extras]"
+say "installing mlgym${LOCK:+ (versions from $LOCK)}"
+"${VPIP[@]}" --no-build-isolation -e ".[$extras]"
 
 if [ "$TEST" = 1 ]; then
   [ -f .ci/setup_docker.sh ] && { say "Docker engine and images"; bash .ci/setup_docker.sh; }

@@ -30,7 +30,7 @@ def register_tasks() -> list[str]:
     return ids
 
 
-def make(task: str, **kwargs: Any) -> gym.Env:  # type: ignore[type-arg]
+def make(task: str, **kwargs: Any) -> gym.Env:
     """``gym.make("mlgym/<task>-v0", **kwargs)``; an unknown task is a :class:`TaskError`."""
     TaskSpec.load(task)
     register_tasks()

@@ -13,8 +13,10 @@ Responses, per model name (the provider prefix is stripped: litellm sends ``test
 * ``{"content": "...", "usage": None}`` - no ``usage`` in the reply; ``"usage": {...}`` to set it;
 * a callable ``request_body -> one of the above``.
 
-Every request (path, headers, JSON body) is appended to ``llm.requests``.  A request for a
-model with nothing scripted and no default gets HTTP 500 with a message naming the model.
+Every request (path, headers, JSON body) is appended to ``llm.requests``; header names are
+lower-cased, since HTTP header names are case-insensitive and clients spell them differently.
+A request for a model with nothing scripted and no default gets HTTP 500 with a message naming
+the model.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
             return
-        status, payload = self.server.owner.answer(path, dict(self.headers), body)
+        status, payload = self.server.owner.answer(path, {k.lower(): v for k, v in self.headers.items()}, body)
         self._send(status, payload)
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ def test_reply_usage_and_auth_header(llm):
     assert r.content == "hello there" and not r.cached and r.usage_source == "provider"
     assert (r.prompt_tokens, r.completion_tokens) == (10, 2)  # the server's own counts, not tiktoken's
     req = llm.requests[0]
-    assert req["path"] == "/v1/chat/completions" and req["headers"]["Authorization"] == "Bearer sk-test"
+    assert req["path"] == "/v1/chat/completions" and req["headers"]["authorization"] == "Bearer sk-test"
     assert req["body"]["model"] == "test-model" and req["body"]["messages"] == HI
 
 
