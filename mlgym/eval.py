@@ -274,8 +274,9 @@ def run_row(
             row["error"] = result["error"]
     if row["baseline"] is None and task is not None:
         row["baseline"] = task.baseline.score
-    if imported.get("error") and not row["error"]:
-        row["error"] = imported["error"]
+    if imported.get("error"):  # an imported run's error.txt comes first: it explains a missing submission
+        crash = f"the run crashed: {imported['error']}"
+        row["error"] = f"{crash}; {row['error']}" if row["error"] else crash
     threshold = task.success_threshold if task else 0.10
     row["success"] = bool(row["improvement"] is not None and row["improvement"] > threshold)
     row["valid_submission"] = bool(row["valid_submission"])

@@ -34,7 +34,7 @@ from mlgym.trace import OBJECTS, TRACE
 __all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "import_mlagentbench_tree"]
 
 # MLAgentBench task names -> ours, where the task is the same problem under another name.
-TASK_ALIASES = {"cifar10_training": "cifar10", "house-price": "house-prices"}
+TASK_ALIASES = {"cifar10_training": "cifar10", "house-price": "house-prices"}  # used when the mlagentbench family lacks the name
 MAX_FILE_BYTES = 100 * 2**20
 _STEP_DIR = re.compile(r"^step_(\d+|final)_files$")
 
@@ -65,8 +65,32 @@ def find_mlagentbench_runs(root: str | Path) -> list[Path]:
     return sorted(runs)
 
 
+_NS_FIELD = re.compile(r"\b(task|llm_name|agent_type)=(['\"])(.*?)\2")
+
+
+def _log_args(src: Path) -> dict[str, Any]:
+    """MLAgentBench's runner prints its ``Namespace(task=..., agent_type=..., llm_name=...)`` as the first line of ``log``."""
+    try:
+        with open(src / "log", errors="replace") as f:
+            first = f.readline(100_000)
+    except OSError:
+        return {}
+    return {m.group(1): m.group(3) for m in _NS_FIELD.finditer(first)} if first.startswith("Namespace(") else {}
+
+
+def _mab_task(name: str) -> str:
+    """An MLAgentBench task or competition name -> ours (the mlagentbench family's aliases first)."""
+    try:
+        from mlgym.families.mlagentbench import names_by_alias
+
+        found = names_by_alias().get(name)
+    except MLGymError:
+        found = None
+    return found or TASK_ALIASES.get(name, name)
+
+
 def _agent_args(src: Path) -> dict[str, Any]:
-    """``args`` from the newest ``agent_log/agent_*.json`` (task, llm_name, agent_type), if any."""
+    """``args`` from the newest ``agent_log/agent_*.json`` (task, llm_name, agent_type), else from ``log``'s first line."""
     states = sorted((src / "agent_log").glob("agent_*.json"), key=lambda p: p.stat().st_mtime)
     for p in reversed(states):
         try:
@@ -75,7 +99,7 @@ def _agent_args(src: Path) -> dict[str, Any]:
             continue
         if isinstance(args, dict):
             return args
-    return {}
+    return _log_args(src)
 
 
 def _store(path: Path, objects: Path) -> str:
@@ -130,7 +154,7 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
         raise MLGymError(f"{path}: not an MLAgentBench trace ({e})") from None
     args = _agent_args(src)
     task_name = task or args.get("task") or src.parent.name
-    task_name = TASK_ALIASES.get(task_name, task_name)
+    task_name = _mab_task(task_name)
     env_log = path.parent
     snaps = {}
     traces = env_log / "traces"
@@ -152,7 +176,7 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
         "finished": (env_log / "overall_time.txt").exists(),
     }
     records: list[dict[str, Any]] = [{
-        "type": "reset", "task": task_name, "run_id": f"mlagentbench-{src.name}", "seed": None, "sandbox": "mlagentbench",
+        "type": "reset", "task": task_name, "run_id": f"mlagentbench-{_short_hash(src)}-{src.name}", "seed": None, "sandbox": "mlagentbench",
         "agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"),
         "task_description": data.get("task_description"), "imported": imported, "files": {},
         "time": t0,
@@ -188,6 +212,11 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
     return dest
 
 
+def _short_hash(src: Path) -> str:
+    """Run folders with the same base name (``.../cifar10/0`` and ``.../house-price/0``) stay apart."""
+    return hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:8]
+
+
 def _is_float(s: str) -> bool:
     try:
         float(s)
@@ -205,5 +234,5 @@ def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | N
         if rel in ("", "."):
             rel = src.resolve().name
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel) or "run"
-        made.append(import_mlagentbench(src, out / name, task=task))
+        made.append(import_mlagentbench(src, out / f"{name}-{_short_hash(src)}", task=task))
     return made

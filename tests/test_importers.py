@@ -99,7 +99,7 @@ def test_imported_runs_are_scored_beside_ours(runs: dict[str, Path], tmp_path: P
         assert r["scored_from"] == "trace (last snapshot)" and r["score"] == pytest.approx(svm)
         assert r["wall_time"] == 123.5 and r["success"] is True
         assert [s for s, _ in r["scores_by_step"]] == [3]
-    assert sorted(str(r["error"]) for r in imported) == ["None", "RuntimeError: CUDA out of memory"]
+    assert sorted(str(r["error"]) for r in imported) == ["None", "the run crashed: RuntimeError: CUDA out of memory"]
     aggs = {a["agent"]: a for a in table["aggregates"]}
     assert aggs["ResearchAgent"]["success_rate"] == 1.0 and aggs["baseline"]["success_rate"] == 0.0
     assert "ResearchAgent (claude-v1)" in table["profiles"]["methods"]
@@ -110,7 +110,7 @@ def test_imported_runs_are_scored_beside_ours(runs: dict[str, Path], tmp_path: P
 def test_task_option_and_aliases(runs: dict[str, Path], tmp_path: Path) -> None:
     make_mab_run(tmp_path / "logs" / "x" / "r", runs, task="house-price")
     made = import_mlagentbench_tree(tmp_path / "logs", tmp_path / "out")
-    assert load(made[0]).reset["task"] == "house-prices"
+    assert load(made[0]).reset["task"] == "mlagentbench-house-price"  # MLAgentBench's split and MAE, not our house-prices
     made = import_mlagentbench_tree(tmp_path / "logs", tmp_path / "out", task="digits")
     assert load(made[0]).reset["task"] == "digits"
 
@@ -136,3 +136,21 @@ def test_mlagentbench_entry_point_reads_mlagentbench_logs(runs: dict[str, Path],
     assert list(res) == [key]
     assert res[key]["final_score"] == pytest.approx(ev.run_row(runs["improved"])["score"])
     assert res[key]["total_time"] == 123.5 and res[key]["submitted_final_answer"] is True
+
+
+def test_same_base_names_stay_apart_and_log_line_names_the_agent(runs: dict[str, Path], tmp_path: Path) -> None:
+    """Two runs named 0 under different tasks get two folders and two run ids; with no agent_*.json
+    the agent and model come from the first line of MLAgentBench's ``log``; its names map to our tasks."""
+    a = make_mab_run(tmp_path / "logs" / "cifar10" / "0", runs, task="home-data-for-ml-course")
+    b = make_mab_run(tmp_path / "logs" / "other" / "cifar10" / "0", runs, task="spaceship-titanic")
+    for p in (b / "agent_log").glob("agent_*.json"):
+        p.unlink()
+    (b / "log").write_text("Namespace(task='spaceship-titanic', log_dir='x', agent_type='DSPyAgent', llm_name='gpt-4-0613')\nmore\n")
+    out = tmp_path / "out"
+    made = import_mlagentbench_tree(tmp_path / "logs", out)
+    made += import_mlagentbench_tree(tmp_path / "logs" / "other", out)
+    assert len({m.resolve() for m in made}) == 3 and len({load(m).reset["run_id"] for m in made}) == 2  # b imported twice: one run id
+    resets = {load(m).reset["imported"]["source"]: load(m).reset for m in made}
+    assert resets[str(a.resolve())]["task"] == "mlagentbench-house-price"
+    rb = resets[str(b.resolve())]
+    assert (rb["task"], rb["agent"], rb["model"]) == ("mlagentbench-spaceship-titanic", "DSPyAgent", "gpt-4-0613")
