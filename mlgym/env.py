@@ -116,7 +116,8 @@ class MLGymEnv(gym.Env[str, Any]):
         self._schemas = [REGISTRY[n].json_schema() for n in self.tool_names]
         self.fsync = fsync
         self.render_mode = render_mode
-        self.observation_space = UnicodeText(max_length=2_000_000, charset=CHARSET)
+        # min_length=0: an empty file read is an empty observation, and still in the space
+        self.observation_space = UnicodeText(min_length=0, max_length=2_000_000, charset=CHARSET)
         self.action_space = UnicodeText(max_length=200_000, charset=CHARSET)
         self.data: TaskData | None = None
         self.sandbox: Sandbox | None = None
@@ -310,6 +311,7 @@ class MLGymEnv(gym.Env[str, Any]):
             self._record(action, out, time.monotonic() - t0)
             raise
         duration = time.monotonic() - t0
+        out.obs = out.obs[: self.observation_space.max_length]  # tools clip far below; a guarantee for the space
         terminated = out.ends and out.error is None
         elapsed = time.monotonic() - self._start
         reason = "final_answer" if terminated else None
