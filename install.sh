@@ -61,4 +61,4 @@ if [ "$TEST" = 1 ]; then
   [ -f .ci/setup_docker.sh ] && { say "Docker engine and images"; bash .ci/setup_docker.sh; }
   [ -f .ci/setup_chromium.sh ] && { say "Chromium (report tests)"; bash .ci/setup_chromium.sh; }
 fi
-say "done: .venv/bin/python -m mlgym.runner --help"
+say "done: $VENV/bin/python -m mlgym.runner --help"
