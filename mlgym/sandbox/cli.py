@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-cache", action="store_true", help="rebuild every layer")
     b.add_argument("--dockerfile", default=str(REPO_ROOT / "Dockerfile"))
     b.set_defaults(func=cmd_build)
-    g = sub.add_parser("gc", help="remove containers left behind by killed runs (label mlgym.run)")
+    g = sub.add_parser("gc", help="remove containers, workspace quota mounts and cgroups left behind by killed runs")
     g.add_argument("--all", action="store_true", help="also containers of runs whose process is still alive")
     g.set_defaults(func=cmd_gc)
     c = sub.add_parser("check", help="run a quick self-check of a sandbox backend")
@@ -155,8 +155,11 @@ def _stream_build(client: object, ctx: Path, tag: str, buildargs: dict[str, str]
 
 # gc ------------------------------------------------------------------------------------
 def cmd_gc(args: argparse.Namespace) -> int:
+    from mlgym.sandbox import _cgroup, quota
     from mlgym.sandbox.docker import gc
 
+    local = quota.remove_stale() + _cgroup.remove_stale()
+    print(f"removed {local} leftover workspace quota mount(s) and cgroup(s) of dead runs")
     n = gc(everything=args.all)
     print(f"removed {n} mlgym container{'s' if n != 1 else ''}")
     return 0

@@ -20,16 +20,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
 
-__all__ = ["Quota", "mounted"]
+from mlgym.sandbox._cgroup import _alive
+
+__all__ = ["Quota", "mounted", "remove_stale"]
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 _MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard"]
 _FULL = MiB  # a mounted quota counts as exceeded below this much free space
+# The owner's pid is in the image's file name / the tmpfs source, so that quotas left by a
+# runner that was killed before release() can be found and collected (remove_stale).
+_IMAGE_RE = re.compile(r"\.mlgym-(\d+)\.img(?: \(deleted\))?$")
+_TMPFS_RE = re.compile(r"^mlgym-quota-(\d+)$")
 
 
 def mounted(path: Path) -> bool:
@@ -72,6 +79,7 @@ class Quota:
         """Limit ``workspace`` (an empty, just-created folder) to ``size_mb`` MiB."""
         workspace = Path(os.path.realpath(workspace))
         if os.geteuid() == 0 and not os.environ.get("MLGYM_QUOTA_SOFT"):
+            remove_stale()
             if any(workspace.iterdir()):
                 raise ValueError(f"{workspace} is not empty: mount the quota before laying out files")
             try:
@@ -79,7 +87,7 @@ class Quota:
             except (OSError, subprocess.SubprocessError) as e:
                 log.info("workspace quota: no loop-mounted ext4 (%s); trying tmpfs", _why(e))
             try:
-                _run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,nosuid,nodev,mode=0700", "tmpfs", str(workspace)])
+                _run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,nosuid,nodev,mode=0700", f"mlgym-quota-{os.getpid()}", str(workspace)])
                 return cls(workspace, size_mb, "tmpfs")
             except (OSError, subprocess.SubprocessError) as e:
                 log.warning("workspace quota: cannot mount a size-limited file system (%s); soft quota", _why(e))
@@ -87,7 +95,7 @@ class Quota:
 
     @classmethod
     def _loop_ext4(cls, workspace: Path, size_mb: int) -> "Quota":
-        image = workspace.parent / f".{workspace.name}.img"
+        image = workspace.parent / f".{workspace.name}.mlgym-{os.getpid()}.img"
         fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.ftruncate(fd, size_mb * MiB)  # sparse: blocks are allocated as the agent writes
@@ -139,6 +147,54 @@ class Quota:
         if self.image is not None:
             self.image.unlink(missing_ok=True)
             self.image = None
+
+
+def remove_stale() -> int:
+    """Unmount (lazily) the quotas of mlgym processes that are gone (a SIGKILLed runner never
+    ran release()) and delete their images; returns how many.  Root only; cheap (one read
+    of mountinfo) when there is nothing to collect."""
+    if os.geteuid() != 0:
+        return 0
+    removed = 0
+    for target, source in _mounts():
+        image: str | None = None
+        m = _TMPFS_RE.match(source)
+        if m is None and source.startswith("/dev/loop"):
+            try:
+                with open(f"/sys/block/{os.path.basename(source)}/loop/backing_file", encoding="utf-8") as f:
+                    image = f.read().strip()
+            except OSError:
+                continue
+            m = _IMAGE_RE.search(image)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        try:
+            _run(["umount", "-l", target])
+            removed += 1
+        except (OSError, subprocess.SubprocessError) as e:
+            log.debug("cannot collect the stale quota on %s: %s", target, _why(e))
+            continue
+        if image is not None:
+            try:
+                os.unlink(image.removesuffix(" (deleted)"))
+            except OSError:
+                pass
+    return removed
+
+
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, source) of every mount in this namespace."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                head, _, tail = line.partition(" - ")
+                fields, rest = head.split(), tail.split()
+                if len(fields) > 4 and len(rest) > 1:
+                    out.append((_unescape(fields[4]), _unescape(rest[1])))
+    except OSError:
+        pass
+    return out
 
 
 def _why(e: BaseException) -> str:
