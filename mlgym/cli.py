@@ -17,7 +17,6 @@ import argparse
 import importlib
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -79,23 +78,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Run the baseline agent on the prepared data and record its score as the baseline."""
-    from mlgym.env import MLGymEnv, write_json
-    from mlgym.agents.baseline import BaselineAgent
+    from mlgym.baseline import measure
+    from mlgym.task import TaskSpec
 
-    with tempfile.TemporaryDirectory(prefix="mlgym-baseline-") as tmp:
-        env = MLGymEnv(args.task, sandbox=args.sandbox, log_dir=Path(tmp) / "log", work_dir=Path(tmp) / "ws")
-        try:
-            obs, info = env.reset(seed=0)
-            result = BaselineAgent().run(env, obs, info)
-        finally:
-            env.close()
-    if not result or result.get("score") is None:
-        raise MLGymError(f"the starter code produced no valid submission: {result and result.get('error')}")
-    assert env.data is not None
-    record = {"score": result["score"], "measured": f"baseline agent on this data, {result['wall_time']:.1f}s"}
-    write_json(env.data.dir / "baseline.json", record)
-    said = "not measured" if env.task.baseline.score is None else f"{env.task.baseline.score:g}"
-    print(f"{args.task}: baseline {env.task.metric} = {result['score']:.4f} (recorded in {env.data.dir / 'baseline.json'}; the task's YAML says {said})")
+    result = measure(args.task, sandbox=args.sandbox, python=getattr(args, "python", None))
+    task = TaskSpec.load(args.task)
+    said = "not measured" if task.baseline.score is None else f"{task.baseline.score:g}"
+    print(f"{args.task}: baseline {task.metric} = {result['score']:.4f} (recorded in {Path(result['data_dir']) / 'baseline.json'}; the task's YAML says {said})")
     return 0
 
 

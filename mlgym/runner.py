@@ -94,6 +94,7 @@ def setup_logging(quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    from mlgym import baseline
     from mlgym.agents import load_agent
     from mlgym.env import MLGymEnv
 
@@ -103,6 +104,9 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         if done is not None:
             return done
     args.task = args.task or DEFAULT_TASK
+    first_use = args.resume is None and baseline.missing(args.task)
+    if first_use and args.agent != "baseline":  # issue 10: measured on first use, and recorded
+        baseline.measure(args.task, sandbox=args.sandbox, python=args.python, say=lambda m: print(m, file=sys.stderr))
     env = MLGymEnv(
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
@@ -120,7 +124,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             result = None
         if env.result is None:  # the agent stopped without ending the episode
             env.finish(reason="agent_stopped")
-        return result or env.result
+        final = result or env.result
+        if first_use and args.agent == "baseline" and final and final.get("score") is not None and env.data is not None:
+            baseline.record(env.data.dir, float(final["score"]), f"baseline agent on this data (first use, run {env.run_id})")
+        return final
     except KeyboardInterrupt:
         where = env.log_dir
         print(f"\ninterrupted: trace kept in {where}; continue with --resume {where}", file=sys.stderr)

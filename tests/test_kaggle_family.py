@@ -94,6 +94,8 @@ def test_yaml_only_competition_runs_an_episode(bench: Path, tmp_path: Path, caps
     assert result["valid_submission"], result["error"]
     assert 0 < result["score"] < 5 and result["metrics"]["rmse"] == result["score"] and "mae" in result["metrics"]
     assert result["baseline"] is None and result["improvement"] is None
+    first = json.loads((data.dir / "baseline.json").read_text())  # measured on first use by the baseline agent
+    assert first["score"] == pytest.approx(result["score"]) and "first use" in first["measured"]
     board = result["leaderboard"]
     assert board["teams"] == 20 and 1 <= board["rank"] <= 21
     assert cli.main(["baseline", "toy-sales"]) == 0
@@ -107,6 +109,18 @@ def test_yaml_only_competition_runs_an_episode(bench: Path, tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "my-digits" in out and "toy-sales" not in out
     assert "mlgym/toy-sales-v0" in mlgym.register_tasks()
+
+
+def test_first_use_by_another_agent_measures_the_baseline_first(bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = prepare(TaskSpec.load("toy-sales"))
+    assert not (data.dir / "baseline.json").exists()
+    log_dir = tmp_path / "log"
+    agent = "mlgym.agents.baseline:BaselineAgent"  # any agent but "baseline" measures before it runs
+    assert runner.main(["--task", "toy-sales", "--agent", agent, "--log-dir", str(log_dir), "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
+    assert "measuring the baseline of toy-sales" in capsys.readouterr().err
+    recorded = json.loads((data.dir / "baseline.json").read_text())
+    result = json.loads((log_dir / "result.json").read_text())
+    assert result["baseline"] == pytest.approx(recorded["score"]) and result["improvement"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_same_name_in_two_places_names_both(bench: Path) -> None:
