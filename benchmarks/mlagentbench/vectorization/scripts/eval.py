@@ -5,6 +5,7 @@ written and "go" sent, so nothing can be computed ahead; the parent's clock runs
 "go" to "done".  Best of 3.  The output must match our own (vectorised) convolution.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -37,7 +38,10 @@ def reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int =
     return np.maximum(out, 0)
 
 
-C.answers_dir()
+ans = C.answers_dir()
+SHAPE = (32, 64, 64, 3)  # MLAgentBench's batch; data prepared before input_shape.json existed has none
+if (ans / "input_shape.json").is_file():
+    SHAPE = tuple(int(v) for v in json.loads((ans / "input_shape.json").read_text()))
 with open("child.py", "w") as f:
     f.write(CHILD)
 proc = subprocess.Popen([sys.executable, "child.py"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -47,7 +51,7 @@ if proc.stdout.readline().strip() != "ready":
 rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
 times = []
 for _ in range(3):
-    x, kernel, bias = rng.standard_normal((32, 64, 64, 3)), rng.standard_normal((3, 3, 3, 8)), rng.standard_normal((1, 1, 1, 8))
+    x, kernel, bias = rng.standard_normal(SHAPE), rng.standard_normal((3, 3, 3, 8)), rng.standard_normal((1, 1, 1, 8))
     if os.path.exists("out.npy"):
         os.unlink("out.npy")
     np.savez("inputs.npz", x=x, kernel=kernel, bias=bias)
