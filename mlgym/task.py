@@ -250,8 +250,9 @@ def _find(name: str) -> Path:
         return (p / "task.yaml").resolve()
     if p.suffix in ENTRY_SUFFIXES and p.is_file():
         return p.resolve()
-    if "/" not in name and name not in ("", ".", ".."):
-        found = task_paths().get(name, [])
+    key = name.replace("/", "-") if name.count("/") == 1 and all(name.split("/")) else name  # "mlagentbench/cifar10" names "mlagentbench-cifar10"
+    if "/" not in key and key not in ("", ".", ".."):
+        found = task_paths().get(key, [])
         if len(found) > 1:
             raise TaskError(f"task {name!r} is defined twice: {found[0]} and {found[1]}; rename or remove one")
         if found:

@@ -13,6 +13,7 @@ import pytest
 
 from mlgym import runner
 from mlgym.data import TaskData, prepare
+from mlgym.errors import TaskError
 from mlgym.scoring import evaluate
 from mlgym.task import TaskSpec, list_tasks
 
@@ -162,3 +163,15 @@ def test_real_kaggle_csvs_when_present(tmp_path: Path, monkeypatch: pytest.Monke
     data = prepare(TaskSpec.load("mlagentbench-spaceship-titanic"))
     assert len(pd.read_csv(data.private / "answer.csv")) == 8693 - int(8693 * 0.8)
     shutil.rmtree(tmp_path / "d")
+
+
+def test_suite_slash_name_alias(tmp_path: Path, data_dir: Path) -> None:
+    """``mlagentbench/<name>`` (the form MLAgentBench users write) names ``mlagentbench-<name>`` wherever a task is taken."""
+    assert TaskSpec.load("mlagentbench/cifar10").name == "mlagentbench-cifar10"
+    with pytest.raises(TaskError, match="unknown task 'mlagentbench/nope'"):
+        TaskSpec.load("mlagentbench/nope")
+    fixtures.make("house-price", data_dir / "mlagentbench-house-price" / "raw")
+    assert runner.main(["--task", "mlagentbench/house-price", "--agent", "baseline", "--log-dir", str(tmp_path / "log"),
+                        "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
+    result = json.loads((tmp_path / "log" / "result.json").read_text())
+    assert result["task"] == "mlagentbench-house-price" and result["valid_submission"], result["error"]
