@@ -73,7 +73,8 @@ def tiny_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLGYM_DATA_DIR", str(d))
     monkeypatch.setenv("MLGYM_ALLOW_UNOFFICIAL_DATA", "1")
     monkeypatch.setenv("MLGYM_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
-    make_tiny_cifar10.make_tarball(d / "cifar10" / "raw", per_batch=50, n_test=50)
+    # the raw folder of whichever cifar10 task the test runs (data/<task name>/raw)
+    make_tiny_cifar10.make_tarball(d / TaskSpec.load(task_name()).name / "raw", per_batch=50, n_test=50)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
 
 
