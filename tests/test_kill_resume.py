@@ -17,6 +17,7 @@ from typing import Callable
 import pytest
 
 from mlgym import cli, runner
+from mlgym.sandbox import quota
 from mlgym.trace import load
 
 AGENT = r'''
@@ -99,6 +100,10 @@ def test_kill_then_load_score_resume(tmp_path, which):
     name, moment = list(_moments(log_dir, tmp_path, rng).items())[which]
     rc = _kill_when(tmp_path, log_dir, moment)
     assert rc == -signal.SIGKILL, f"{name}: the runner was not killed (rc {rc})"
+    if os.geteuid() == 0:  # the killed runner's workspace quota mount is collected, not leaked
+        quota.remove_stale()
+        left = [t for t, _src in quota._mounts() if t.startswith(str(tmp_path))]
+        assert not left, f"{name}: quota mounts left behind: {left}"
     before = _records(log_dir)
     reset = next((r for r in before if r.get("type") == "reset"), None)
     if reset is not None:  # something to score from the snapshot
