@@ -55,7 +55,7 @@ RUN_COLUMNS = [
     "task", "agent", "model", "seed", "run_id", "metric", "direction", "score", "best_score", "best_step",
     "baseline", "improvement", "best_improvement", "success", "valid_submission", "steps", "wall_time",
     "prompt_tokens", "completion_tokens", "tokens", "cost", "llm_calls", "n_submissions", "n_rescored",
-    "reason", "scored_from", "cut_short", "error", "log_dir",
+    "reason", "scored_from", "cut_short", "error", "log_dir", "source",
 ]
 AGG_COLUMNS = [
     "task", "agent", "model", "method", "n_runs", "n_valid", "success_rate", "success_ci_low", "success_ci_high",
@@ -96,6 +96,28 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
             else:
                 dirs[:] = sorted(d for d in dirs if d != "objects")
     return sorted(found)
+
+
+def _reset_task(log_dir: Path) -> str | None:
+    """The task a run's ``reset`` record (its trace's first line) names, without reading the whole trace."""
+    try:
+        with open(log_dir / TRACE, errors="replace") as f:
+            rec = json.loads(f.readline(10_000_000))
+    except (OSError, ValueError):
+        return None
+    task = rec.get("task") if isinstance(rec, dict) and rec.get("type") == "reset" else None
+    return task if isinstance(task, str) else None
+
+
+def _no_runs_hint(d: Path) -> None:
+    """A folder of MLAgentBench logs given where mlgym runs are expected: say how to read it."""
+    from mlgym.importers import find_mlagentbench_runs
+
+    if d.is_dir() and not find_runs([d]):
+        n = len(find_mlagentbench_runs(d))
+        if n:
+            raise MLGymError(f"{d}: no mlgym runs here, but it looks like MLAgentBench logs ({n} run(s)): "
+                             f"use --import-mlagentbench {d}")
 
 
 # ------------------------------------------------------------------ scoring
@@ -234,7 +256,7 @@ def run_row(
     steps = trace.steps
     times = [r["time"] for r in trace.records if isinstance(r.get("time"), (int, float))]
     imported = reset.get("imported") or {}
-    row["imported_from"] = imported.get("source")
+    row["imported_from"] = row["source"] = imported.get("source")  # an imported run: the folder it came from
     row["submitted_final_answer"] = any((s.get("action") or {}).get("name") == "Final Answer" and not s.get("error") for s in steps)
     row.update(
         task=task_name, run_id=(result or {}).get("run_id") or reset.get("run_id") or log_dir.name,
@@ -469,9 +491,11 @@ def performance_profiles(rows: Sequence[dict[str, Any]], *, epsilon: float = EPS
 # ------------------------------------------------------------------ driver
 def evaluate_runs(
     paths: Iterable[str | Path], *, sandbox: str = "local", max_rescore: int = MAX_RESCORE, use_cache: bool = True,
-    write_results: bool = False, n_boot: int = N_BOOT, seed: int = 0, jobs: int = 1,
+    write_results: bool = False, n_boot: int = N_BOOT, seed: int = 0, jobs: int = 1, tasks: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Find, score and aggregate every run under ``paths``: the whole ``table.json``.
+
+    ``tasks``: only runs of these tasks (the others are neither scored nor listed).
 
     ``jobs > 1`` reads and scores that many runs at once (scoring runs in sandboxes, so
     threads overlap); the table is the same, in the same order.
@@ -479,6 +503,9 @@ def evaluate_runs(
     t0 = time.monotonic()
     collect_scratch()  # temporary folders of an earlier, killed eval or run
     runs = find_runs(paths)
+    if tasks is not None:
+        wanted = set(tasks)
+        runs = [d for d in runs if _reset_task(d) in wanted]
 
     def one(d: Path) -> dict[str, Any]:
         return run_row(d, sandbox=sandbox, max_rescore=max_rescore, use_cache=use_cache, write_results=write_results)
@@ -573,9 +600,10 @@ def mlagentbench_results(table: dict[str, Any], task: str | None) -> dict[str, A
     """``{trace path: EvaluationResult}`` as MLAgentBench's ``eval.py`` writes it (plus ``extra``)."""
     out = {}
     for r in table["runs"]:
-        if task and r.get("task") != task:
+        if task and r.get("task") not in _task_names(task):
             continue
-        steps = [s for s, v in r.get("scores_by_step", []) if v is not None]
+        # MLAgentBench numbers steps from 0 (traces/step_0_files is the workspace after the first action); ours from 1
+        steps = [s - 1 for s, v in r.get("scores_by_step", []) if v is not None]
         scores = [v for s, v in r.get("scores_by_step", []) if v is not None]
         src = r.get("imported_from")  # an imported MLAgentBench run: keyed by its own trace.json, as MLAgentBench does
         path = str(Path(src) / "env_log" / "trace.json") if src else str(Path(r["log_dir"]) / "trace.json")
@@ -587,6 +615,13 @@ def mlagentbench_results(table: dict[str, Any], task: str | None) -> dict[str, A
             "extra": {k: r.get(k) for k in RUN_COLUMNS},
         }
     return out
+
+
+def _task_names(task: str) -> set[str]:
+    """``task`` and the mlgym task it names (MLAgentBench's names, e.g. house-price, map to ours)."""
+    from mlgym.importers import mlgym_task_name
+
+    return {task, mlgym_task_name(task)}
 
 
 def _mlagentbench_main(argv: Sequence[str]) -> int:
@@ -604,9 +639,11 @@ def _mlagentbench_main(argv: Sequence[str]) -> int:
     folders = [args.log_folder]
     with tempfile.TemporaryDirectory(prefix="mlgym-mab-import-") as tmp:
         if find_mlagentbench_runs(args.log_folder):  # MLAgentBench's own logs: import them first
-            import_mlagentbench_tree(args.log_folder, Path(tmp), task=args.task)
+            import_mlagentbench_tree(args.log_folder, Path(tmp), default_task=args.task)  # --task names runs that name none
             folders.append(tmp)
-        table = evaluate_runs(folders, sandbox=args.sandbox, max_rescore=args.max_rescore)
+        # --task selects: runs of other tasks are neither re-scored as this one nor listed
+        table = evaluate_runs(folders, sandbox=args.sandbox, max_rescore=args.max_rescore,
+                              tasks=_task_names(args.task) if args.task else None)
         write_json(Path(args.output_file), mlagentbench_results(table, args.task))
     print(f"wrote {args.output_file}")
     return 0
@@ -640,12 +677,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mlgym.importers import import_mlagentbench_tree
 
         for src in args.import_mlagentbench:
-            imported = import_mlagentbench_tree(src, args.out / "imported", task=args.import_task)
+            imported = import_mlagentbench_tree(src, args.out / "imported", default_task=args.import_task)
             if not args.quiet:
                 print(f"imported {len(imported)} MLAgentBench run(s) from {src}")
             dirs.append(args.out / "imported")
     if not dirs:
         raise MLGymError("give at least one folder of runs (or --import-mlagentbench DIR)")
+    for d in args.dirs:
+        _no_runs_hint(d)
     table = evaluate_runs(dict.fromkeys(dirs), sandbox=args.sandbox, max_rescore=args.max_rescore, use_cache=not args.no_cache,
                           write_results=args.write_results, n_boot=args.bootstrap, seed=args.seed, jobs=args.jobs)
     write_table(table, args.out)

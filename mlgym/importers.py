@@ -31,7 +31,7 @@ from typing import Any
 from mlgym.errors import MLGymError
 from mlgym.trace import OBJECTS, TRACE
 
-__all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "import_mlagentbench_tree"]
+__all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "import_mlagentbench_tree", "mlgym_task_name"]
 
 # MLAgentBench task names -> ours, where the task is the same problem under another name.
 TASK_ALIASES = {"cifar10_training": "cifar10", "house-price": "house-prices"}  # used when the mlagentbench family lacks the name
@@ -47,13 +47,22 @@ def _trace_json(src: Path) -> Path:
 
 
 def find_mlagentbench_runs(root: str | Path) -> list[Path]:
-    """MLAgentBench run folders (holding ``env_log/trace.json``) under ``root``."""
+    """MLAgentBench run folders (holding ``env_log/trace.json``) under ``root``.
+
+    Links to folders are followed (a folder of links to runs is a common way to gather
+    them; each real folder is visited once, so link cycles end)."""
     root = Path(root)
     if not root.is_dir():
         raise MLGymError(f"{root}: no such folder")
     runs = []
-    for dirpath, dirs, files in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirs, files in os.walk(root, followlinks=True):
         here = Path(dirpath)
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         if TRACE in files:  # one of ours (it writes a trace.json too)
             dirs[:] = []
             continue
@@ -78,7 +87,7 @@ def _log_args(src: Path) -> dict[str, Any]:
     return {m.group(1): m.group(3) for m in _NS_FIELD.finditer(first)} if first.startswith("Namespace(") else {}
 
 
-def _mab_task(name: str) -> str:
+def mlgym_task_name(name: str) -> str:
     """An MLAgentBench task or competition name -> ours (the mlagentbench family's aliases first)."""
     try:
         from mlgym.families.mlagentbench import names_by_alias
@@ -87,6 +96,16 @@ def _mab_task(name: str) -> str:
     except MLGymError:
         found = None
     return found or TASK_ALIASES.get(name, name)
+
+
+def _is_task(name: str) -> bool:
+    from mlgym.task import TaskSpec
+
+    try:
+        TaskSpec.load(name)
+    except MLGymError:
+        return False
+    return True
 
 
 def _agent_args(src: Path) -> dict[str, Any]:
@@ -143,8 +162,12 @@ def _read_text(p: Path) -> str | None:
         return None
 
 
-def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None = None) -> Path:
-    """Convert one MLAgentBench run folder into an mlgym log folder at ``dest`` (replaced)."""
+def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None = None, default_task: str | None = None) -> Path:
+    """Convert one MLAgentBench run folder into an mlgym log folder at ``dest`` (replaced).
+
+    The run's task is ``task`` when given (an override), else the one its logs name, else
+    the folder above the run when that names a task (MLAgentBench's ``<log_dir>/<task>/<run>``
+    layout), else ``default_task``, else that folder's name."""
     src, dest = Path(src), Path(dest)
     path = _trace_json(src)
     try:
@@ -153,8 +176,10 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise MLGymError(f"{path}: not an MLAgentBench trace ({e})") from None
     args = _agent_args(src)
-    task_name = task or args.get("task") or src.parent.name
-    task_name = _mab_task(task_name)
+    folder_task = mlgym_task_name(src.parent.name)
+    if not (task or args.get("task")) and default_task and not _is_task(folder_task):
+        folder_task = default_task
+    task_name = mlgym_task_name(task or args.get("task") or folder_task)
     env_log = path.parent
     snaps = {}
     traces = env_log / "traces"
@@ -225,8 +250,10 @@ def _is_float(s: str) -> bool:
         return False
 
 
-def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | None = None) -> list[Path]:
-    """Import every MLAgentBench run under ``root`` into ``out/<name>``; returns the new folders."""
+def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | None = None,
+                             default_task: str | None = None) -> list[Path]:
+    """Import every MLAgentBench run under ``root`` into ``out/<name>``; returns the new folders
+    (``task``, ``default_task``: as :func:`import_mlagentbench`)."""
     out = Path(out)
     made = []
     for src in find_mlagentbench_runs(root):
@@ -234,5 +261,5 @@ def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | N
         if rel in ("", "."):
             rel = src.resolve().name
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel) or "run"
-        made.append(import_mlagentbench(src, out / f"{name}-{_short_hash(src)}", task=task))
+        made.append(import_mlagentbench(src, out / f"{name}-{_short_hash(src)}", task=task, default_task=default_task))
     return made

@@ -193,7 +193,7 @@ def test_mlagentbench_compatible_entry_point(runs: dict[str, Path], tmp_path: Pa
     assert set(one) >= {"path", "summary", "rubric_questions", "score", "score_steps", "submitted_final_answer",
                         "final_score", "total_time", "error", "extra"}
     assert one["submitted_final_answer"] is True and one["final_score"] == result(runs["improved"])["score"]
-    assert one["score_steps"] == [1, 3]
+    assert one["score_steps"] == [0, 2]  # MLAgentBench's 0-based numbering of our steps 1 and 3
     assert res[str(runs["killed"] / "trace.json")]["submitted_final_answer"] is False
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from evalruns import make_runs
@@ -154,3 +156,129 @@ def test_same_base_names_stay_apart_and_log_line_names_the_agent(runs: dict[str,
     assert resets[str(a.resolve())]["task"] == "mlagentbench-house-price"
     rb = resets[str(b.resolve())]
     assert (rb["task"], rb["agent"], rb["model"]) == ("mlagentbench-spaceship-titanic", "DSPyAgent", "gpt-4-0613")
+
+
+# ----------------------------------------------------------------- MLAgentBench's own tasks, scored as it scores them
+def _mab_logs(run: Path, task: str, submissions: dict[int, str], *, name_task: bool = True) -> Path:
+    """An MLAgentBench run of ``task`` whose workspace after step ``i`` holds ``submissions[i]``
+    as submission.csv (the last one also in step_final_files), as its Environment.save writes it."""
+    env_log = run / "env_log"
+    n = max(submissions) + 1
+    steps = [{"action": {"name": "Execute Script", "args": {"script_name": "train.py"}}, "observation": "ok", "timestamp": 1.7e9 + i}
+             for i in range(n)]
+    steps[-1]["action"] = {"name": "Final Answer", "args": {"final_answer": "done"}}
+    current = None
+    for i in range(n):
+        current = submissions.get(i, current)
+        for folder in [f"step_{i}_files"] + (["step_final_files"] if i == n - 1 else []):
+            d = env_log / "traces" / folder
+            d.mkdir(parents=True)
+            (d / "train.py").write_text("print('starter')\n")
+            if current is not None:
+                (d / "submission.csv").write_text(current)
+    (env_log / "trace.json").write_text(json.dumps({"steps": steps, "low_level_steps": [], "action_infos": {}, "task_description": task}))
+    (env_log / "overall_time.txt").write_text("60.0")
+    (run / "agent_log").mkdir(parents=True)
+    (run / "agent_log" / "main_log").write_text("")
+    if name_task:
+        (run / "log").write_text(f"Namespace(task='{task}', log_dir='{run}', agent_type='ResearchAgent', llm_name='gpt-4')\n")
+    return run
+
+
+def _house_truth(raw: Path) -> "tuple[Any, Any]":
+    """MLAgentBench's house-price split, written anew: the last 20% of train.csv's rows, in order."""
+    import pandas as pd
+
+    train = pd.read_csv(raw / "train.csv")
+    test = train.iloc[int(0.8 * len(train)):]
+    return test.Id.to_numpy(), test.SalePrice.to_numpy(float)
+
+
+def test_imported_mlagentbench_runs_score_as_mlagentbench_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """house-price (MAE, positional 80/20), spaceship-titanic (accuracy, positional 80/20) and
+    cifar10 (argmax accuracy) runs in MLAgentBench's log layout: ``python -m mlgym.eval``'s
+    scores equal MLAgentBench's formulas computed here from the raw files, at MLAgentBench's
+    0-based step numbers; ``--task`` selects runs; MLAgentBench's own names resolve."""
+    import pickle
+    import tarfile
+
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "mlagentbench"))
+    import fixtures
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(data))
+    monkeypatch.setenv("MLGYM_KAGGLE_DIR", str(tmp_path / "no-kaggle"))
+    monkeypatch.setenv("MLGYM_ALLOW_UNOFFICIAL_DATA", "1")
+    monkeypatch.setenv("MLGYM_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    raws = {}
+    for t in ("house-price", "spaceship-titanic", "cifar10"):
+        raws[t] = data / f"mlagentbench-{t}" / "raw"
+        fixtures.make(t, raws[t])
+    rng = np.random.default_rng(1)
+    logs = tmp_path / "final_exp_logs" / "ResearchAgent"
+    want: dict[str, dict[int, float]] = {}  # run folder -> {MLAgentBench step: its score}
+
+    ids, price = _house_truth(raws["house-price"])
+    subs, want["house"] = {}, {}
+    for step in (1, 3):
+        pred = price + rng.normal(0, 5000, len(price))
+        subs[step] = pd.DataFrame({"Id": ids, "SalePrice": pred}).to_csv(index=False)
+        want["house"][step] = float(np.mean(np.abs(price - pred)))  # sklearn's mean_absolute_error
+    _mab_logs(logs / "house-price" / "1700000001", "house-price", subs)
+
+    train = pd.read_csv(raws["spaceship-titanic"] / "train.csv")
+    test = train.iloc[int(0.8 * len(train)):]
+    guess = rng.random(len(test)) < 0.5
+    sub = pd.DataFrame({"PassengerId": test.PassengerId, "Transported": guess}).to_csv(index=False)
+    want["space"] = {2: float(np.mean(guess == test.Transported.to_numpy(bool)))}
+    _mab_logs(logs / "spaceship-titanic" / "1700000002", "spaceship-titanic", {2: sub})
+
+    with tarfile.open(raws["cifar10"] / "cifar-10-python.tar.gz") as tar:
+        f = tar.extractfile("cifar-10-batches-py/test_batch")
+        assert f is not None
+        labels = np.array(pickle.load(f, encoding="bytes")[b"labels"])
+    probs = rng.dirichlet(np.ones(10), len(labels))
+    probs[: len(labels) // 2] = np.eye(10)[labels[: len(labels) // 2]]  # half right for sure
+    sub = pd.DataFrame(probs, columns=list(range(10))).to_csv(index_label="idx")
+    want["cifar"] = {0: float(np.mean(probs.argmax(1) == labels))}
+    _mab_logs(logs / "cifar10" / "1700000003", "cifar10", {0: sub}, name_task=False)  # named by its folder only
+
+    out = tmp_path / "results.json"
+    assert ev.main(["--log-folder", str(tmp_path / "final_exp_logs"), "--output-file", str(out)]) == 0
+    res = json.loads(out.read_text())
+    by_run = {Path(k).parent.parent.parent.name: v for k, v in res.items()}
+    assert set(by_run) == {"house-price", "spaceship-titanic", "cifar10"}
+    for folder, key in (("house-price", "house"), ("spaceship-titanic", "space"), ("cifar10", "cifar")):
+        r = by_run[folder]
+        assert r["extra"]["task"] == f"mlagentbench-{folder}"
+        assert dict(zip(r["score_steps"], r["score"])) == pytest.approx(want[key]), folder
+        assert r["final_score"] == pytest.approx(want[key][max(want[key])])
+    assert by_run["house-price"]["extra"]["source"] == str((logs / "house-price" / "1700000001").resolve())
+
+    # --task selects runs of that task (MLAgentBench's name or ours); the others are not re-scored as it
+    for name in ("house-price", "mlagentbench-house-price"):
+        assert ev.main(["--log-folder", str(tmp_path / "final_exp_logs"), "--task", name, "--output-file", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert [Path(k).parent.parent.name for k in res] == ["1700000001"]
+        assert next(iter(res.values()))["final_score"] == pytest.approx(want["house"][3])
+
+
+def test_raw_or_linked_mlagentbench_folder(runs: dict[str, Path], tmp_path: Path) -> None:
+    """``mlgym eval`` on MLAgentBench's logs says to import them; linked run folders are found
+    and imported, and ``runs.csv`` names the folder each came from."""
+    real = make_mab_run(tmp_path / "elsewhere" / "digits" / "1700000009", runs)
+    gathered = tmp_path / "gathered"
+    gathered.mkdir()
+    (gathered / "run-a").symlink_to(real, target_is_directory=True)
+    (gathered / "loop").symlink_to(gathered, target_is_directory=True)  # a cycle ends
+    for d in (tmp_path / "elsewhere", gathered):
+        with pytest.raises(MLGymError, match=f"looks like MLAgentBench logs .1 run.s..: use --import-mlagentbench {d}"):
+            ev.main([str(d), "--out", str(tmp_path / "eval"), "-q"])
+    assert find_mlagentbench_runs(gathered) == [gathered / "run-a"]
+    assert ev.main(["--import-mlagentbench", str(gathered), "--out", str(tmp_path / "eval"), "-q"]) == 0
+    with open(tmp_path / "eval" / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["source"] for r in rows] == [str(real.resolve())] and rows[0]["task"] == "digits"
