@@ -81,7 +81,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from mlgym.baseline import measure
     from mlgym.task import TaskSpec
 
-    result = measure(args.task, sandbox=args.sandbox, python=getattr(args, "python", None))
+    result = measure(args.task, sandbox=args.sandbox, python=args.python)
     task = TaskSpec.load(args.task)
     said = "not measured" if task.baseline.score is None else f"{task.baseline.score:g}"
     print(f"{args.task}: baseline {task.metric} = {result['score']:.4f} (recorded in {Path(result['data_dir']) / 'baseline.json'}; the task's YAML says {said})")
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("baseline", help="measure the starter code's score on the prepared data")
     sb.add_argument("task")
     sb.add_argument("--sandbox", default="local")
+    sb.add_argument("--python", default=None, help="Python interpreter the starter runs with (as the runner's --python)")
     sb.set_defaults(func=cmd_baseline)
     ss = sub.add_parser("score", help="score a run from its log folder")
     ss.add_argument("log_dir", type=Path)

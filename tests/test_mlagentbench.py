@@ -175,3 +175,17 @@ def test_suite_slash_name_alias(tmp_path: Path, data_dir: Path) -> None:
                         "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
     result = json.loads((tmp_path / "log" / "result.json").read_text())
     assert result["task"] == "mlagentbench-house-price" and result["valid_submission"], result["error"]
+
+
+def test_baseline_command_takes_python(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mlgym baseline --python PY`` runs the starter with PY, as the runner's ``--python`` does."""
+    from mlgym import cli
+
+    fixtures.make("house-price", data_dir / "mlagentbench-house-price" / "raw")
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\necho 'not a python' >&2\nexit 7\n")
+    broken.chmod(0o755)
+    assert cli.main(["baseline", "mlagentbench-house-price", "--python", str(broken)]) != 0
+    assert "no valid submission" in capsys.readouterr().err
+    assert cli.main(["baseline", "mlagentbench-house-price", "--python", sys.executable]) == 0
+    assert "baseline mae" in capsys.readouterr().out.lower()
