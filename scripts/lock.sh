@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refresh requirements.lock: resolve setup.cfg's ranges afresh in a throwaway venv, installing
-# exactly what ./install.sh --test installs into .venv (mlgym[dev] + PyTorch CPU), and pin every
+# exactly what ./install.sh --test installs into .venv (mlgym[dev] (kaggle and datasets are regular dependencies) + PyTorch CPU), and pin every
 # package it got (transitive ones, pip and setuptools included) to its exact version.
 #   scripts/lock.sh                 then: ./install.sh --test && .venv/bin/python -m pytest -q
 # Commit the new lock only when that test run passes.

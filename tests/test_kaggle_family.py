@@ -170,14 +170,14 @@ def _no_files(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> s
 
 
 def test_download_without_credentials_says_where_they_go(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("kaggle", reason="the Kaggle download path needs `pip install kaggle` (mlgym[data])")
+    import kaggle  # noqa: F401  (a regular dependency: a missing one must fail, not skip)
     for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     assert "no Kaggle credentials" in _no_files(bench, tmp_path, monkeypatch)
 
 
 def test_download_without_network_says_so(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("kaggle", reason="the Kaggle download path needs `pip install kaggle` (mlgym[data])")
+    import kaggle  # noqa: F401  (a regular dependency: a missing one must fail, not skip)
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "0" * 32)
     proxy = f"http://127.0.0.1:{_closed_port()}"
@@ -190,7 +190,7 @@ def test_download_without_network_says_so(bench: Path, tmp_path: Path, monkeypat
 
 def test_download_with_rules_not_accepted_says_where_to_accept(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kaggle answers 403 until the competition's rules are accepted: a local server answers so."""
-    pytest.importorskip("kaggle", reason="the Kaggle download path needs `pip install kaggle` (mlgym[data])")
+    import kaggle  # noqa: F401  (a regular dependency: a missing one must fail, not skip)
 
     class Refuse(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
