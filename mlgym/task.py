@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Baseline", "Fields", "TaskLimits", "TaskSpec", "benchmarks_roots", "list_tasks", "task_paths"]
 
 ENTRY_SUFFIXES = (".yaml", ".yml")
+MLAGENTBENCH_MARKER = "research_problem.txt"  # <task>/scripts/research_problem.txt: an MLAgentBench task folder
 
 
 def benchmarks_roots() -> list[Path]:
@@ -113,7 +114,10 @@ class TaskSpec:
         """Read one task YAML (``task.yaml`` of a folder, or a single-file entry) through its family."""
         from mlgym.families import family
 
-        raw = read_yaml(path)
+        if path.name == MLAGENTBENCH_MARKER:  # one of MLAgentBench's own task folders (no YAML): its family reads it
+            raw: dict[str, Any] = {"kind": "mlgym.families.mlagentbench:MLAgentBenchFolderFamily"}
+        else:
+            raw = read_yaml(path)
         kind = raw.get("kind", "folder" if path.name == "task.yaml" else None)
         if not isinstance(kind, str):
             raise TaskError(f"{path}: kind: required for a single-file task (e.g. 'kaggle'); got {kind!r}")
@@ -122,7 +126,7 @@ class TaskSpec:
         except TaskError as e:
             raise TaskError(f"{path}: kind: {e}") from None
         specs: list[TaskSpec] = fam.expand(path, raw)
-        want = path.parent.name if path.name == "task.yaml" else path.stem
+        want = path.parent.name if path.name == "task.yaml" else path.parents[1].name if path.name == MLAGENTBENCH_MARKER else path.stem
         for spec in specs:
             if spec.name == want:
                 return spec
@@ -248,6 +252,8 @@ def _find(name: str) -> Path:
     p = Path(name)
     if (p / "task.yaml").is_file():
         return (p / "task.yaml").resolve()
+    if (p / "scripts" / MLAGENTBENCH_MARKER).is_file():
+        return (p / "scripts" / MLAGENTBENCH_MARKER).resolve()
     if p.suffix in ENTRY_SUFFIXES and p.is_file():
         return p.resolve()
     key = name.replace("/", "-") if name.count("/") == 1 and all(name.split("/")) else name  # "mlagentbench/cifar10" names "mlagentbench-cifar10"
@@ -268,6 +274,8 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
         entries = [*root.glob("*/task.yaml"), *(p for s in ENTRY_SUFFIXES for p in root.glob("*" + s))]
         # a suite folder (no task.yaml of its own) groups tasks: <suite>/<name>/task.yaml is "<suite>-<name>"
         entries += [y for y in root.glob("*/*/task.yaml") if not (y.parent.parent / "task.yaml").exists()]
+        # MLAgentBench's benchmarks folder: <name>/env/ and <name>/scripts/research_problem.txt, no task.yaml
+        mab = [y for y in root.glob(f"*/scripts/{MLAGENTBENCH_MARKER}") if not (y.parents[1] / "task.yaml").exists()]
         for y in sorted(entries):
             if y.name.startswith("."):
                 continue
@@ -275,6 +283,8 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
             if y.name == "task.yaml" and y.parent.parent != root:
                 name = f"{y.parent.parent.name}-{name}"
             names.setdefault(name, []).append(y.resolve())
+        for y in sorted(mab):
+            names.setdefault(y.parents[1].name, []).append(y.resolve())
     return {k: tuple(v) for k, v in names.items()}
 
 

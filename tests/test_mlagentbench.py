@@ -189,3 +189,59 @@ def test_baseline_command_takes_python(tmp_path: Path, data_dir: Path, capsys: p
     assert "no valid submission" in capsys.readouterr().err
     assert cli.main(["baseline", "mlagentbench-house-price", "--python", sys.executable]) == 0
     assert "baseline mae" in capsys.readouterr().out.lower()
+
+
+def _mab_folder(root: Path, name: str) -> Path:
+    """A task folder in MLAgentBench's own layout: prepare.py and eval.py use paths relative to scripts/."""
+    t = root / name
+    (t / "env").mkdir(parents=True)
+    (t / "scripts").mkdir()
+    (t / "env" / "train.py").write_text(
+        "import pandas as pd\n"
+        "d = pd.read_csv('train.csv')\n"
+        "test = pd.read_csv('test.csv')\n"
+        "test['y'] = int(d.y.mean() > 0.5)\n"
+        "test[['id', 'y']].to_csv('submission.csv', index=False)\n")
+    (t / "scripts" / "prepare.py").write_text(
+        "import pandas as pd\n"
+        "ys = [1, 1, 1, 0, 1, 1, 0, 1, 1, 1]\n"
+        "pd.DataFrame({'id': range(6), 'y': ys[:6]}).to_csv('../env/train.csv', index=False)\n"
+        "pd.DataFrame({'id': range(6, 10)}).to_csv('../env/test.csv', index=False)\n"
+        "pd.DataFrame({'id': range(6, 10), 'y': ys[6:]}).to_csv('answer.csv', index=False)\n")
+    (t / "scripts" / "eval.py").write_text(
+        "import os\nimport pandas as pd\n\n"
+        "def get_score(submission_folder='../env'):\n"
+        "    sub = pd.read_csv(os.path.join(submission_folder, 'submission.csv'))\n"
+        "    answer = pd.read_csv('answer.csv')\n"
+        "    assert len(pd.read_csv('../env/test.csv')) == len(answer)\n"
+        "    return float((sub.y.values == answer.y.values).mean())\n")
+    (t / "scripts" / "research_problem.txt").write_text("Predict y for the rows of test.csv; write submission.csv.\n")
+    (t / "scripts" / "read_only_files.txt").write_text("train.csv\ntest.csv\n")
+    return t
+
+
+def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLGYM_BENCHMARKS=<MLAgentBench's benchmarks dir>: its tasks are listed and run as they are
+    (research_problem.txt, read_only_files.txt, prepare.py and get_score from scripts/), nothing in
+    them is changed, and a name also defined here is an error naming both places."""
+    from mlgym.task import task_paths
+
+    mab = tmp_path / "MLAgentBench" / "benchmarks"
+    tiny = _mab_folder(mab, "tiny-mab")
+    clash = _mab_folder(mab, "spaceship-titanic")
+    before = {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(mab))
+    assert {"tiny-mab", "spaceship-titanic", "mlagentbench-cifar10"} <= set(list_tasks())
+    spec = TaskSpec.load("tiny-mab")
+    assert spec.description.startswith("Predict y") and spec.options.read_only == ("train.csv", "test.csv")
+    assert "Do not change these files: train.csv, test.csv" in spec.family.describe(spec)
+    with pytest.raises(TaskError, match="defined twice") as err:
+        TaskSpec.load("spaceship-titanic")
+    ours = [p for p in task_paths()["spaceship-titanic"] if p.parent != clash / "scripts"]
+    assert str(clash / "scripts" / "research_problem.txt") in str(err.value) and len(ours) == 1 and str(ours[0]) in str(err.value)
+    assert runner.main(["--task", "tiny-mab", "--agent", "baseline", "--log-dir", str(tmp_path / "log"), "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
+    result = json.loads((tmp_path / "log" / "result.json").read_text())
+    assert result["valid_submission"], result["error"]
+    assert result["score"] == pytest.approx(0.75)  # predicts 1 everywhere; the answers are 0, 1, 1, 1
+    assert not list((tmp_path / "ws").rglob("answer.csv"))  # the answers stay out of the workspace
+    assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before  # its folder is untouched
