@@ -28,6 +28,7 @@ __all__ = ["Baseline", "Fields", "TaskLimits", "TaskSpec", "benchmarks_roots", "
 
 ENTRY_SUFFIXES = (".yaml", ".yml")
 MLAGENTBENCH_MARKER = "research_problem.txt"  # <task>/scripts/research_problem.txt: an MLAgentBench task folder
+SIDECAR_STEM = ".mlgym"  # <name>.mlgym.yaml beside an MLAgentBench task folder: its direction/metric
 
 
 def benchmarks_roots() -> list[Path]:
@@ -277,7 +278,7 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
         # MLAgentBench's benchmarks folder: <name>/env/ and <name>/scripts/research_problem.txt, no task.yaml
         mab = [y for y in root.glob(f"*/scripts/{MLAGENTBENCH_MARKER}") if not (y.parents[1] / "task.yaml").exists()]
         for y in sorted(entries):
-            if y.name.startswith("."):
+            if y.name.startswith(".") or y.stem.endswith(SIDECAR_STEM):  # <name>.mlgym.yaml: a sidecar, not a task
                 continue
             name = y.parent.name if y.name == "task.yaml" else y.stem
             if y.name == "task.yaml" and y.parent.parent != root:

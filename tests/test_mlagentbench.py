@@ -245,3 +245,90 @@ def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypat
     assert result["score"] == pytest.approx(0.75)  # predicts 1 everywhere; the answers are 0, 1, 1, 1
     assert not list((tmp_path / "ws").rglob("answer.csv"))  # the answers stay out of the workspace
     assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before  # its folder is untouched
+
+
+def test_mlagentbench_folder_read_only_files(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, env_factory) -> None:
+    """read_only_files.txt (globs, folders) is enforced: the file tools refuse the listed files and
+    agent code cannot write them (a read-only bind over the workspace copy); the rest stays writable."""
+    mab = tmp_path / "benchmarks"
+    t = _mab_folder(mab, "ro-mab")
+    (t / "scripts" / "read_only_files.txt").write_text("./train.csv\nt*t.csv\nlocked/\n../outside\n")
+    (t / "env" / "locked").mkdir()
+    (t / "env" / "locked" / "a.txt").write_text("a\n")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(mab))
+    env = env_factory("ro-mab")
+    env.reset(seed=0)
+    assert [m.target for m in env.task.family.mounts(env.task, env.data)] == ["locked", "test.csv", "train.csv"]
+    for name in ("train.csv", "test.csv", "locked/a.txt", "./locked/new.txt"):
+        obs, *_ = env.step({"name": "Write File", "arguments": {"file_name": name, "content": "x"}})
+        assert obs.startswith("ActionError"), (name, obs)
+    probe = ("for name in ['train.csv', 'test.csv', 'locked/a.txt', 'locked/b.txt', 'train.py']:\n"
+             "    try:\n        open(name, 'w').write('x')\n        print('WROTE', name)\n"
+             "    except OSError as e:\n        print('REFUSED', name, type(e).__name__)\n")
+    obs, *_ = env.step({"name": "Write File", "arguments": {"file_name": "probe.py", "content": probe}})
+    assert not obs.startswith("ActionError"), obs
+    obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
+    assert all(f"REFUSED {n}" in obs for n in ("train.csv", "test.csv", "locked/a.txt", "locked/b.txt")), obs
+    assert "WROTE train.py" in obs, obs
+    res = env.sandbox.exec([sys.executable, "-c", "open('train.csv','w')"])
+    assert not res.ok and ("Read-only" in res.stderr or "Permission" in res.stderr), res.stderr
+    assert (env.workspace / "train.csv").read_text().startswith("id,y")
+
+
+def test_mlagentbench_folder_whole_submission_folder(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """get_score gets every file the agent wrote (a checkpoint in a subfolder, as babylm's output/),
+    not only submission.csv; links and files still as prepared are not copied."""
+    mab = tmp_path / "benchmarks"
+    t = _mab_folder(mab, "sub-mab")
+    (t / "scripts" / "eval.py").write_text(
+        "import os\n\n"
+        "def get_score(submission_folder='../env'):\n"
+        "    assert not os.path.exists(os.path.join(submission_folder, 'link.txt'))\n"
+        "    assert not os.path.exists(os.path.join(submission_folder, 'train.csv'))  # as prepared: in ../env\n"
+        "    with open(os.path.join(submission_folder, 'output', 'ckpt', 'score.txt')) as f:\n"
+        "        return float(f.read())\n")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(mab))
+    spec = TaskSpec.load("sub-mab")
+    data = prepare(spec)
+    ws = tmp_path / "ws"
+    spec.family.build_workspace(spec, ws)
+    (ws / "submission.csv").write_text("id,y\n")
+    (ws / "output" / "ckpt").mkdir(parents=True)
+    (ws / "output" / "ckpt" / "score.txt").write_text("0.625")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("1.0")
+    (ws / "link.txt").symlink_to(secret)
+    result = evaluate(spec, data, ws)
+    assert result["valid_submission"], result["error"]
+    assert result["score"] == pytest.approx(0.625)
+    (ws / "output" / "ckpt" / "score.txt").unlink()
+    assert not evaluate(spec, data, ws)["valid_submission"]
+
+
+def test_mlagentbench_folder_direction_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder outside MLAgentBench's 13 is 'higher' unless <name>.mlgym.yaml (direction, metric
+    only) or MLGYM_DIRECTION_<NAME> says otherwise; the sidecar is not a task of its own."""
+    from mlgym.families.mlagentbench import direction_variable
+
+    mab = tmp_path / "benchmarks"
+    _mab_folder(mab, "my-task")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(mab))
+    spec = TaskSpec.load("my-task")
+    assert (spec.direction, spec.metric) == ("higher", "accuracy")
+    sidecar = mab / "my-task.mlgym.yaml"
+    sidecar.write_text("direction: lower\nmetric: mae\n")
+    assert "my-task.mlgym" not in list_tasks()
+    spec = TaskSpec.load("my-task")
+    assert (spec.direction, spec.metric) == ("lower", "mae") and str(sidecar) in spec.options.differs
+    assert direction_variable("my-task") == "MLGYM_DIRECTION_MY_TASK"
+    monkeypatch.setenv("MLGYM_DIRECTION_MY_TASK", "higher")
+    assert (TaskSpec.load("my-task").direction, TaskSpec.load("my-task").metric) == ("higher", "mae")
+    monkeypatch.setenv("MLGYM_DIRECTION_MY_TASK", "up")
+    with pytest.raises(TaskError, match="higher or lower"):
+        TaskSpec.load("my-task")
+    monkeypatch.delenv("MLGYM_DIRECTION_MY_TASK")
+    for bad, why in (("direction: lower\nbaseline: 3\n", "not baseline"), ("direction: sideways\n", "higher or lower"),
+                     ("metric: [a]\n", "must be a word"), ("- lower\n", "give only")):
+        sidecar.write_text(bad)
+        with pytest.raises(TaskError, match=why):
+            TaskSpec.load("my-task")

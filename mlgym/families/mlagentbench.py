@@ -17,8 +17,14 @@ competition slugs its logs use) and the shared helpers ``benchmarks/mlagentbench
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import os
+import re
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -157,9 +163,14 @@ class MLAgentBenchFolderFamily:
             raise TaskError(f"{root}: an MLAgentBench task folder needs env/ and scripts/eval.py")
         how = (f"its metric and direction are those of MLAgentBench's {root.name} (as mlagentbench-{root.name} here)"
                if ours else "MLAgentBench does not say which direction is better: higher is assumed")
+        metric, direction = ours.metric if ours else "accuracy", ours.direction if ours else "higher"
+        chosen = _user_choice(root)
+        if chosen:
+            metric, direction = chosen.get("metric", metric), chosen.get("direction", direction)
+            how = f"metric {metric}, {direction} is better, as {chosen['from']} says"
         spec = TaskSpec(
-            name=root.name, root=root, description=problem, metric=ours.metric if ours else "accuracy",
-            direction=ours.direction if ours else "higher", submission=("submission.csv",),
+            name=root.name, root=root, description=problem, metric=metric,
+            direction=direction, submission=("submission.csv",),
             baseline=Baseline(None, f"not measured yet: run `mlgym baseline {root.name}`"),
             limits=ours.limits if ours else TaskLimits(), eval_timeout=ours.eval_timeout if ours else 600.0,
             kind=self.kind, source=path.resolve(),
@@ -177,20 +188,126 @@ class MLAgentBenchFolderFamily:
         link_tree(Data(task).public, workspace, copy=True)  # writable copies: the prepared files are read-only
 
     def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]:
-        return []  # MLAgentBench puts the data in the workspace (env/)
+        """MLAgentBench puts the data in the workspace (env/); what read_only_files.txt lists is
+        bound read-only over its workspace copy, so neither the file tools (ToolContext.read_only)
+        nor agent code can change it."""
+        return [Mount(data.public / rel, rel) for rel in read_only_paths(data.public, options(task).read_only)]
 
     def describe(self, task: TaskSpec) -> str:
         opts = options(task)
-        ro = f" Do not change these files: {', '.join(opts.read_only)}." if opts.read_only else ""
+        ro = f" Do not change these files: {', '.join(opts.read_only)} (they are read-only)." if opts.read_only else ""
         return (f"Research Problem: {task.description}\n\n{ro.strip()} Your submission is {', '.join(task.submission)} "
-                f"in the current directory; it is scored by the task's get_score when you give the Final Answer.").strip()
+                f"in the current directory, with the other files you write there; the task's get_score "
+                f"scores that folder when you give the Final Answer.").strip()
 
     def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
+        """get_score gets the submission folder as MLAgentBench gives it: every file the agent wrote
+        or changed in the workspace (babylm's output/, CLRS's checkpoints), not just submission.csv;
+        files still as prepared are beside it at ../env in the answers."""
         from mlgym.scoring import run_eval
+        from mlgym.scratch import scratch_dir
 
-        return run_eval(task, data, submission_dir, {"mab_get_score.py": _GET_SCORE}, [python, "mab_get_score.py"],
-                        sandbox=sandbox, sandbox_options=sandbox_options)
+        with tempfile.TemporaryDirectory(prefix="mlgym-mab-sub-", dir=scratch_dir()) as tmp:
+            copied = copy_submission(submission_dir, Path(tmp), data.public)
+            wanted = dataclasses.replace(task, submission=tuple(dict.fromkeys([*task.submission, *copied])))
+            return run_eval(wanted, data, Path(tmp), {"mab_get_score.py": _GET_SCORE}, [python, "mab_get_score.py"],
+                            sandbox=sandbox, sandbox_options=sandbox_options)
+
+
+SUBMISSION_FILE_MAX = 1 << 30  # bytes: a bigger file the agent wrote is left out of the submission copy
+SUBMISSION_FILES_MAX = 10_000
+
+
+def copy_submission(workspace: Path, dest: Path, prepared: Path) -> list[str]:
+    """Copy the regular files of ``workspace`` the agent wrote (not byte-equal to the prepared
+    file of the same name) to ``dest``; links, FIFOs, files over SUBMISSION_FILE_MAX and anything
+    past SUBMISSION_FILES_MAX are left out.  Never follows a link (mlgym.fs): the agent may race it."""
+    from mlgym import fs
+    from mlgym.errors import MLGymError
+
+    out: list[str] = []
+    for e in fs.walk(workspace, max_entries=SUBMISSION_FILES_MAX):
+        if not stat.S_ISREG(e.st.st_mode) or e.st.st_size > SUBMISSION_FILE_MAX or _as_prepared(workspace, e.path, e.st, prepared):
+            continue
+        try:
+            fs.copy_out(workspace, e.path, dest / e.path, limit=SUBMISSION_FILE_MAX)
+        except (OSError, MLGymError):
+            continue  # gone, swapped for a link or grown past the cap meanwhile
+        out.append(e.path)
+    return out
+
+
+def _as_prepared(workspace: Path, rel: str, st: os.stat_result, prepared: Path) -> bool:
+    """Whether the workspace file ``rel`` is byte-equal to the prepared one (then it is not the agent's)."""
+    from mlgym import fs
+    from mlgym.errors import MLGymError
+
+    ref = prepared / rel
+    try:
+        if ref.is_symlink() or not ref.is_file() or ref.stat().st_size != st.st_size:
+            return False
+        digest = hashlib.sha256()
+        with fs.open_file(workspace, rel) as f:
+            for block in fs.iter_chunks(f, st.st_size + 1):
+                digest.update(block)
+        return digest.digest() == hashlib.sha256(ref.read_bytes()).digest()
+    except (OSError, MLGymError):
+        return False
+
+
+def read_only_paths(public: Path, patterns: tuple[str, ...]) -> list[str]:
+    """The prepared files and folders read_only_files.txt names (globs as MLAgentBench allows,
+    relative to env/), as workspace-relative paths; one inside a listed folder is covered by it."""
+    found: set[str] = set()
+    for pattern in patterns:
+        pat = pattern.strip().removeprefix("./").rstrip("/")
+        if not pat or pat.startswith("/") or ".." in pat.split("/"):
+            continue  # nothing outside env/ is the agent's to change anyway
+        for hit in public.glob(pat):
+            if hit.is_symlink() or not (hit.is_file() or hit.is_dir()) or hit == public:
+                continue
+            found.add(hit.relative_to(public).as_posix())
+    return sorted(r for r in found if not any(r.startswith(o + "/") for o in found))
+
+
+SIDECAR_KEYS = ("direction", "metric")
+
+
+def direction_variable(name: str) -> str:
+    """The environment variable choosing the direction of MLAgentBench folder ``name``."""
+    return "MLGYM_DIRECTION_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _user_choice(root: Path) -> dict[str, str]:
+    """Metric and direction the user chose for a folder MLAgentBench gives none for:
+    ``<benchmarks>/<name>.mlgym.yaml`` (only ``direction:`` and ``metric:``), then the
+    environment variable ``MLGYM_DIRECTION_<NAME>``, which wins."""
+    import yaml
+
+    from mlgym.task import SIDECAR_STEM
+
+    out: dict[str, str] = {}
+    sidecar = root.parent / f"{root.name}{SIDECAR_STEM}.yaml"
+    if sidecar.is_file():
+        try:
+            raw = yaml.safe_load(sidecar.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise TaskError(f"{sidecar}: cannot read: {e}") from None
+        if not isinstance(raw, dict) or not raw or set(raw) - set(SIDECAR_KEYS):
+            extra = sorted(map(str, set(raw) - set(SIDECAR_KEYS))) if isinstance(raw, dict) else []
+            raise TaskError(f"{sidecar}: give only {' and '.join(SIDECAR_KEYS)}" + (f" (not {', '.join(extra)})" if extra else ""))
+        for key, value in raw.items():
+            if not isinstance(value, str) or not value.strip():
+                raise TaskError(f"{sidecar}: {key} must be a word")
+            out[key] = value.strip()
+        out["from"] = str(sidecar)
+    var = direction_variable(root.name)
+    if os.environ.get(var):
+        out.update(direction=os.environ[var].strip(), **{"from": f"${var}"})
+    if out.get("direction", "higher") not in ("higher", "lower"):
+        raise TaskError(f"{out['from']}: direction must be higher or lower, not {out['direction']!r}")
+    return out
 
 
 def _ours_for(folder: str) -> TaskSpec | None:

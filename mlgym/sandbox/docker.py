@@ -354,6 +354,8 @@ class DockerSandbox:
         key = fs.normalize(path)
         for m in self.mounts:
             where = None if os.path.isabs(m.target) else fs.normalize(m.target)
+            if where is not None and key == where and Path(m.source).is_file():  # a file mount
+                return fs.read_bytes(Path(m.source).parent, Path(m.source).name)
             if where is not None and (key == where or key.startswith(where + "/")):
                 return fs.read_bytes(Path(m.source), key[len(where):].lstrip("/") or ".")
         return fs.read_bytes(self.workspace, key)

@@ -289,17 +289,23 @@ class LocalSandbox:
         """bwrap (root) creates a missing mount point following symlinks: agent code may have
         left a link where a mount goes (nothing is mounted there between per-exec commands,
         and every agent process is dead when bwrap starts).  Make each one a real folder."""
+        files = {self.workspace / m.target for m in self.mounts if not os.path.isabs(m.target) and os.path.isfile(m.source)}
         for target in self._mount_dirs():
             d = self.workspace
             for part in target.relative_to(self.workspace).parts:
                 d = d / part
+                as_file = d == target and target in files  # a file mount binds over a regular file
                 try:
-                    if stat.S_ISDIR(os.lstat(d).st_mode):
+                    mode = os.lstat(d).st_mode
+                    if stat.S_ISREG(mode) if as_file else stat.S_ISDIR(mode):
                         continue
-                    os.unlink(d)
+                    shutil.rmtree(d) if stat.S_ISDIR(mode) else os.unlink(d)
                 except FileNotFoundError:
                     pass
-                os.mkdir(d, 0o755)
+                if as_file:
+                    os.close(os.open(d, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
+                else:
+                    os.mkdir(d, 0o755)
 
     def stop(self) -> None:
         if self._server is not None:
