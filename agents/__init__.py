@@ -16,6 +16,7 @@ AGENTS: dict[str, str] = {
     "research": "mlgym.agents.research:ResearchAgent",
     "tools": "mlgym.agents.tools_agent:ToolsAgent",
     "langchain": "mlgym.agents.langchain_agent:LangChainAgent",
+    "oracle": "mlgym.agents.oracle:OracleAgent",
 }
 
 

@@ -27,6 +27,13 @@ def register_tasks() -> list[str]:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
         ids.append(env_id)
+    from mlgym.families import ROW_FAMILIES  # dataset-row families: one id, the row given as task=...
+
+    for kind in ROW_FAMILIES:
+        env_id = f"mlgym/{kind}-v0"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": kind}, nondeterministic=True)
+        ids.append(env_id)
     return ids
 
 

@@ -61,6 +61,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         base, _how = baseline_for(t, data)
         ready = "ready" if data.is_ready() else "not prepared"
         table.add_row(t.name, t.kind, t.metric, t.direction, "not measured" if base is None else f"{base:g}", ", ".join(t.submission), ready)
+    from mlgym.families import ROW_FAMILIES, row_task_names
+
+    for kind in ROW_FAMILIES:  # tasks that are dataset rows: listed when asked for (loading the rows may need the hub)
+        if args.family == kind:
+            for name in row_task_names(kind):
+                t = TaskSpec.load(name)
+                table.add_row(escape(t.name), t.kind, t.metric, t.direction, f"{t.baseline.score:g}" if t.baseline.score is not None
+                              else "not measured", escape(", ".join(t.submission)), "ready" if TaskData(t).is_ready() else "not prepared")
     Console(width=None if sys.stdout.isatty() else 160).print(table)  # piped: do not squeeze
     return 0
 

@@ -107,6 +107,11 @@ class TaskSpec:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> "TaskSpec":
+        from mlgym.families import row_task  # tasks that are dataset rows (ML-Bench), not YAML entries
+
+        spec: TaskSpec | None = row_task(str(name_or_path))
+        if spec is not None:
+            return spec
         path = _find(str(name_or_path))
         return cls.from_yaml(path)
 

@@ -27,13 +27,35 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from mlgym.errors import TaskError
 
-__all__ = ["BUILTIN", "EvalResult", "TaskFamily", "family"]
+__all__ = ["BUILTIN", "ROW_FAMILIES", "EvalResult", "TaskFamily", "family", "row_task", "row_task_names"]
 
 BUILTIN = {
     "folder": "mlgym.families.folder:FolderFamily",
     "kaggle": "mlgym.families.kaggle:KaggleFamily",
     "mlagentbench": "mlgym.families.mlagentbench:MLAgentBenchFamily",
+    "multimodal": "mlgym.families.multimodal:MultimodalFamily",
+    "mlbench": "mlgym.families.mlbench:MLBenchFamily",
+    "amlb": "mlgym.families.amlb:AMLBFamily",
 }
+
+
+# Families whose tasks are rows of a dataset, not YAML entries: ``<kind>-<row id>`` names one
+# (``gym.make("mlgym/<kind>-v0", task=...)`` too); the module's ``row_task(name)`` gives its
+# TaskSpec (or raises TaskError) and ``task_names()`` lists them.
+ROW_FAMILIES = {"mlbench": "mlgym.families.mlbench", "amlb": "mlgym.families.amlb"}
+
+
+def row_task(name: str) -> Any:
+    """The TaskSpec of a row family's task ``name``, or None when ``name`` is not such a task."""
+    for kind, module in ROW_FAMILIES.items():
+        if name == kind or name.startswith((kind + "-", kind + "/")):
+            return importlib.import_module(module).row_task(name)
+    return None
+
+
+def row_task_names(kind: str) -> list[str]:
+    """Every task of row family ``kind`` (loads its rows)."""
+    return list(importlib.import_module(ROW_FAMILIES[kind]).task_names())
 
 
 @dataclasses.dataclass

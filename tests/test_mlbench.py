@@ -1,0 +1,154 @@
+"""ML-Bench family on two small real repositories (tests/mlbench_fixtures.py, git repos made here)
+and a dataset file in ML-Bench's schema: listing, episodes, the oracle, wrong answers, pins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import mlbench_fixtures  # noqa: E402
+
+from mlgym import cli, runner  # noqa: E402
+from mlgym.errors import MLGymError, TaskError  # noqa: E402
+from mlgym.families import mlbench  # noqa: E402
+from mlgym.task import TaskSpec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mlbench")
+    mlbench_fixtures.build(out)
+    return out
+
+
+@pytest.fixture
+def rows(fixture_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLGYM_MLBENCH", str(fixture_dir / "ml-bench.jsonl"))
+    monkeypatch.setenv("MLGYM_MLBENCH_REPOS", str(fixture_dir / "repos"))
+    monkeypatch.setenv("MLGYM_MLBENCH_TIMEOUT", "20")  # scikit-learn's import alone takes seconds on a busy CI machine
+    return fixture_dir
+
+
+def _run(tmp: Path, task: str, agent: str = "oracle", *extra: str) -> dict:
+    log = tmp / f"run-{task}-{agent.replace(':', '_')}"
+    assert runner.main(["--task", task, "--agent", agent, "--log-dir", str(log), "--work-dir", str(tmp / "ws"), "-q", *extra]) == 0
+    return json.loads((log / "result.json").read_text())
+
+
+def _head(repo: Path) -> tuple[str, str]:
+    git = ["git", "-C", str(repo)]
+    return (subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout,
+            subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True).stdout)
+
+
+def test_tasks_lists_every_row_and_loads_them(rows, capsys):
+    assert cli.main(["tasks", "--family", "mlbench"]) == 0
+    out = capsys.readouterr().out
+    for r in mlbench_fixtures.rows():
+        assert f"mlbench-{r['id']}" in out
+    spec = TaskSpec.load("mlbench-3")
+    assert spec.kind == "mlbench" and spec.submission == ("tinyclf/examples/knn/run.sh",)
+    assert TaskSpec.load("mlbench/3").name == "mlbench-3"
+    assert mlbench.options(spec).row.arguments == (("k", "7"), ("weights", "distance"), ("data", "moons"))
+    with pytest.raises(TaskError, match="no row with id '99'"):
+        TaskSpec.load("mlbench-99")
+
+
+def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):
+    for task in ("mlbench-1", "mlbench-3", "mlbench-4"):
+        res = _run(tmp_path, task)
+        assert res["score"] == 1.0 and res["success"] is True, res
+        m = res["metrics"]
+        assert m["exec_pass"] == m["args_pass"] == m["type_pass"] == m["all_pass"] == 1.0
+        assert m["exit_code"] == 0.0 and m["timed_out"] == 0.0
+    # a million epochs: still running when the 3 s timeout kills it, which ML-Bench counts as a pass
+    monkeypatch.setenv("MLGYM_MLBENCH_TIMEOUT", "3")
+    res = _run(tmp_path, "mlbench-2")
+    assert res["score"] == 1.0 and res["metrics"]["timed_out"] == 1.0 and res["metrics"]["run_seconds"] >= 3
+
+
+def test_wrong_commands_fail_with_the_check_that_failed(rows, tmp_path):
+    import gymnasium as gym
+
+    import mlgym  # noqa: F401  (registers mlgym/mlbench-v0)
+
+    env = gym.make("mlgym/mlbench-v0", task="mlbench-1", log_dir=tmp_path / "log", work_dir=tmp_path / "ws")
+    try:
+        obs, info = env.reset(seed=0)
+        assert "polynomial model of tinyreg" in obs and "tinyreg/run.sh" in obs
+        ws = Path(info["workspace"])
+        assert (ws / "tinyreg" / "train.py").is_file() and not (ws / "tinyreg" / ".git").exists()
+        bad = "python train.py --model cubic --epochs 30 --lr 0.05\n"  # argparse rejects it; 'poly' is missing
+        env.step({"name": "Write File", "arguments": {"file_name": "tinyreg/run.sh", "content": bad}})
+        _obs, reward, terminated, _trunc, info = env.step({"name": "Final Answer", "arguments": {"final_answer": bad}})
+    finally:
+        env.close()
+    res = info["result"]
+    assert terminated and reward == 0.0 and res["score"] == 0.0 and res["success"] is False
+    assert res["metrics"]["exec_pass"] == 0.0 and res["metrics"]["args_pass"] == 0.0 and res["metrics"]["type_pass"] == 1.0
+    assert res["metrics"]["exit_code"] == 2.0
+    assert "invalid choice: 'cubic'" in res["error"] and "model=poly" in res["error"]
+    # no run.sh at all: not a valid submission
+    res = _run(tmp_path, "mlbench-3", "mlgym.agents.baseline:BaselineAgent")
+    assert res["valid_submission"] is False and "run.sh not found" in res["error"]
+
+
+def test_agent_edits_never_reach_the_mirror_and_eval_uses_a_fresh_checkout(rows, tmp_path, env_factory):
+    repo = rows / "repos" / "tinyreg"
+    before = _head(repo)
+    env = env_factory("mlbench-1")
+    env.reset(seed=0)
+    # the agent breaks the training code and writes a run.sh that works only with its edit
+    env.step({"name": "Write File", "arguments": {"file_name": "tinyreg/train.py", "content": "import sys; sys.exit(0)\n"}})
+    env.step({"name": "Write File", "arguments": {"file_name": "tinyreg/run.sh", "content": "python train.py --model poly --epochs 30 --lr 0.05 --fast\n"}})
+    env.step({"name": "Execute Script", "arguments": {"script_name": "tinyreg/run.sh"}})
+    _o, _r, _t, _tr, info = env.step({"name": "Final Answer", "arguments": {"final_answer": "done"}})
+    res = info["result"]
+    # the fresh checkout has the real train.py, which rejects --fast
+    assert res["score"] == 0.0 and "unrecognized arguments: --fast" in res["error"]
+    assert _head(repo) == before
+
+
+def test_the_pinned_commit_is_checked_out(rows, tmp_path, monkeypatch):
+    first = subprocess.run(["git", "-C", str(rows / "repos" / "tinyreg"), "rev-list", "--max-parents=0", "HEAD"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.setitem(mlbench.PINS, 101, ("tinyreg", first))  # the first commit has no --model
+    res = _run(tmp_path, "mlbench-1")
+    assert res["score"] == 0.0 and "unrecognized arguments: --model poly" in res["error"]
+    monkeypatch.setitem(mlbench.PINS, 101, ("tinyreg", "0" * 40))
+    with pytest.raises(MLGymError, match="does not hold commit 0000000000000000000000000000000000000000"):
+        mlbench.pristine(mlbench.options(TaskSpec.load("mlbench-1")).row)
+
+
+def test_rows_from_parquet_and_bad_rows(rows, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(mlbench_fixtures.rows()), tmp_path / "rows.parquet")
+    monkeypatch.setenv("MLGYM_MLBENCH", str(tmp_path / "rows.parquet"))
+    assert mlbench.task_names() == ["mlbench-1", "mlbench-2", "mlbench-3", "mlbench-4"]
+    bad = mlbench_fixtures.rows()[:1]
+    del bad[0]["output"]
+    (tmp_path / "bad.jsonl").write_text(json.dumps(bad[0]) + "\n")
+    monkeypatch.setenv("MLGYM_MLBENCH", str(tmp_path / "bad.jsonl"))
+    with pytest.raises(TaskError, match=r"row 0: missing column\(s\) output"):
+        mlbench.load_rows()
+    monkeypatch.setenv("MLGYM_MLBENCH", str(tmp_path / "nope.jsonl"))
+    assert cli.main(["tasks", "--family", "mlbench"]) == 2
+    monkeypatch.setenv("MLGYM_MLBENCH", str(rows / "ml-bench.jsonl"))
+    monkeypatch.setenv("MLGYM_MLBENCH_REPOS", str(tmp_path))
+    with pytest.raises(MLGymError, match="has no git repository tinyreg"):
+        mlbench.pristine(mlbench.options(TaskSpec.load("mlbench-1")).row)
+
+
+def test_checks_follow_ml_bench():
+    assert mlbench.check_arguments("python train.py --Model POLY --epochs 30", [("model", "poly"), ("lr", "0.05")]) == ["lr=0.05"]
+    assert mlbench.check_type("python main.py --x 1", "Bash Script") and not mlbench.check_type("import x", "Bash Script")
+    assert mlbench.check_type("import x\nx.run()", "Python Code") and not mlbench.check_type("bash run.sh --x", "Python Code")
+    assert mlbench.executed_ok(124, True, "") and mlbench.executed_ok(1, False, "Traceback...\nKeyboardInterrupt")
+    assert not mlbench.executed_ok(1, False, "error")
