@@ -17,6 +17,7 @@ AGENTS: dict[str, str] = {
     "tools": "mlgym.agents.tools_agent:ToolsAgent",
     "langchain": "mlgym.agents.langchain_agent:LangChainAgent",
     "oracle": "mlgym.agents.oracle:OracleAgent",
+    "search": "mlgym.agents.search:SearchAgent",
 }
 
 

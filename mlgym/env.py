@@ -43,7 +43,10 @@ from mlgym.scoring import baseline_for, evaluate
 from mlgym.scratch import collect as collect_scratch
 from mlgym.task import TaskSpec
 from mlgym.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
-from mlgym.trace import TORN, TRACE, Snapshotter, Trace, TraceWriter, load, restore_workspace, to_json, to_utf8
+from mlgym.trace import (
+    TORN, TRACE, ResetRecord, ResultRecord, ResumeRecord, Snapshotter, StepRecord, Trace, TraceWriter, load, restore_workspace,
+    to_json, to_utf8,
+)
 
 log = logging.getLogger("mlgym")
 
@@ -206,16 +209,16 @@ class MLGymEnv(gym.Env[str, Any]):
             self.snap.prime(prior.files_at())
             self.snap.changes()  # learn stats of the restored files
             self.steps, elapsed = prior.last_step, prior.elapsed
-            self.writer.append({"type": "resume", "run_id": self.run_id, "steps_so_far": self.steps, "elapsed": round(elapsed, 3)})
+            self.writer.append(ResumeRecord(run_id=self.run_id, steps_so_far=self.steps, elapsed=round(elapsed, 3)))
             log.info("resumed run %s after step %d (%.1fs used)", self.run_id, self.steps, elapsed)
         else:
             self.steps = 0
-            self.writer.append({
-                "type": "reset", "task": self.task.name, "task_root": str(self.task.root), "run_id": self.run_id, "seed": seed,
-                **self.run_info, "sandbox": self.sandbox.name, "workspace": str(self.workspace), "tools": list(self.tool_names),
-                "limits": {"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
-                "quota": self.quota.kind, "files": self.snap.changes(),
-            })
+            self.writer.append(ResetRecord(
+                task=self.task.name, task_root=str(self.task.root), run_id=self.run_id, seed=seed,
+                sandbox=self.sandbox.name, workspace=str(self.workspace), tools=list(self.tool_names),
+                limits={"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
+                quota=self.quota.kind, files=self.snap.changes(), extra=dict(self.run_info),
+            ))
         self._start = time.monotonic() - elapsed
         self._done = False
         self.result = None
@@ -283,7 +286,8 @@ class MLGymEnv(gym.Env[str, Any]):
             "task": self.task.name, "run_id": self.run_id, "log_dir": str(self.log_dir),
             "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
             "step": self.steps, "tools": self._schemas,
-            "tool_names": list(self.tool_names), **extra,
+            "tool_names": list(self.tool_names), "metric": self.task.metric, "direction": self.task.direction,
+            "max_steps": self.max_steps, "max_time": self.max_time, **extra,
         }
 
     # ------------------------------------------------------------------- step
@@ -320,8 +324,12 @@ class MLGymEnv(gym.Env[str, Any]):
             truncated, reason = True, "max_steps"
         elif not terminated and elapsed >= self.max_time:
             truncated, reason = True, "max_time"
-        self._record(action, out, duration)
-        reward = self.finish(reason) if reason else 0.0
+        # The last step is scored before it is recorded: its record carries the reward step returns.
+        res = self._score(reason) if reason else None
+        reward = float(res["reward"]) if res is not None else 0.0
+        self._record(action, out, duration, reward, elapsed)
+        if res is not None:
+            self._conclude(res)
         self._last_obs = out.obs
         info = self._info(error=out.error, duration=duration)
         if self.result is not None:
@@ -385,26 +393,16 @@ class MLGymEnv(gym.Env[str, Any]):
             text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
         return text
 
-    def _record(self, action: Any, out: _Outcome, duration: float) -> None:
+    def _record(self, action: Any, out: _Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
         assert self.writer is not None
         log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
-        record: dict[str, Any] = {
-            "type": "step", "step": self.steps,
-            "action": {"name": out.name, "arguments": out.arguments},
-            "observation": out.obs, "duration": round(duration, 6), "error": out.error is not None, "files": out.files,
-            "reward": 0.0, "elapsed": round(time.monotonic() - self._start, 3),
-        }
-        if out.error_type:
-            record["error_type"] = out.error_type
-        if out.traceback:
-            record["traceback"] = out.traceback
-        if out.snapshot_error:
-            record["snapshot_error"] = out.snapshot_error
-        if isinstance(action, str):
-            record["raw_action"] = action
-        elif out.arguments is None:
-            record["raw_action"] = _safe_repr(action)
-        self.writer.append(record)
+        raw = action if isinstance(action, str) else _safe_repr(action) if out.arguments is None else None
+        self.writer.append(StepRecord(
+            step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
+            duration=round(duration, 6), error=out.error is not None, files=out.files, reward=reward,
+            elapsed=round(time.monotonic() - self._start if elapsed is None else elapsed, 3), error_type=out.error_type or None,
+            traceback=out.traceback or None, snapshot_error=out.snapshot_error or None, raw_action=raw,
+        ))
 
     # ------------------------------------------------------------- ending
     def finish(self, reason: str) -> float:
@@ -414,6 +412,12 @@ class MLGymEnv(gym.Env[str, Any]):
         """
         if self.result is not None:
             return float(self.result.get("reward", 0.0))
+        res = self._score(reason)
+        self._conclude(res)
+        return float(res["reward"])
+
+    def _score(self, reason: str) -> dict[str, Any]:
+        """Evaluate the submission (the episode is over from here on); the result, not yet written."""
         assert self.workspace is not None and self.data is not None and self.log_dir is not None
         self._done = True
         try:
@@ -429,16 +433,20 @@ class MLGymEnv(gym.Env[str, Any]):
             wall_time=round(time.monotonic() - self._start, 3), sandbox=self.sandbox.name if self.sandbox else None,
             final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, **self.run_info,
         )
+        return res
+
+    def _conclude(self, res: dict[str, Any]) -> None:
+        """Keep the result: the trace's result record, ``result.json``, ``trace.json``."""
+        assert self.log_dir is not None
         self.result = res
         if self.writer is not None:
-            self.writer.append({"type": "result", **res})
+            self.writer.append(ResultRecord(result=res))
         write_json(self.log_dir / "result.json", res)
         try:
             self._export_mlagentbench()
         except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
             log.warning("could not write trace.json: %s", printable(e))
         log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
-        return reward
 
     def _eval_options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}

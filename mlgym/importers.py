@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.errors import MLGymError
-from mlgym.trace import OBJECTS, TRACE
+from mlgym.trace import OBJECTS, TRACE, ResetRecord, StepRecord
 
 __all__ = ["TASK_ALIASES", "find_mlagentbench_runs", "import_mlagentbench", "import_mlagentbench_tree", "mlgym_task_name"]
 
@@ -200,12 +200,11 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
         "error": error.strip().splitlines()[-1] if error and error.strip() else None,
         "finished": (env_log / "overall_time.txt").exists(),
     }
-    records: list[dict[str, Any]] = [{
-        "type": "reset", "task": task_name, "run_id": f"mlagentbench-{_short_hash(src)}-{src.name}", "seed": None, "sandbox": "mlagentbench",
-        "agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"),
-        "task_description": data.get("task_description"), "imported": imported, "files": {},
-        "time": t0,
-    }]
+    records: list[dict[str, Any]] = [ResetRecord(
+        task=task_name, run_id=f"mlagentbench-{_short_hash(src)}-{src.name}", seed=None, sandbox="mlagentbench", time=t0,
+        extra={"agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"),
+               "task_description": data.get("task_description"), "imported": imported},
+    ).to_dict()]
     state: dict[str, str] = {}
     prev_t = t0
     for i, s in enumerate(steps):
@@ -221,13 +220,14 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
             state = new
         t = s.get("timestamp")
         obs = s.get("observation")
-        records.append({
-            "type": "step", "step": i + 1,
-            "action": {"name": action.get("name"), "arguments": arguments if isinstance(arguments, dict) else {"input": arguments}},
-            "observation": obs if isinstance(obs, str) else json.dumps(obs), "duration": round(t - prev_t, 6) if isinstance(t, (int, float)) and isinstance(prev_t, (int, float)) else None,
-            "error": isinstance(obs, str) and obs.startswith(("EnvError", "Invalid action", "LLMError")),
-            "reward": 0.0, "files": files, "time": t,
-        })
+        records.append(StepRecord(
+            step=i + 1,
+            action={"name": action.get("name"), "arguments": arguments if isinstance(arguments, dict) else {"input": arguments}},
+            observation=obs if isinstance(obs, str) else json.dumps(obs),
+            duration=round(t - prev_t, 6) if isinstance(t, (int, float)) and isinstance(prev_t, (int, float)) else None,
+            error=isinstance(obs, str) and obs.startswith(("EnvError", "Invalid action", "LLMError")),
+            reward=0.0, files=files, time=t if isinstance(t, (int, float)) else None,
+        ).to_dict())
         prev_t = t
     with open(dest / TRACE, "w") as f:
         f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)

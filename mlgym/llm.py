@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.errors import BudgetExceededError, LLMError
+from mlgym.records import LLMRecord
 
 __all__ = [
     "Budget", "LLMClient", "LLMReply", "ResponseCache", "count_message_tokens", "count_tokens",
@@ -448,21 +449,16 @@ class LLMClient:
     def _record(self, req: dict[str, Any], key: str, reply: LLMReply, purpose: str, *, priced: bool) -> None:
         if self.on_call is None:
             return
-        rec: dict[str, Any] = {"type": "llm", "model": self.model, "purpose": purpose}
-        if self.small_trace:
-            rec["prompt_sha256"] = key
-        else:
-            rec["prompt"] = req["messages"]
-            if req.get("tools"):
-                rec["tools"] = [t.get("function", {}).get("name", "?") if isinstance(t, dict) else str(t) for t in req["tools"]]
-        rec["completion"] = reply.content
-        if reply.tool_calls:
-            rec["tool_calls"] = reply.tool_calls
-        rec.update(
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, cost=reply.cost,
-            priced=priced, latency=reply.latency, cached=reply.cached, usage_source=reply.usage_source,
+        tools = None
+        if not self.small_trace and req.get("tools"):
+            tools = [t.get("function", {}).get("name", "?") if isinstance(t, dict) else str(t) for t in req["tools"]]
+        rec = LLMRecord(
+            model=self.model, purpose=purpose, completion=reply.content,
+            prompt=None if self.small_trace else req["messages"], prompt_sha256=key if self.small_trace else None, tools=tools,
+            tool_calls=reply.tool_calls or None, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            cost=reply.cost, priced=priced, latency=reply.latency, cached=reply.cached, usage_source=reply.usage_source,
         )
-        self.on_call(rec)
+        self.on_call(rec.to_dict())
 
 
 def _env_key(model: str) -> str | None:

@@ -11,7 +11,8 @@ A run's log folder::
 
 Records have a ``type``: ``reset`` (task, seed, the initial files), ``step`` (action,
 observation, duration, error, reward, ``files``), ``llm`` (one model call),
-``result``.  ``files`` maps workspace paths to the SHA-256 of their new content, or to
+``result``; each is defined once in :mod:`mlgym.records`.  A step record's ``reward``
+is what ``env.step`` returned for it.  ``files`` maps workspace paths to the SHA-256 of their new content, or to
 ``null`` when a file was deleted; it holds only what changed since the previous
 record, so a step that changed nothing stores nothing.  The full state after step *n*
 is the replay of every ``files`` map up to *n* (:meth:`Trace.files_at`).
@@ -32,9 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlgym.records import LLMRecord, Record, ResetRecord, ResultRecord, ResumeRecord, StepRecord
 from mlgym.snapshot import OBJECTS, Snapshotter, restore_workspace  # re-exported: callers import them from here
 
-__all__ = ["OBJECTS", "Snapshotter", "Trace", "TraceWriter", "load", "restore_workspace"]
+__all__ = ["OBJECTS", "LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "Snapshotter", "StepRecord", "Trace",
+           "TraceWriter", "load", "restore_workspace"]
 
 TRACE = "trace.jsonl"
 TORN = "trace.jsonl.torn"  # bytes of a line cut by a kill, moved aside when the trace is reopened
@@ -146,7 +149,9 @@ class TraceWriter:
         self._fh = open(self.path, "ab", buffering=0)
         self.fsync = fsync
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Record | dict[str, Any]) -> None:
+        if isinstance(record, Record):
+            record = record.to_dict()
         record.setdefault("time", time.time())
         line = to_utf8(to_json(record)) + b"\n"
         self._fh.write(line)  # unbuffered: one write(2) per record, so a crash leaves whole lines
