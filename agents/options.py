@@ -73,6 +73,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=None, help="main model temperature (default: the profile's)")
     g.add_argument("--max-output-tokens", type=_positive_int, default=None,
                    help="main model output limit (default: the profile's)")
+    a = parser.add_argument_group("automl agent (see agents/automl.py)")
+    a.add_argument("--framework", choices=("sklearn", "flaml", "autogluon"), default="sklearn",
+                   help="the AutoML framework --agent automl fits within the task's constraint")
 
 
 def agent_tools(agent_cls: Any, args: argparse.Namespace) -> Sequence[str] | None:

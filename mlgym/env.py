@@ -141,7 +141,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
         if self.spec is None:  # built directly, not by gym.make: still declare what we are
             self.spec = EnvSpec(
-                id=f"mlgym/{self.task.name}-v0", entry_point="mlgym.env:MLGymEnv",
+                id=f"mlgym/{self.task.name.split('/')[0]}-v0", entry_point="mlgym.env:MLGymEnv",  # amlb/...: mlgym/amlb-v0
                 nondeterministic=True, kwargs={"task": self.task.name},
             )
 

@@ -10,6 +10,7 @@ column holds, and so how the grader checks it:
 * ``number``: a real number (RMSE, MAE, R2, ...);
 * ``ranking``: space-separated labels, best first (MAP@k);
 * ``rle``: a run-length encoded mask "start length start length ..." (Dice).
+* ``probas``: one probability column per class, the truth as column indices (multiclass log loss).
 * ``harness``: computed by a task's own eval script or the harness (e.g. run time); the
   generic grader does not take them.
 
@@ -24,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["METRICS", "Metric", "direction_of"]
+__all__ = ["ALIASES", "METRICS", "Metric", "canonical", "direction_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +105,12 @@ def _dice(t: Any, p: Any) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
+def _class_log_loss(t: Any, p: Any) -> float:
+    """``t``: each row's true class as a column index of ``p`` (rows x classes, rows summing to 1)."""
+    p = np.clip(np.asarray(p, float), 1e-15, 1)
+    return float(_sk().log_loss(np.asarray(t, int), p / p.sum(axis=1, keepdims=True), labels=list(range(p.shape[1]))))
+
+
 def _metric(name: str, direction: str, kind: str, fn: Callable[[Any, Any], float], about: str, multi: bool = False) -> Metric:
     return Metric(name, direction, kind, fn, about, multi)
 
@@ -116,7 +123,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _metric("quadratic_weighted_kappa", "higher", "label", lambda t, p: float(_sk().cohen_kappa_score(t, p, weights="quadratic")), "Cohen's kappa with quadratic weights"),
     _metric("auc", "higher", "proba", lambda t, p: float(_sk().roc_auc_score(t, p)), "area under the ROC curve"),
     _metric("log_loss", "lower", "proba", lambda t, p: float(_sk().log_loss(t, np.clip(np.asarray(p, float), 1e-15, 1 - 1e-15), labels=[0, 1])), "binary cross-entropy"),
+    _metric("log_loss_multiclass", "lower", "probas", _class_log_loss, "cross-entropy over class probabilities (truth as column indices)"),
     _metric("rmse", "lower", "number", _rmse, "root mean squared error"),
+    _metric("mse", "lower", "number", lambda t, p: _rmse(t, p) ** 2, "mean squared error"),
     _metric("rmse_log", "lower", "number", _rmse_log, "RMSE between the logarithms (predictions must be positive)"),
     _metric("rmsle", "lower", "number", _rmsle, "RMSE between log(1 + x)"),
     _metric("mae", "lower", "number", lambda t, p: float(_sk().mean_absolute_error(t, p)), "mean absolute error"),
@@ -133,6 +142,29 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _metric("smape_plus1", "lower", "harness", lambda t, p: _smape(np.asarray(t, float) + 1, np.asarray(p, float) + 1), "SMAPE of y + 1 (MLAgentBench's amp-parkinsons)"),
     _metric("map@20_osd_auc", "higher", "harness", lambda t, p: float(np.mean(p)), "mean of MAP@20 and 2 AUC - 1 of the out-of-sample flag (FathomNet 2023)"),
 ]}
+
+
+# Other spellings of the same metrics: AMLB's, AutoGluon's and scikit-learn's (scorer and function names).
+ALIASES: dict[str, str] = {
+    "acc": "accuracy", "accuracy_score": "accuracy",
+    "balacc": "balanced_accuracy", "balanced_accuracy_score": "balanced_accuracy",
+    "f1_score": "f1", "f1_binary": "f1",
+    "roc_auc": "auc", "roc_auc_score": "auc",
+    "logloss": "log_loss", "neg_log_loss": "log_loss", "log_loss_binary": "log_loss",
+    "root_mean_squared_error": "rmse", "neg_root_mean_squared_error": "rmse", "neg_rmse": "rmse",
+    "mean_squared_error": "mse", "neg_mean_squared_error": "mse", "neg_mse": "mse",
+    "mean_absolute_error": "mae", "neg_mean_absolute_error": "mae", "neg_mae": "mae",
+    "root_mean_squared_log_error": "rmsle", "neg_root_mean_squared_log_error": "rmsle",
+    "r2_score": "r2", "quadratic_kappa": "quadratic_weighted_kappa",
+}
+
+
+def canonical(name: str) -> str | None:
+    """The library's name for ``name`` in any known spelling (case-insensitive); None if unknown."""
+    if name in METRICS:
+        return name
+    low = name.strip().lower()
+    return low if low in METRICS else ALIASES.get(low)
 
 
 def direction_of(name: str) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import yaml
 
 from mlgym.errors import TaskError
-from mlgym.metrics import METRICS
+from mlgym.metrics import METRICS, canonical
 
 if TYPE_CHECKING:
     from mlgym.families import TaskFamily
@@ -219,6 +219,7 @@ def common_fields(path: Path, raw: dict[str, Any], *, name: str, own_keys: Itera
         where = "the folder name" if path.name == "task.yaml" else "the file name"
         raise f.error("name", f"{given!r} must match {where} {name!r}")
     metric = f.get("metric", str)
+    metric = canonical(metric) or metric  # AMLB's, AutoGluon's and scikit-learn's spellings too (roc_auc -> auc)
     if metric not in METRICS:
         raise f.error("metric", f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     direction = f.get("direction", str, METRICS[metric].direction)

@@ -39,7 +39,7 @@ def test_metric_values(name: str, truth: list, pred: list, want: float) -> None:
 
 def test_every_metric_has_a_direction_and_kind() -> None:
     for m in METRICS.values():
-        assert m.direction in ("higher", "lower") and m.kind in ("label", "proba", "number", "ranking", "rle", "harness")
+        assert m.direction in ("higher", "lower") and m.kind in ("label", "proba", "probas", "number", "ranking", "rle", "harness")
 
 
 def _grade(tmp_path: Path, config: dict, answers: str, submission: str) -> subprocess.CompletedProcess:

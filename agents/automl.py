@@ -1,0 +1,57 @@
+"""An AutoML framework as an agent: write a script that fits it within the task's constraint, run it, submit.
+
+``--agent automl --framework sklearn|flaml|autogluon``.  The script (``automl_script.py``,
+written into the workspace as ``automl.py``) reads ``data/task.json`` of an AMLB task: the
+target, task type, metrics and the constraint's time and cores.  So a grid can put FLAML and
+an LLM research agent side by side on the same folds.  scikit-learn is always there; FLAML is
+in the AMLB task environment; AutoGluon needs ``pip install autogluon.tabular`` in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from mlgym.agents.baseline import BaselineAgent
+from mlgym.errors import AgentError
+
+FRAMEWORKS = ("sklearn", "flaml", "autogluon")
+SCRIPT = "automl.py"
+CONFIG_LINE = 'CONFIG = {"framework": "sklearn", "time_share": 0.6, "seed": 0, "submission": "predictions.csv"}'
+
+
+def script_text(framework: str, seed: int = 0, submission: str = "predictions.csv") -> str:
+    """The workspace script for ``framework`` (one of :data:`FRAMEWORKS`)."""
+    if framework not in FRAMEWORKS:
+        raise AgentError(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
+    text = (Path(__file__).resolve().parent / "automl_script.py").read_text()
+    assert CONFIG_LINE in text, "automl_script.py lost its CONFIG line"
+    config = {"framework": framework, "time_share": 0.6, "seed": seed, "submission": submission}
+    text = text.replace(CONFIG_LINE, f"CONFIG = {json.dumps(config)}")
+    return "\n".join(ln for ln in text.splitlines() if not ln.startswith("# mypy:")) + "\n"
+
+
+class AutoMLAgent(BaselineAgent):
+    """Writes the framework's script, then runs it as the baseline agent runs the starter, and submits."""
+
+    name = "automl"
+    script = SCRIPT
+
+    def __init__(self, args: argparse.Namespace | None = None) -> None:
+        super().__init__(args)
+        self.framework = str(getattr(args, "framework", None) or "sklearn")
+        self.seed = int(getattr(args, "seed", 0) or 0)
+        script_text(self.framework)  # an unknown framework fails before the episode starts
+
+    def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        if "task.json" not in obs:
+            raise AgentError("the automl agent runs AMLB tasks (amlb/<benchmark>/<dataset>/<fold>): it needs data/task.json")
+        obs, _reward, terminated, truncated, info = env.step(
+            {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed)}})
+        if terminated or truncated:
+            return info.get("result")
+        return super().run(env, obs, info)
