@@ -7,6 +7,7 @@
     mlgym score LOG_DIR               score a run (also one cut short) from its trace
     mlgym sandbox build|gc|check      Docker images and sandbox self-checks
     mlgym eval | plot | report        many runs -> tables, figures, a browsable page
+    mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
 
 Subcommands living in other modules are dispatched lazily to ``module:main(argv)``.
 """
@@ -29,6 +30,7 @@ DELEGATED = {
     "plot": "mlgym.plot:main",
     "report": "mlgym.report:main",
     "bench": "mlgym.bench:main",
+    "export": "mlgym.export:main",
 }
 
 

@@ -217,7 +217,8 @@ class MLGymEnv(gym.Env[str, Any]):
                 task=self.task.name, task_root=str(self.task.root), run_id=self.run_id, seed=seed,
                 sandbox=self.sandbox.name, workspace=str(self.workspace), tools=list(self.tool_names),
                 limits={"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
-                quota=self.quota.kind, files=self.snap.changes(), extra=dict(self.run_info),
+                quota=self.quota.kind, files=self.snap.changes(), observation=self.describe(),
+                task_description=self.task_description(), extra=dict(self.run_info),
             ))
         self._start = time.monotonic() - elapsed
         self._done = False
@@ -225,7 +226,7 @@ class MLGymEnv(gym.Env[str, Any]):
         obs = self.describe()
         self._last_obs = obs
         log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
-        return obs, self._info()
+        return obs, self._info(task_description=self.task_description())
 
     def _prior(self, resume: Path) -> Trace | None:
         """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
@@ -271,12 +272,15 @@ class MLGymEnv(gym.Env[str, Any]):
             return self.base_log_dir
         return self.base_log_dir.parent / f"{self.base_log_dir.name}.{self.run_id}"
 
+    def task_description(self) -> str:
+        """The research problem and the step budget, without the tool list (reset's ``info["task_description"]``)."""
+        return f"{self.task.family.describe(self.task)} You have {self.max_steps} steps."
+
     def describe(self) -> str:
         """The first observation: research problem, where things are, the tools."""
         tools = "\n".join(REGISTRY[n].prompt_text() for n in self.tool_names)
         return (
-            f"{self.task.family.describe(self.task)} "
-            f"You have {self.max_steps} steps.\n\n"
+            f"{self.task_description()}\n\n"
             f"You have access to the following tools:\n{tools}\n\n"
             "Respond with:\nAction: <tool name>\nAction Input: <JSON object with the arguments>"
         )

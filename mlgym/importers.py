@@ -202,8 +202,8 @@ def import_mlagentbench(src: str | Path, dest: str | Path, *, task: str | None =
     }
     records: list[dict[str, Any]] = [ResetRecord(
         task=task_name, run_id=f"mlagentbench-{_short_hash(src)}-{src.name}", seed=None, sandbox="mlagentbench", time=t0,
-        extra={"agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"),
-               "task_description": data.get("task_description"), "imported": imported},
+        task_description=data.get("task_description"),
+        extra={"agent": args.get("agent_type") or "mlagentbench", "model": args.get("llm_name"), "imported": imported},
     ).to_dict()]
     state: dict[str, str] = {}
     prev_t = t0

@@ -58,6 +58,8 @@ class ResetRecord(Record):
     limits: dict[str, Any] | None = None
     quota: str | None = None
     files: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    observation: str | None = None  # the first observation, as reset returned it
+    task_description: str | None = None  # the same without the tool list (reset's info)
 
 
 @dataclasses.dataclass(kw_only=True)
