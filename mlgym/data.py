@@ -35,12 +35,17 @@ MANIFEST = "manifest.json"
 EXIT_NEEDS_FILES = 3
 
 
-def data_root() -> Path:
-    env = os.environ.get("MLGYM_DATA_DIR")
+def cache_dir(variable: str, name: str) -> Path:
+    """``$variable`` if set, else ``$XDG_CACHE_HOME/mlgym/<name>`` (``~/.cache/mlgym/<name>``)."""
+    env = os.environ.get(variable)
     if env:
         return Path(env).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "mlgym", "data").resolve()
+    return Path(base, "mlgym", name).resolve()
+
+
+def data_root() -> Path:
+    return cache_dir("MLGYM_DATA_DIR", "data")
 
 
 class TaskData:

@@ -76,6 +76,11 @@ def evaluate(
         "valid_submission": False,
         "error": None,
     }
+    if not (sandbox_options or {}).get("python") and not (sandbox_options or {}).get("requirements"):
+        from mlgym import taskenv  # the eval runs in the task's environment, as the agent's code did
+
+        sandbox_options = {**taskenv.sandbox_options(task, sandbox), **(sandbox_options or {})}
+        python = str(sandbox_options.get("python", python))
     res = task.family.evaluate(task, data, submission_dir, sandbox=sandbox, python=python, sandbox_options=sandbox_options)
     result.update(res.as_dict())
     if res.valid and res.score is not None and base is not None:

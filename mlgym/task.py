@@ -24,7 +24,8 @@ from mlgym.metrics import METRICS, canonical
 if TYPE_CHECKING:
     from mlgym.families import TaskFamily
 
-__all__ = ["Baseline", "Fields", "TaskLimits", "TaskSpec", "benchmarks_roots", "list_tasks", "task_paths"]
+__all__ = ["Baseline", "DEFAULT_REQUIREMENTS", "Fields", "TaskEnvironment", "TaskLimits", "TaskSpec", "benchmarks_roots",
+           "list_tasks", "task_paths"]
 
 ENTRY_SUFFIXES = (".yaml", ".yml")
 MLAGENTBENCH_MARKER = "research_problem.txt"  # <task>/scripts/research_problem.txt: an MLAgentBench task folder
@@ -59,6 +60,28 @@ class TaskLimits:
     workspace_mb: int = 4096  # the episode's workspace quota (mlgym.sandbox.quota)
 
 
+# The default task environment: what the shipped offline tasks' agent code and graders import.
+# Versions come from requirements.lock (mlgym.taskenv); no harness package is ever in it.
+DEFAULT_REQUIREMENTS: tuple[str, ...] = ("numpy", "pandas", "scipy", "scikit-learn")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEnvironment:
+    """The Python environment agent code and the eval run in (see :mod:`mlgym.taskenv`).
+
+    ``requirements`` are pip requirement strings on top of :data:`DEFAULT_REQUIREMENTS`
+    (YAML ``environment: {requirements: [...]}`` or ``requirements_file: FILE``);
+    ``python`` names an existing interpreter used as it is instead of a built one.
+    """
+
+    requirements: tuple[str, ...] = ()
+    python: str | None = None
+
+    @property
+    def all_requirements(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*DEFAULT_REQUIREMENTS, *self.requirements)))
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -78,6 +101,7 @@ class TaskSpec:
     kind: str = "folder"  # the family (mlgym.families) that prepares, lays out and scores it
     source: Path | None = None  # the YAML file it came from
     options: Any = None  # the family's own validated settings (e.g. a Kaggle competition)
+    environment: TaskEnvironment = TaskEnvironment()  # the agent's Python (mlgym.taskenv)
 
     @property
     def family(self) -> "TaskFamily":
@@ -202,7 +226,7 @@ class Fields:
 
 COMMON_KEYS = (
     "kind", "name", "description", "metric", "direction", "submission", "baseline", "limits",
-    "success_threshold", "eval_timeout", "data_env", "hide",
+    "success_threshold", "eval_timeout", "data_env", "hide", "environment",
 )
 
 
@@ -210,7 +234,8 @@ def common_fields(path: Path, raw: dict[str, Any], *, name: str, own_keys: Itera
     """Validate the keys every family shares; returns TaskSpec keyword arguments.
 
     ``own_keys``: the family's extra keys (anything else is an error).  ``defaults``:
-    values a family supplies when the YAML omits them (e.g. ``submission``).
+    values a family supplies when the YAML omits them (e.g. ``submission``; ``requirements``:
+    a tuple of pip requirements the family's tasks always need, before the YAML's own).
     """
     f = Fields(path, raw)
     f.only([*COMMON_KEYS, *own_keys])
@@ -241,13 +266,33 @@ def common_fields(path: Path, raw: dict[str, Any], *, name: str, own_keys: Itera
     if not all("/" in h and ".." not in h.split("/") for h in hide):
         raise f.error("hide", "give package-data paths like 'sklearn/datasets/data/digits.csv.gz'")
     data_env = f.get("data_env", dict, {})
+    environment = _environment(f.sub("environment", ("requirements", "requirements_file", "python")), path,
+                               tuple(defaults.get("requirements", ())))
     return dict(
         name=name, description=f.get("description", str, defaults.get("description", f._MISSING)).strip(), metric=metric, direction=direction,
         submission=submission, baseline=baseline, limits=limits,
         success_threshold=float(f.get("success_threshold", float, 0.10)),
         eval_timeout=float(f.get("eval_timeout", float, 600.0)),
         data_env={str(k): str(v) for k, v in data_env.items()}, hide=hide, source=path.resolve(),
+        environment=environment,
     )
+
+
+def _environment(f: Fields, path: Path, family_reqs: tuple[str, ...]) -> TaskEnvironment:
+    reqs = list(family_reqs) + list(f.strings("requirements", ()))
+    if "requirements_file" in f.raw:
+        rel = f.get("requirements_file", str)
+        file = (path.parent / rel).resolve()
+        try:
+            lines = file.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise f.error("requirements_file", f"cannot read {file}: {e.strerror if isinstance(e, OSError) else e}") from None
+        reqs += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    for r in reqs:
+        if not r or r.startswith("-") or "\n" in r:
+            raise f.error("requirements", f"{r!r}: give plain requirement strings like 'torch==2.13.0' (no pip options)")
+    python = f.get("python", str, None)
+    return TaskEnvironment(requirements=tuple(dict.fromkeys(reqs)), python=python)
 
 
 def task_paths() -> dict[str, list[Path]]:

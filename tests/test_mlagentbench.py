@@ -270,7 +270,7 @@ def test_mlagentbench_folder_read_only_files(tmp_path: Path, data_dir: Path, mon
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
     assert all(f"REFUSED {n}" in obs for n in ("train.csv", "test.csv", "locked/a.txt", "locked/b.txt")), obs
     assert "WROTE train.py" in obs, obs
-    res = env.sandbox.exec([sys.executable, "-c", "open('train.csv','w')"])
+    res = env.sandbox.exec([env.python, "-c", "open('train.csv','w')"])
     assert not res.ok and ("Read-only" in res.stderr or "Permission" in res.stderr), res.stderr
     assert (env.workspace / "train.csv").read_text().startswith("id,y")
 

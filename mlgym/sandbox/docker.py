@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import json
 import os
 import signal
 import socket
@@ -134,6 +135,48 @@ def connect() -> DockerClient:
     return client
 
 
+ENV_IMAGE_REPO = "mlgym-task-env"
+_env_image_lock = threading.Lock()
+
+
+def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> str:
+    """``base`` plus a layer holding ``requirements`` at the locked versions: the docker
+    counterpart of :mod:`mlgym.taskenv`, tagged ``mlgym-task-env:<content key>`` (the
+    task environment's key and the base image's id), built once, reused after."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from mlgym import taskenv
+    from mlgym.sandbox.cli import _stream_build  # the same streaming build as `mlgym sandbox build`
+
+    plan = taskenv.plan_for(requirements)
+    base_id = client.images.get(base).id
+    key = hashlib.sha256(f"{plan.key}:{base_id}".encode()).hexdigest()[:16]
+    tag = f"{ENV_IMAGE_REPO}:{key}"
+    with _env_image_lock:
+        try:
+            client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        ctx = Path(tempfile.mkdtemp(prefix="mlgym-envimage-"))
+        try:
+            (ctx / "constraints.txt").write_text("".join(c + "\n" for c in plan.constraints))
+            run = ["pip", "install", "--no-compile", "-c", "/tmp/mlgym-constraints.txt", *plan.requirements]
+            (ctx / "Dockerfile").write_text(
+                f"FROM {base}\nUSER root\nCOPY constraints.txt /tmp/mlgym-constraints.txt\n"
+                f"RUN {json.dumps(run)}\nRUN [\"rm\", \"-f\", \"/tmp/mlgym-constraints.txt\"]\n"
+                f"LABEL mlgym.env-key={plan.key} mlgym.base-image={base_id}\n"
+            )
+            log.info("building %s: %s on %s", tag, " ".join(plan.requirements), base)
+            for line in _stream_build(client, ctx, tag, {}, False):
+                log.debug("%s", line)
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+    return tag
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -174,7 +217,10 @@ class DockerSandbox:
     Options: ``image`` (default ``$MLGYM_DOCKER_IMAGE`` or ``mlgym-task:latest``),
     ``run_id`` / ``task`` (container labels), ``device`` ("0", "0,1" or "all": GPUs),
     ``env`` (extra environment for every exec), ``hide`` (package-data paths removed from
-    the container at start), ``uid`` (the agent uid instead of a freshly allocated one).
+    the container at start), ``uid`` (the agent uid instead of a freshly allocated one),
+    ``requirements`` (the task environment's pip requirements beyond the image's own: the
+    container runs an image layer with them on top of ``image``, built once per content key,
+    see :func:`env_image`).
     """
 
     name = "docker"
@@ -193,6 +239,7 @@ class DockerSandbox:
         env: Mapping[str, str] | None = None,
         uid: int | None = None,
         hide: Sequence[str] = (),
+        requirements: Sequence[str] = (),
         client: DockerClient | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
@@ -205,6 +252,7 @@ class DockerSandbox:
         self.extra_env = dict(env or {})
         self._uid = uid
         self.hide = tuple(hide)
+        self.requirements = tuple(requirements)
         self._client = client
         self.container: Any = None
         self.uid: int | None = None
@@ -232,6 +280,8 @@ class DockerSandbox:
             ) from None
         except docker.errors.APIError as e:
             raise SandboxError(f"docker: {_first_line(e)}") from e
+        if self.requirements:
+            self.image = env_image(client, self.image, self.requirements)
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.uid, self.gid = self._hand_over()
         lim = self.limits

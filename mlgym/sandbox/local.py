@@ -96,13 +96,33 @@ def bwrap_available() -> str | None:
     return None
 
 
-def python_roots(python: str | None = None) -> list[Path]:
-    """Directories a sandboxed Python needs: its venv and the interpreter it is built on.
+def base_python() -> str:
+    """The interpreter the harness's venv is built on: the process server runs it with
+    ``-I -S`` (no site-packages), so the harness's own environment need not be visible."""
+    return str(Path(getattr(sys, "_base_executable", None) or sys.executable).absolute())
 
-    Ours always; with ``python`` (the runner's ``--python``) that one's too.
+
+def _is_ours(python: str | None) -> bool:
+    if python is None:
+        return True
+    exe = shutil.which(python) or python
+    return Path(exe).absolute().parent == Path(sys.executable).absolute().parent
+
+
+def python_roots(python: str | None = None) -> list[Path]:
+    """Directories a sandboxed Python needs: the base interpreter (for the process server)
+    and ``python``'s venv with the interpreter it is built on.
+
+    The harness's own venv (litellm, mlgym's import hook, ...) is bound only when
+    ``python`` is None or is ours; a task environment (:mod:`mlgym.taskenv`) or the
+    runner's ``--python`` leaves it out of the sandbox.
     """
-    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
-    if python:
+    base = Path(base_python())
+    roots = {Path(sys.base_prefix).resolve(), base.resolve().parent.parent}
+    if _is_ours(python):
+        roots |= {Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    else:
+        assert python is not None
         exe = Path(shutil.which(python) or python)
         if exe.is_absolute() and not str(exe).startswith(("/usr/", "/bin/")):
             roots.add(exe.parent.parent.absolute())  # a venv: <venv>/bin/python
@@ -379,7 +399,7 @@ class LocalSandbox:
     # exec --------------------------------------------------------------------
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         base = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{Path(shutil.which(self.python) or self.python if self.python else sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": "/tmp" if self.use_bwrap else str(self.workspace),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
@@ -596,7 +616,7 @@ class _Server:
 
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ids = [str(box.uid), str(box.gid)] if box.root and box.uid is not None else ["-1", "-1"]
-        argv = box._bwrap_argv([sys.executable, "-I", "-S", "-c", SERVER, str(child.fileno()), *ids], server=True)
+        argv = box._bwrap_argv([base_python(), "-I", "-S", "-c", SERVER, str(child.fileno()), *ids], server=True)
         launcher = box._launcher()
         try:
             proc = subprocess.Popen(
