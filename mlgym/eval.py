@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from mlgym.errors import MLGymError
+from mlgym.passk import columns as passk_columns, pass_table
 from mlgym.scratch import collect as collect_scratch, scratch_dir
 from mlgym.task import TaskSpec
 from mlgym.trace import TRACE, Trace, load, restore_workspace
@@ -291,6 +292,7 @@ def run_row(
         row.update(
             score=result.get("score"), baseline=result.get("baseline"), improvement=result.get("improvement"),
             valid_submission=bool(result.get("valid_submission")), reason=result.get("reason"),
+            metrics=result.get("metrics") or {},  # the family's other numbers, e.g. each ML-Bench check
         )
         if result.get("error") and not row["error"]:
             row["error"] = result["error"]
@@ -521,6 +523,7 @@ def evaluate_runs(
         "runs": rows,
         "aggregates": aggregate(rows, n_boot=n_boot, seed=seed),
         "profiles": performance_profiles(rows),
+        "pass_at_k": pass_table(rows),  # first-k and unbiased Pass@k over the runs of each task (mlgym.passk)
     }
 
 
@@ -543,6 +546,8 @@ def write_table(table: dict[str, Any], out: Path) -> None:
     aup_rows = [{"method": m, "best_attempt_aup": prof["best_attempt"]["methods"][m]["aup"],
                  "best_submission_aup": prof["best_submission"]["methods"][m]["aup"]} for m in prof["methods"]] if prof["tasks"] else []
     _csv(out / "aup.csv", aup_rows, ["method", "best_attempt_aup", "best_submission_aup"])
+    if "pass_at_k" in table:
+        _csv(out / "passk.csv", table["pass_at_k"]["tasks"], passk_columns(table["pass_at_k"]["ks"]))
 
 
 def load_table(source: str | Path) -> dict[str, Any]:
@@ -589,10 +594,35 @@ def print_summary(table: dict[str, Any], file: Any = None) -> None:
         for m in prof["methods"]:
             p.add_row(m, f"{prof['best_attempt']['methods'][m]['aup']:.3f}", f"{prof['best_submission']['methods'][m]['aup']:.3f}")
         console.print(p)
+    print_pass_at_k(table, console)
     bad = [r for r in table["runs"] if r.get("error") and not r.get("valid_submission")]
     if bad:
         example = f"{console_text(bad[0]['log_dir'])}: {console_text(bad[0]['error'])}"  # the error may quote agent output
         console.print(f"[yellow]{len(bad)} run(s) without a valid submission[/yellow], e.g. {example}", markup=True)
+
+
+def print_pass_at_k(table: dict[str, Any], console: Any) -> None:
+    """Pass@k per method, first-k | unbiased, when a task is pass/fail (metric ``pass``) or was run more than once."""
+    from rich.table import Table
+
+    pk = table.get("pass_at_k") or {}
+    shown = [t for t in pk.get("tasks", []) if t.get("metric") == "pass" or t["n"] > 1]
+    if not shown:
+        return
+    methods = {t["method"] for t in shown}
+    p = Table(title=f"Pass@k over {len({t['task'] for t in shown})} task(s): first k attempts | unbiased estimator (Chen et al.)")
+    p.add_column("method")
+    for k in pk["ks"]:
+        p.add_column(f"Pass@{k}", justify="right")
+    for m in pk["methods"]:
+        if m["method"] not in methods:
+            continue
+        cells = []
+        for k in pk["ks"]:
+            a, b = m[f"pass@{k}"], m[f"pass@{k}_unbiased"]
+            cells.append("-" if a is None else f"{a:.0%} | {b:.0%} ({m[f'pass@{k}_tasks']})")
+        p.add_row(str(m["method"]), *cells)
+    console.print(p)
 
 
 # ------------------------------------------------------------------ MLAgentBench-compatible output

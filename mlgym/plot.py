@@ -31,6 +31,7 @@ __all__ = [
     "main",
     "plot_cost_vs_improvement",
     "plot_improvement",
+    "plot_pass_at_k",
     "plot_profiles",
     "plot_run",
     "plot_score_over_steps",
@@ -301,6 +302,30 @@ FIGURES = {
 }
 
 
+@_styled
+def plot_pass_at_k(table: dict[str, Any]) -> Figure:
+    """Pass@k against k per method: first k attempts (solid) and Chen et al.'s unbiased estimator (dashed)."""
+    pk = table.get("pass_at_k") or {"ks": [], "methods": []}
+    fig, ax = _subplots(figsize=(6, 4))
+    methods = [m for m in pk["methods"] if any(m[f"pass@{k}"] is not None for k in pk["ks"])]
+    if not methods:
+        return _empty(fig, ax, "no task with enough attempts")
+    colors = _colors([m["method"] for m in methods])
+    for m in methods:
+        ks = [k for k in pk["ks"] if m[f"pass@{k}"] is not None]
+        ax.plot(ks, [m[f"pass@{k}"] for k in ks], "o-", color=colors[m["method"]], label=f"{m['method']}: first k")
+        ax.plot(ks, [m[f"pass@{k}_unbiased"] for k in ks], "s--", color=colors[m["method"]], label=f"{m['method']}: unbiased")
+    ax.set_xticks(pk["ks"])
+    ax.set_xlabel("k (attempts)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylabel("Pass@k (mean over tasks)")
+    ax.set_title("Pass@k: first k attempts vs unbiased estimator")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def _save(fig: Figure, base: Path, formats: Sequence[str]) -> list[Path]:
     written = []
     with matplotlib.rc_context(STYLE):
@@ -317,6 +342,8 @@ def save_all(table: dict[str, Any], out: Path, formats: Sequence[str] = ("png", 
     written = []
     for name, fn in FIGURES.items():
         written += _save(fn(table), out / name, formats)
+    if any(t.get("metric") == "pass" for t in (table.get("pass_at_k") or {}).get("tasks", [])):  # pass/fail tasks (ML-Bench)
+        written += _save(plot_pass_at_k(table), out / "pass_at_k", formats)
     runs = [r for r in table["runs"] if r.get("scores_by_step")][:per_run]
     if runs:
         (out / "runs").mkdir(exist_ok=True)

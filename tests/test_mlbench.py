@@ -152,3 +152,65 @@ def test_checks_follow_ml_bench():
     assert mlbench.check_type("import x\nx.run()", "Python Code") and not mlbench.check_type("bash run.sh --x", "Python Code")
     assert mlbench.executed_ok(124, True, "") and mlbench.executed_ok(1, False, "Traceback...\nKeyboardInterrupt")
     assert not mlbench.executed_ok(1, False, "error")
+
+
+# ------------------------------------------------------------------ Pass@k
+class SeedAgent:
+    """The reference answer on odd seeds, a wrong command on even ones (for Pass@k over seeds)."""
+
+    def __init__(self, args=None) -> None:
+        self.args = args
+
+    def run(self, env, obs, info):
+        spec = TaskSpec.load(info["task"])
+        files, final = spec.family.oracle(spec)
+        if self.args.seed % 2 == 0:
+            files = {p: "python nothing_here.py --seed 0\n" for p in files}
+        for p, text in files.items():
+            env.step({"name": "Write File", "arguments": {"file_name": p, "content": text}})
+        return env.step({"name": "Final Answer", "arguments": {"final_answer": final}})[4].get("result")
+
+
+def test_estimators_against_their_definitions():
+    from math import comb
+
+    from mlgym import passk
+
+    for n in range(1, 9):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                want = 1.0 - (comb(n - c, k) / comb(n, k) if n - c >= k else 0.0)
+                assert passk.unbiased(n, c, k) == pytest.approx(want, abs=1e-12)
+    assert passk.first_k([False, True, False], 1) == 0.0 and passk.first_k([False, True, False], 2) == 1.0
+    assert passk.pass_at_k([False, True], ks=(1, 2, 5)) == {
+        "pass@1": 0.0, "pass@1_unbiased": 0.5, "pass@2": 1.0, "pass@2_unbiased": 1.0, "pass@5": None, "pass@5_unbiased": None}
+    with pytest.raises(ValueError):
+        passk.unbiased(2, 1, 3)
+
+
+def test_pass_at_k_tables_and_plot_from_mlgym_eval(rows, tmp_path, capsys):
+    from mlgym import eval as mlgym_eval, plot
+
+    runs = tmp_path / "runs"
+    for seed in (0, 1, 2):  # fail, pass, fail
+        assert runner.main(["--task", "mlbench-1", "--agent", "test_mlbench:SeedAgent", "--seed", str(seed), "--log-dir",
+                            str(runs / f"a{seed}"), "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
+    for seed in (0, 1):
+        assert runner.main(["--task", "mlbench-3", "--agent", "oracle", "--seed", str(seed), "--log-dir", str(runs / f"o{seed}"),
+                            "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
+    capsys.readouterr()
+    assert mlgym_eval.main([str(runs), "--out", str(tmp_path / "eval"), "--max-rescore", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "Pass@k over 2 task(s)" in printed and "0% | 33% (1)" in printed
+    table = json.loads((tmp_path / "eval" / "table.json").read_text())
+    by_task = {(t["task"], t["agent"]): t for t in table["pass_at_k"]["tasks"]}
+    a = by_task[("mlbench-1", "test_mlbench:SeedAgent")]
+    assert (a["n"], a["passes"], a["pass@1"], a["pass@2"], a["pass@5"]) == (3, 1, 0.0, 1.0, None)
+    assert a["pass@1_unbiased"] == pytest.approx(1 / 3) and a["pass@2_unbiased"] == pytest.approx(2 / 3)
+    o = by_task[("mlbench-3", "oracle")]
+    assert o["pass@1"] == o["pass@2"] == o["pass@1_unbiased"] == 1.0
+    checks = {r["run_id"]: r["metrics"] for r in table["runs"]}
+    assert sorted(m["exec_pass"] for m in checks.values()) == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert "pass@2_unbiased" in (tmp_path / "eval" / "passk.csv").read_text().splitlines()[0]
+    written = plot.save_all(table, tmp_path / "figs", formats=("png",))
+    assert tmp_path / "figs" / "pass_at_k.png" in written
