@@ -8,6 +8,8 @@ Prints medians and ratios:
   (MLAgentBench: 1.65x);
 * a step with a 50 MB file in the workspace: time and bytes written (MLAgentBench: 82 ms,
   50 MB per step);
+* interpreter start (``python -c pass``) of the task environment inside the sandbox vs the
+  same interpreter bare, and the harness's own interpreter bare (mlgym.taskenv);
 * bytes stored by snapshots per step over a 20-step episode.
 """
 
@@ -76,6 +78,18 @@ def main() -> None:
             lambda: subprocess.run([py, "empty.py"], cwd=ws, capture_output=True),
             lambda: env.step({"name": "Execute Script", "arguments": {"script_name": "empty.py"}}), a.runs)
         print(f"Execute Script empty {step_py:8.2f} ms   bare python    {bare_py:8.2f} ms   ratio {step_py / bare_py:5.2f}x")
+
+        # Interpreter start: the task environment (lean venv) inside the sandbox vs bare, and
+        # the harness's own interpreter (what agent code ran with before mlgym.taskenv).
+        box = env.sandbox
+        assert box is not None
+        bare_lean, box_lean = paired_ms(
+            lambda: subprocess.run([py, "-c", "pass"], cwd=ws, capture_output=True),
+            lambda: box.exec([py, "-c", "pass"]), a.runs)
+        harness = median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], cwd=ws, capture_output=True), a.runs)
+        print(f"python -c pass       {box_lean:8.2f} ms in sandbox   bare task env {bare_lean:8.2f} ms   ratio "
+              f"{box_lean / bare_lean:5.2f}x   (harness venv python bare: {harness:.2f} ms)")
+        print(f"  task env: {py}")
 
         # 50 MB file in the workspace: hashed and stored once, then one stat per step.
         (ws / "big.bin").write_bytes(os.urandom(50 * 2**20))
