@@ -189,3 +189,22 @@ def test_extra_requirement_on_docker(tmp_path: Path, monkeypatch: pytest.MonkeyP
     finally:
         env.close()
         _scan.cache_clear()
+
+
+def test_offline_build_from_a_wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlgym env download` fills a wheelhouse (where there is network); a build with it
+    installs with --no-index: no index is asked (here none is even reachable)."""
+    wheels = tmp_path / "wheels"
+    taskenv.download(["tabulate==0.9.0"], wheels)
+    assert [p.name for p in wheels.glob("tabulate-0.9.0-*.whl")]
+    monkeypatch.setenv("MLGYM_ENV_DIR", str(tmp_path / "envs"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no configured index or find-links either
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
+    plan = taskenv.plan_for(["tabulate==0.9.0"])
+    with pytest.raises(taskenv.EnvBuildError) as e:  # without the wheelhouse: the index is unreachable
+        taskenv.build(plan)
+    assert "wheelhouse" in str(e.value) and "\n" not in str(e.value)
+    taskenv.build(plan, wheelhouse=str(wheels))
+    out = subprocess.run([str(plan.python), "-c", "import tabulate; print(tabulate.__version__)"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "0.9.0"
