@@ -8,6 +8,7 @@
     mlgym sandbox build|gc|check      Docker images and sandbox self-checks
     mlgym eval | plot | report        many runs -> tables, figures, a browsable page
     mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
+    mlgym rollout --agent A -n N      N episodes at once, each env in a worker process
 
 Subcommands living in other modules are dispatched lazily to ``module:main(argv)``.
 """
@@ -31,6 +32,7 @@ DELEGATED = {
     "report": "mlgym.report:main",
     "bench": "mlgym.bench:main",
     "export": "mlgym.export:main",
+    "rollout": "mlgym.rollout:main",
 }
 
 

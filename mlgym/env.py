@@ -149,6 +149,10 @@ class MLGymEnv(gym.Env[str, Any]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start an episode; ``options={"resume": LOG_DIR}`` continues a cut-short one.
 
+        ``options={"run_info": {...}}`` adds keys (agent and model names, ...) to the reset
+        record and ``result.json``: how an agent in another process (a vector env's or
+        :mod:`mlgym.rollout`'s worker) names itself.
+
         A resumed run keeps its run_id, its step count and its clock (the time used so
         far counts against ``max_time``).  A log folder whose trace has no reset record
         (killed while starting) holds nothing to continue: the episode starts afresh
@@ -156,6 +160,7 @@ class MLGymEnv(gym.Env[str, Any]):
         """
         super().reset(seed=seed)
         options = options or {}
+        self.run_info.update(options.get("run_info") or {})
         self._teardown()
         self._resets += 1
         collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)

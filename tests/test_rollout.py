@@ -1,0 +1,55 @@
+"""``mlgym.rollout``: episodes in worker processes, a batched policy that never waits for a slow one, agents in threads."""
+
+from __future__ import annotations
+
+import json
+
+from mlgym import cli
+from mlgym.rollout import rollout
+from mlgym.trace import load
+
+SLOW = "import time\ntime.sleep(4)\nprint('slept')\n"
+
+
+PLANS = {
+    "slow": [{"name": "Write File", "arguments": {"file_name": "slow.py", "content": SLOW}},
+             {"name": "Execute Script", "arguments": {"script_name": "slow.py"}}],
+    "fast": [{"name": "Execute Script", "arguments": {"script_name": "train.py"}}, {"name": "List Files", "arguments": {}}],
+}
+
+
+def policy_factory(calls):
+    """Episode 0 runs a 4 s script; the others run the starter; all then answer (one action per row)."""
+    def policy(observations, infos):
+        calls.append([i["episode"] for i in infos])
+        plans = [PLANS["slow" if i["episode"] == 0 else "fast"] for i in infos]
+        return [plan[i["step"]] if i["step"] < len(plan) else {"name": "Final Answer", "arguments": {"final_answer": "done"}}
+                for plan, i in zip(plans, infos)]
+    return policy
+
+
+def _steps(log_dir):
+    return [(s["action"], s["observation"], s["reward"]) for s in load(log_dir).steps]
+
+
+def test_batched_policy_is_not_held_by_a_slow_episode_and_is_reproducible(tmp_path):
+    calls: list[list[int]] = []
+    eps = rollout("digits", policy_factory(calls), 3, seed=5, log_dir=tmp_path / "a", work_dir=tmp_path / "ws", run_info={"agent": "p"})
+    assert [e.seed for e in eps] == [5, 6, 7] and all(e.result and e.result["episode_finished"] for e in eps)
+    for e in eps:
+        trace = load(e.log_dir)
+        assert trace.reset["seed"] == e.seed and trace.result["agent"] == "p"
+        assert [s["reward"] for s in trace.steps] == e.rewards and e.rewards[-1] == e.result["reward"]
+    assert eps[0].wall_time > 4 and max(eps[1].wall_time, eps[2].wall_time) < eps[0].wall_time
+    assert any(0 not in batch for batch in calls)  # the others were served while episode 0 slept
+    again = rollout("digits", policy_factory([]), 3, seed=5, log_dir=tmp_path / "b", work_dir=tmp_path / "ws2")
+    assert [_steps(e.log_dir) for e in again] == [_steps(e.log_dir) for e in eps]
+
+
+def test_rollout_command_runs_agents_in_workers(tmp_path, capsys):
+    assert cli.main(["rollout", "--agent", "baseline", "-n", "2", "--seed", "3", "--log-dir", str(tmp_path / "r"),
+                     "--work-dir", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "2 episodes in" in out and "ep001 seed 4" in out
+    results = [json.loads((tmp_path / "r" / f"ep00{i}" / "result.json").read_text()) for i in range(2)]
+    assert [r["seed"] for r in results] == [3, 4] and all(r["agent"] == "baseline" and r["steps"] == 3 for r in results)
