@@ -201,8 +201,10 @@ class MLGymEnv(gym.Env[str, Any]):
         # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
         # subprocess (possibly root) could write through a link into the cache: copy.
         for m in mounts:
-            if m.target in inside:
+            if m.target in inside and (m.mirror or self.sandbox.name == "local-plain"):
                 link_tree(m.source, self.workspace / m.target, copy=self.sandbox.name == "local-plain")
+            elif m.target in inside:  # bound only (Mount.mirror): just its mount point
+                (self.workspace / m.target).mkdir(parents=True, exist_ok=True)
         self.sandbox.start()
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
         self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)

@@ -58,6 +58,9 @@ class Mount:
     source: Path
     target: str
     read_only: bool = True
+    # False: bound only, no host copy (a folder of 100k images must not cost 100k links per
+    # reset); the host-side file tools see an empty folder there.  local-plain still copies.
+    mirror: bool = True
 
 
 def check_writable(workspace: Path, workdir: str, mounts: Sequence[Mount], target: Path, path: str) -> None:

@@ -1,0 +1,261 @@
+"""The multimodal family: AutoGluon-Bench dataset configs, its registry, custom loaders and metrics."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pytest
+
+from mlgym import cli, runner
+from mlgym.data import prepare
+from mlgym.errors import DataError, TaskError
+from mlgym.families.multimodal_data import REGISTRY, UNSUPPORTED
+from mlgym.scoring import evaluate
+from mlgym.task import TaskSpec
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples" / "multimodal"
+HOUSE_PRICES = REPO.parent / "shared" / "data" / "kaggle" / "house-prices-advanced-regression-techniques"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the example loader writes its scans there
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(EXAMPLES))
+    return tmp_path / "data"
+
+
+def _episode(task: str, tmp_path: Path) -> dict:
+    log_dir = tmp_path / f"log-{task}"
+    argv = ["--task", task, "--agent", "baseline", "--log-dir", str(log_dir), "--work-dir", str(tmp_path / "ws"), "-q",
+            "--python", sys.executable]
+    assert runner.main(argv) == 0
+    return json.loads((log_dir / "result.json").read_text())
+
+
+def test_tasks_lists_shipped_registered_and_user_tasks(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["tasks", "--family", "multimodal"]) == 0
+    out = capsys.readouterr().out
+    for name in ["digits-docs", "digits-odd", *(n.replace("_", "-") for n in REGISTRY)]:
+        assert f"multimodal-{name}" in out
+    assert "house-prices-mm" in out and "invalid" not in out
+    assert "digits " not in out  # the folder family's task is not listed
+    spec = TaskSpec.load("multimodal-snli")
+    assert (spec.metric, spec.direction, spec.kind) == ("auc", "higher", "multimodal")
+    assert "pillow==13.0.0" in spec.environment.requirements
+
+
+def test_shipped_config_task_runs_a_baseline_episode(cache: Path, tmp_path: Path) -> None:
+    spec = TaskSpec.load("multimodal-digits-docs")
+    data = prepare(spec)
+    assert sorted(p.name for p in data.public.iterdir()) == ["dataset.json", "images", "sample_submission.csv", "test.csv", "train.csv", "val.csv"]
+    assert not any((data.public / "images").iterdir())  # a mount point: the images live outside public/
+    info = json.loads((data.public / "dataset.json").read_text())
+    assert (info["image_columns"], info["text_columns"], info["rows"]) == (["image"], ["note"], {"train": 1167, "val": 270, "test": 360})
+    test = pd.read_csv(data.public / "test.csv")
+    assert "digit" not in test.columns and "odd" not in test.columns and test["image"].str.startswith("data/images/").all()
+    assert (data.dir / "images" / test["image"][0].removeprefix("data/images/")).is_file()
+    assert list(pd.read_csv(data.private / "answers.csv").columns) == ["row_id", "digit"]
+    result = _episode("multimodal-digits-docs", tmp_path)
+    assert result["valid_submission"], result["error"]
+    assert 0.9 < result["score"] <= 1 and "balanced_accuracy" in result["metrics"]
+
+
+def test_binary_task_scores_probabilities_of_the_positive_class(cache: Path) -> None:
+    spec = TaskSpec.load("multimodal-digits-odd")
+    data = prepare(spec)
+    answers = pd.read_csv(data.private / "answers.csv")
+    sub = tmp = data.dir.parent / "sub"
+    tmp.mkdir()
+    answers.assign(odd=answers["odd"] * 0.8 + 0.1).to_csv(sub / "submission.csv", index=False)
+    assert evaluate(spec, data, sub)["score"] == 1.0
+    answers.assign(odd=1 - answers["odd"]).to_csv(sub / "submission.csv", index=False)
+    assert evaluate(spec, data, sub)["score"] == 0.0
+    answers.assign(odd="yes").to_csv(sub / "submission.csv", index=False)
+    res = evaluate(spec, data, sub)
+    assert not res["valid_submission"] and "not a number" in res["error"]
+
+
+@pytest.mark.skipif(not HOUSE_PRICES.is_dir(), reason="needs ../shared/data/kaggle/house-prices-... beside the checkout")
+def test_custom_loader_from_an_outside_folder_with_a_custom_metric(cache: Path, tmp_path: Path) -> None:
+    spec = TaskSpec.load("house-prices-mm")
+    assert spec.metric == "custom:metrics.within_10_percent" and spec.direction == "higher"
+    data = prepare(spec)
+    info = json.loads((data.public / "dataset.json").read_text())
+    assert info["image_columns"] == ["inspection_scan"] and info["text_columns"] == ["listing"] and len(info["numeric_columns"]) == 6
+    assert info["rows"]["val"] > 0  # the loader has no validation split: carved from train
+    answers = pd.read_csv(data.private / "answers.csv")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    answers.assign(SalePrice=answers["SalePrice"] * 1.05).to_csv(sub / "submission.csv", index=False)
+    assert evaluate(spec, data, sub)["score"] == 1.0  # every price within 10%: the user's function ran in the eval sandbox
+    answers.assign(SalePrice=answers["SalePrice"] * 1.2).to_csv(sub / "submission.csv", index=False)
+    assert evaluate(spec, data, sub)["score"] == 0.0
+    result = _episode("house-prices-mm", tmp_path)
+    assert result["valid_submission"], result["error"]
+    assert 0.3 < result["score"] < 1 and "r2" in result["metrics"]
+
+
+LOADER = '''
+import pandas as pd
+
+class Tiny:
+    def __init__(self, dataset_name, split, dataset_config_file=None, colour="grey"):
+        rows = {"train": range(0, 40), "test": range(40, 50)}.get(split)
+        self.data = None if rows is None else pd.DataFrame({
+            "pic": [f"pics/{i % N}.png" for i in rows],                      # relative to this file
+            "words": [f"a {colour} picture number {i} of many" for i in rows],
+            "size": [float(i) for i in rows],
+            "y": [i % 2 for i in rows]})
+    problem_type = "binary"
+    metric = "acc"
+    feature_columns = ["pic", "words", "size"]
+    label_columns = ["y"]
+'''
+
+
+def _tiny(root: Path, images: int, extra: str = "") -> Path:
+    """A user's folder: a loader whose image column holds paths relative to it (no .image_columns: inferred)."""
+    from PIL import Image
+
+    (root / "tiny" / "pics").mkdir(parents=True)
+
+    Image.new("L", (4, 4), 128).save(root / "tiny" / "pics" / "0.png")
+    for i in range(1, images):
+        os.link(root / "tiny" / "pics" / "0.png", root / "tiny" / "pics" / f"{i}.png")
+    (root / "tiny" / "loader.py").write_text(LOADER.replace("% N}", f"% {images}}}"))
+    (root / "tiny" / "datasets.yaml").write_text("tiny:\n  problem_type: binary\n  metric: acc\n  url: unused\n  label_columns: [y]\n")
+    (root / "tiny.yaml").write_text(
+        "kind: multimodal\nname: tiny\ndataset_name: tiny\ncustom_dataloader:\n  dataloader_file: tiny/loader.py\n"
+        "  class_name: Tiny\n  dataset_config_file: tiny/datasets.yaml\n  colour: blue\n" + extra)
+    return root
+
+
+def test_loader_relative_images_are_gathered_once_and_bound_not_linked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_factory) -> None:
+    root = _tiny(tmp_path / "bench", 300)
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(root))
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    spec = TaskSpec.load("tiny")
+    data = prepare(spec)
+    train = pd.read_csv(data.public / "train.csv")
+    assert train["pic"][1] == "data/images/1.png" and train["words"][0].endswith("blue picture number 0 of many")
+    info = json.loads((data.public / "dataset.json").read_text())
+    assert info["image_columns"] == ["pic"] and info["text_columns"] == ["words"] and info["numeric_columns"] == ["size"]
+    assert len(list((data.dir / "images").iterdir())) == 50  # the 50 the rows name, not every file in the folder
+    env = env_factory("tiny", python=sys.executable)
+    env.reset(seed=0)
+    if env.sandbox.name == "local-plain":
+        pytest.skip("local-plain has no mounts: the images are copied")
+    assert list((env.workspace / "data" / "images").iterdir()) == []  # no per-file links on the host
+    (env.workspace / "probe.py").write_text(
+        "import os\nfrom PIL import Image\nprint('count', len(os.listdir('data/images')), Image.open('data/images/7.png').size)\n"
+        "try:\n    open('data/images/x.png', 'w')\nexcept OSError as e:\n    print('refused', e.errno)\n")
+    obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
+    assert "count 50 (4, 4)" in obs and "refused 30" in obs  # EROFS: the bound images are read-only
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("metric: rmse\n", r"metric: rmse \(number\) does not score a binary task"),
+    ("split: {val_fraction: 0.9}\n", "fractions must lie between 0 and 0.5"),
+    ("dataset_config_file: tiny/datasets.yaml\n", "give a dataset config or a custom_dataloader, not both"),
+])
+def test_yaml_mistakes_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str, message: str) -> None:
+    root = _tiny(tmp_path / "bench", 2, extra)
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(root))
+    with pytest.raises(TaskError, match=message) as e:
+        TaskSpec.load("tiny")
+    assert "\n" not in str(e.value)
+
+
+def test_loader_mistakes_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _tiny(tmp_path / "bench", 2)
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(root))
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    loader = root / "tiny" / "loader.py"
+    loader.write_text(loader.read_text().replace('"pics/{i % 2}.png"', '"pics/{i}.png"'))
+    with pytest.raises(DataError, match=r"^48 of the 50 image files the rows name do not exist, e.g. /"):
+        prepare(TaskSpec.load("tiny"))
+    loader.write_text(loader.read_text().replace("self.data = None if", "1 / 0\n        self.data = None if"))
+    with pytest.raises(DataError, match="Tiny failed: ZeroDivisionError: division by zero$"):
+        prepare(TaskSpec.load("tiny"))
+
+
+def test_dataset_config_keys_are_checked(tmp_path: Path) -> None:
+    from mlgym.families.multimodal_data import read_config
+
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("a:\n  url: x.zip\n  label_columns: [y]\n  metric: acc\n  problem_type: multiclass\n  langs: [en]\n  shots: 5\n")
+    got = read_config(cfg, "a")
+    assert got.metric == "accuracy" and ("langs", "['en']") in got.extra
+    cfg.write_text("a:\n  url: x.zip\n  label_columns: [y]\n  metric: acc\n  problem_type: multiclass\n  colums: [x]\n")
+    with pytest.raises(TaskError, match=r"a\.colums: unknown dataset-config key"):
+        read_config(cfg, "a")
+    with pytest.raises(TaskError, match="no dataset 'b' in this dataset config; it has: a"):
+        read_config(cfg, "b")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_registered_dataset_without_network_fails_with_one_line(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    with pytest.raises(DataError) as e:
+        prepare(TaskSpec.load("multimodal-news-channel"))
+    msg = str(e.value)
+    assert msg.startswith("cannot download https://automl-mm-bench.s3.amazonaws.com/news_channel/train.csv") and "\n" not in msg
+    assert "put the file at" in msg
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTP mirror of AutoGluon-Bench's bucket (AUTO_MM_BENCH_REPO)."""
+    root = tmp_path / "bucket"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):  # type: ignore[no-untyped-def]
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", root
+    server.shutdown()
+
+
+def test_registered_download_checks_the_sha1(cache: Path, mirror: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, root = mirror
+    monkeypatch.setenv("AUTO_MM_BENCH_REPO", url)
+    (root / "news_channel").mkdir()
+    for split in ("train", "test"):
+        (root / "news_channel" / f"{split}.csv").write_text("channel,title\nbbc,a story\n")
+    with pytest.raises(DataError, match="the download's SHA-1 is not the registered ab226210"):
+        prepare(TaskSpec.load("multimodal-news-channel"))
+
+
+def test_unsupported_registry_names_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in UNSUPPORTED:
+        (tmp_path / f"{name}.yaml").write_text(f"kind: multimodal\nname: {name}\ndataset_name: {name}\n")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(tmp_path))
+    with pytest.raises(TaskError, match="named-entity recognition"):
+        TaskSpec.load("mit_movies")
+    with pytest.raises(TaskError, match="image-text retrieval"):
+        TaskSpec.load("flickr30k")
