@@ -7,6 +7,7 @@
     mlgym score LOG_DIR               score a run (also one cut short) from its trace
     mlgym sandbox build|gc|check      Docker images and sandbox self-checks
     mlgym eval | plot | report        many runs -> tables, figures, a browsable page
+    mlgym mlbench-llm ...             ML-Bench's one-shot setting: Pass@k of a model without the agent loop
     mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
     mlgym rollout --agent A -n N      N episodes at once, each env in a worker process
 
@@ -31,6 +32,7 @@ DELEGATED = {
     "plot": "mlgym.plot:main",
     "report": "mlgym.report:main",
     "bench": "mlgym.bench:main",
+    "mlbench-llm": "mlgym.mlbench_llm:main",
     "export": "mlgym.export:main",
     "rollout": "mlgym.rollout:main",
 }

@@ -214,3 +214,78 @@ def test_pass_at_k_tables_and_plot_from_mlgym_eval(rows, tmp_path, capsys):
     assert "pass@2_unbiased" in (tmp_path / "eval" / "passk.csv").read_text().splitlines()[0]
     written = plot.save_all(table, tmp_path / "figs", formats=("png",))
     assert tmp_path / "figs" / "pass_at_k.png" in written
+
+
+# ------------------------------------------------------------------ an LLM agent, through the scripted server
+def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkeypatch):
+    from llm_server import ScriptedLLM
+
+    def call(name: str, args: dict) -> dict:
+        return {"tool_calls": [{"name": name, "arguments": args}]}
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    command = "python classify.py --k 7 --weights distance --data moons"
+    with ScriptedLLM() as llm:
+        llm.script("openai/test-model",
+                   call("list_files", {"dir_path": "tinyclf/examples/knn"}),
+                   call("read_file", {"file_name": "tinyclf/examples/knn/README.md"}),
+                   call("write_file", {"file_name": "tinyclf/examples/knn/run.sh", "content": 'cd "$(dirname "$0")"\n' + command + "\n"}),
+                   call("execute_script", {"script_name": "tinyclf/examples/knn/run.sh"}),
+                   call("final_answer", {"final_answer": command}))
+        log = tmp_path / "llm-run"
+        assert runner.main(["--task", "mlbench-3", "--agent", "tools", "--llm-name", "openai/test-model", "--llm-base-url", llm.url,
+                            "--log-dir", str(log), "--work-dir", str(tmp_path / "ws"), "-q", "--profile", "mlgym"]) == 0
+        first_prompt = json.dumps(llm.calls("openai/test-model")[0]["messages"])
+    res = json.loads((log / "result.json").read_text())
+    assert res["score"] == 1.0 and res["metrics"]["all_pass"] == 1.0 and res["steps"] == 5
+    assert "Classify the moons data set" in first_prompt and "tinyclf/examples/knn/run.sh" in first_prompt
+    steps = [json.loads(line) for line in (log / "trace.jsonl").read_text().splitlines() if '"type": "step"' in line]
+    assert "classify.py" in steps[0]["observation"] and "accuracy" in steps[3]["observation"]
+
+
+# ------------------------------------------------------------------ one-shot mode (ML-LLM-Bench)
+def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, capsys):
+    from llm_server import ScriptedLLM
+
+    from mlgym import mlbench_llm
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    reg = ["I would run python train.py --model linear --epochs 30 --lr 0.05",  # argument poly missing: not run
+           "Here:\n```bash\npython train.py --model poly --epochs 30 --lr 0.05\n```",  # passes
+           "```bash\npython train.py --model poly --epochs 30 --lr 0.05 --bogus\n```"]  # runs, argparse exits 2
+    lib = ["```python\nfrom tinyclf.knn import fit_score\nprint(fit_score(k=3, data='blobs'))\n```",
+           "python score.py --k 3 --data blobs",  # Python code was asked for: wrong type
+           "```python\nfrom tinyclf.knn import fit_score\nprint(fit_score(k=3, data='blobs'))\n```"]
+    argv = ["--llm-name", "openai/test-model", "--task", "mlbench-1", "mlbench-4", "--samples", "3", "--setting", "retrieval",
+            "--llm-cache", str(tmp_path / "cache"), "--timeout", "20"]
+    with ScriptedLLM() as llm:
+        llm.script("openai/test-model", *reg, *lib)
+        assert cli.main(["mlbench-llm", *argv, "--llm-base-url", llm.url, "--out", str(tmp_path / "out")]) == 0
+        first = llm.calls("openai/test-model")[0]["messages"][1]["content"]
+        assert len(llm.calls("openai/test-model")) == 6
+    assert "`--model` is `linear` or `poly`" in first and "Task: I want to train the polynomial model" in first
+    results = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    one, four = results
+    assert [s["passed"] for s in one["samples"]] == [False, True, False]
+    assert one["samples"][0]["exec"] is None and one["samples"][0]["args_missing"] == ["model=poly"]
+    assert one["samples"][2]["exec"]["returncode"] == 2 and one["samples"][2]["args_pass"] is True
+    assert (one["pass@1"], one["pass@2"], one["pass@5"]) == (0.0, 1.0, None) and one["pass@1_unbiased"] == pytest.approx(1 / 3)
+    assert [s["passed"] for s in four["samples"]] == [True, False, True] and four["samples"][1]["type_pass"] is False
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["overall"]["pass@1"] == 0.5 and summary["overall"]["pass@2"] == 1.0
+    assert summary["per_repo"]["tinyreg"]["pass@1"] == 0.0 and summary["llm_calls"] == 6
+    assert summary["checks"] == {"answers": 6, "args_pass": 5, "type_pass": 5, "exec_pass": 3, "passed": 3}
+    assert "Pass@2" in capsys.readouterr().out
+    # a replay from the cache: no server at all, the same answers and scores
+    argv[argv.index("mlbench-4")] = "mlbench-1"
+    assert cli.main(["mlbench-llm", *argv, "--llm-base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "replay"), "-q"]) == 0
+    again = [json.loads(x) for x in (tmp_path / "replay" / "results.jsonl").read_text().splitlines()]
+    assert again[0]["samples"][1]["cached"] and [s["passed"] for s in again[0]["samples"]] == [False, True, False]
+
+
+def test_bm25_picks_the_matching_window():
+    from mlgym import mlbench_llm
+
+    doc = "Install it with pip. It needs numpy.\n\nTrain with train.py and the poly model. Set the learning rate with lr.\n\nThe end."
+    assert "poly model" in mlbench_llm.bm25_window("train the poly model", doc, n_sentence=1)
+    assert mlbench_llm.extract_answer("x\n```bash\nls -l\n```\ny") == "ls -l" and mlbench_llm.extract_answer(" ls ") == "ls"

@@ -521,7 +521,8 @@ class MLBenchFamily:
             f"You should terminate the subprocess after running the task (e.g., call subprocess.Popen(args).wait()). "
             f"When you give the Final Answer, run.sh is run as `bash run.sh` from {row.workdir}/ in a fresh copy of the "
             f"repository, killed after {opts.timeout:g} seconds: it passes if it exits 0, is still running then, or stops "
-            f"with KeyboardInterrupt."
+            f"with KeyboardInterrupt. (Execute Script runs scripts from the workspace root: a run.sh that starts with "
+            f"`cd \"$(dirname \"$0\")\"` runs the same both ways.)"
         )
 
     def oracle(self, task: Any) -> tuple[dict[str, str], str]:
