@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds an answer may run (ML-Bench: 10)")
     p.add_argument("--execute-all", action="store_true", help="run answers whose argument or type check failed too")
     p.add_argument("--sandbox", default="local")
-    p.add_argument("--python", default=sys.executable, help="interpreter answers run with (per repository: MLGYM_MLBENCH_PYTHON_<REPO>)")
+    p.add_argument("--python", default=None, help="interpreter answers run with (default: the task's environment, mlgym.taskenv; "
+                   "per repository: MLGYM_MLBENCH_PYTHON_<REPO>)")
     p.add_argument("--llm-cache", type=Path, default=None, help="response cache folder (replayable)")
     p.add_argument("--max-cost", type=float, default=None)
     p.add_argument("--max-tokens", type=int, default=None)
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from mlgym import taskenv
     from mlgym.env import write_json
     from mlgym.llm import Budget, LLMClient, ResponseCache
 
@@ -182,11 +184,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with open(args.out / "results.jsonl", "w") as f:
             for row in rows:
                 messages = prompt(row, args.setting, args.max_context_tokens, args.llm_name)
+                python = args.python or str(taskenv.ensure(mlbench.spec_for(row)))  # never the harness's own venv
                 samples = []
                 for j, client in enumerate(clients):
                     reply = client.complete(messages, purpose=f"mlbench-llm sample {j + 1}")
                     scored = score_answer(row, extract_answer(reply.content), seconds=args.timeout, sandbox=args.sandbox,
-                                          python=args.python, execute_all=args.execute_all)
+                                          python=python, execute_all=args.execute_all)
                     samples.append({"completion": reply.content, "cached": reply.cached, **scored})
                 rec = {"task": row.task_name, "id": row.id, "github_id": row.github_id, "repo": row.repo, "type": row.type,
                        "setting": args.setting, "samples": samples, **pass_at_k([s["passed"] for s in samples])}

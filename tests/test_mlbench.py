@@ -57,6 +57,18 @@ def test_tasks_lists_every_row_and_loads_them(rows, capsys):
     assert mlbench.options(spec).row.arguments == (("k", "7"), ("weights", "distance"), ("data", "moons"))
     with pytest.raises(TaskError, match="no row with id '99'"):
         TaskSpec.load("mlbench-99")
+    assert spec.environment.python is None  # the default task environment (numpy, scikit-learn: all the fixtures need)
+
+
+def test_a_repository_names_its_interpreter(rows, tmp_path, monkeypatch):
+    from mlgym import taskenv
+
+    python = str(Path(sys.executable).absolute())  # e.g. the python of ML-Bench's conda env for the repository
+    monkeypatch.setenv("MLGYM_MLBENCH_PYTHON_TINYREG", python)
+    spec = TaskSpec.load("mlbench-1")
+    assert spec.environment.python == python and TaskSpec.load("mlbench-3").environment.python is None
+    plan = taskenv.plan(spec)  # agent code and the eval run with it, as the task's environment
+    assert plan.existing and plan.python == Path(python)
 
 
 def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):

@@ -283,7 +283,7 @@ def timeout() -> float:
 
 
 def spec_for(row: Row) -> Any:
-    from mlgym.task import Baseline, TaskLimits, TaskSpec
+    from mlgym.task import Baseline, TaskEnvironment, TaskLimits, TaskSpec
 
     t = timeout()
     src = source()
@@ -294,6 +294,7 @@ def spec_for(row: Row) -> Any:
         limits=TaskLimits(max_steps=30, max_time=3600.0, exec_timeout=max(t, 60.0)),
         success_threshold=0.5, eval_timeout=t + 120.0, kind=MLBenchFamily.kind,
         source=Path(src) if not src.startswith(HUB + ":") else None, options=_Options(row, t),
+        environment=TaskEnvironment(python=interpreter_for(row)),  # None: the default task environment (mlgym.taskenv)
     )
 
 
@@ -413,7 +414,8 @@ def executed_ok(returncode: int, timed_out: bool, output: str) -> bool:
 
 
 def interpreter_for(row: Row) -> str | None:
-    """A per-repository Python (``MLGYM_MLBENCH_PYTHON_<REPO>``, e.g. ML-Bench's conda env's python)."""
+    """A per-repository Python (``MLGYM_MLBENCH_PYTHON_<REPO>``, e.g. the python of ML-Bench's conda env
+    for it): the task's ``environment.python``, which agent code and the eval then run with."""
     var = "MLGYM_MLBENCH_PYTHON_" + re.sub(r"[^A-Za-z0-9]", "_", row.repo).upper()
     return os.environ.get(var) or None
 
@@ -439,9 +441,8 @@ def execute_in_checkout(row: Row, files: dict[str, bytes], argv: list[str], *, s
     from mlgym.scratch import scratch_dir
 
     opts = dict(sandbox_options or {})
-    own = interpreter_for(row)
-    if own and sandbox.startswith("local"):
-        opts["python"] = own
+    if sandbox.startswith("local"):
+        opts.setdefault("python", python)  # the interpreter the sandbox makes visible
     py_dir = str(Path(shutil.which(opts.get("python") or python) or python).absolute().parent) if sandbox.startswith("local") else ""
     with tempfile.TemporaryDirectory(prefix="mlgym-mlbench-", dir=scratch_dir()) as tmp:
         ws = Path(tmp) / "ws"
