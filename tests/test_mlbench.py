@@ -69,6 +69,9 @@ def test_a_repository_names_its_interpreter(rows, tmp_path, monkeypatch):
     assert spec.environment.python == python and TaskSpec.load("mlbench-3").environment.python is None
     plan = taskenv.plan(spec)  # agent code and the eval run with it, as the task's environment
     assert plan.existing and plan.python == Path(python)
+    assert spec.limits.network is False
+    monkeypatch.setenv("MLGYM_MLBENCH_NETWORK", "1")  # real rows download weights
+    assert TaskSpec.load("mlbench-1").limits.network is True
 
 
 def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ the reference answer ``output``, the README segment that holds it (``oracle``) a
     MLGYM_MLBENCH_SPLIT=quarter        # hub split (full: 260 rows, quarter: 68); default full
     MLGYM_MLBENCH_REPOS=mirrors/       # mirrors/<repository name> is a git repository used
                                        # instead of cloning ``github``
+    MLGYM_MLBENCH_NETWORK=1            # agent code and the eval may reach the network (default: not)
     mlgym tasks --family mlbench
     mlgym run --task mlbench-42 --agent oracle
 
@@ -291,7 +292,8 @@ def spec_for(row: Row) -> Any:
         name=row.task_name, root=Path(src).parent if not src.startswith(HUB + ":") else data_root(),
         description=row.instruction.strip(), metric="pass", direction="higher", submission=(row.run_sh,),
         baseline=Baseline(0.0, "ML-Bench scores a row 1 (passes) or 0; without run.sh nothing passes"),
-        limits=TaskLimits(max_steps=30, max_time=3600.0, exec_timeout=max(t, 60.0)),
+        limits=TaskLimits(max_steps=30, max_time=3600.0, exec_timeout=max(t, 60.0),
+                          network=os.environ.get("MLGYM_MLBENCH_NETWORK", "") not in ("", "0")),  # real rows download weights
         success_threshold=0.5, eval_timeout=t + 120.0, kind=MLBenchFamily.kind,
         source=Path(src) if not src.startswith(HUB + ":") else None, options=_Options(row, t),
         environment=TaskEnvironment(python=interpreter_for(row)),  # None: the default task environment (mlgym.taskenv)
