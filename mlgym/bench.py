@@ -67,6 +67,7 @@ class Grid:
     runs: tuple[Run, ...]
     args: tuple[str, ...]
     sandbox: str
+    env: tuple[tuple[str, str], ...] = ()  # extra environment of every run (e.g. an AutoGluon-Bench amlb_user_dir)
 
 
 def load_grid(path: Path, out: Path | None = None) -> Grid:
@@ -82,12 +83,22 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
         raise MLGymError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise MLGymError(f"{path}: expected a mapping with tasks, agents and seeds")
-    unknown = set(raw) - {"name", "tasks", "agents", "seeds", "args", "sandbox"}
+    from mlgym import amlb_bench  # AMLB grids and AutoGluon-Bench config files
+
+    env: dict[str, str] = {}
+    if amlb_bench.is_agbench(raw):
+        raw, agb_out, env = amlb_bench.from_agbench(path, raw)
+        out = out or agb_out
+        os.environ.update(env)  # the user's AMLB benchmarks, here and in every run
+    unknown = set(raw) - {"name", "tasks", "amlb", "agents", "seeds", "args", "sandbox"}
     if unknown:
-        raise MLGymError(f"{path}: unknown fields {sorted(unknown)}; known: name, tasks, agents, seeds, args, sandbox")
-    tasks = raw.get("tasks")
-    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise MLGymError(f"{path}: unknown fields {sorted(unknown)}; known: name, tasks, amlb, agents, seeds, args, sandbox")
+    tasks = raw.get("tasks", [] if "amlb" in raw else None)
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise MLGymError(f"{path}: tasks: give a list of task names")
+    tasks = tasks + (amlb_bench.grid_tasks(path, raw["amlb"]) if "amlb" in raw else [])
+    if not tasks:
+        raise MLGymError(f"{path}: tasks: give a list of task names (or amlb: {{benchmark, constraint, folds}})")
     for t in tasks:
         TaskSpec.load(t)  # unknown task: TaskError naming the known ones
     agents: list[tuple[str, tuple[str, ...]]] = []
@@ -117,7 +128,7 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
         Run(t, name, extra, s, out / t / (name if names.count(name) == 1 else f"{name}-{i}") / f"seed{s}")
         for t in tasks for i, (name, extra) in enumerate(agents) for s in seeds
     )
-    return Grid(name, out, runs, tuple(str(x) for x in args), str(raw.get("sandbox", "local")))
+    return Grid(name, out, runs, tuple(str(x) for x in args), str(raw.get("sandbox", "local")), tuple(env.items()))
 
 
 def command(grid: Grid, run: Run, work_dir: Path) -> list[str]:
@@ -132,7 +143,7 @@ def execute(grid: Grid, run: Run, work_dir: Path) -> tuple[Run, int, float]:
     run.log_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with open(run.log_dir / "runner.log", "ab") as log:
-        rc = subprocess.run(command(grid, run, work_dir), stdout=log, stderr=subprocess.STDOUT, env={**os.environ}).returncode
+        rc = subprocess.run(command(grid, run, work_dir), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **dict(grid.env)}).returncode
     return run, rc, time.monotonic() - t0
 
 
@@ -162,6 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ev.main([str(out), "--out", str(out / "eval"), "-q"])
     print(f"table: {out / 'eval' / 'table.json'}")
+    from mlgym.amlb_bench import write_results
+
+    csv_path = write_results(grid.runs, out, tag=grid.name, mode="ray" if a.ray else "local")
+    if csv_path is not None:
+        print(f"AMLB results: {csv_path}")
     if failed:
         print(f"{len(failed)} run(s) failed; see runner.log in: " + ", ".join(str(r.log_dir) for r in failed), file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ reported (:mod:`mlgym.families.amlb_grader`), the first one is the score.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -343,8 +344,9 @@ def _spec(entry: Entry, fold: int, c: Constraint, name: str) -> TaskSpec:
     source = entry.openml_task_id and f"OpenML task {entry.openml_task_id}" or f"the files {entry.train[fold % len(entry.train)]}"
     desc = (f"AMLB benchmark {entry.benchmark!r}, dataset {entry.name!r} ({source}), fold {fold}, constraint {c.name!r}"
             + (f": {entry.description}" if entry.description else "") + ".")
+    limit = float(runtime + max(60, runtime // 4))  # AMLB's budget plus a margin for loading, predicting, the harness
     raw = {"name": name, "metric": metric, "description": desc,
-           "limits": {"max_time": float(runtime), "exec_timeout": float(runtime), "memory_mb": memory}}
+           "limits": {"max_time": limit, "exec_timeout": limit, "memory_mb": memory}}
     common = common_fields(entry.source, raw, name=name, submission=SUBMISSION, requirements=REQUIREMENTS)
     return TaskSpec(root=entry.source.parent, kind=KIND, options=Options(entry, fold, c, runtime, cores, memory), **common)
 
@@ -373,7 +375,11 @@ class AMLBFamily:
                 progress: Callable[[str], None] | None = None) -> TaskData:
         from mlgym.families import amlb_data  # openml and pandas: imported when data is needed
 
-        return build(task, functools.partial(amlb_data.produce, task), root=root, force=force, verify=verify, progress=progress)
+        where = TaskData(task, root).dir
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with open(where.parent / f".{where.name}.lock", "w") as lock:  # a grid runs several agents on one fold at once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return build(task, functools.partial(amlb_data.produce, task), root=root, force=force, verify=verify, progress=progress)
 
     def build_workspace(self, task: TaskSpec, workspace: Path) -> None:
         opts = _opts(task)
@@ -398,8 +404,8 @@ class AMLBFamily:
             f"prediction format: a column 'predictions' (the predicted label or value) and, for classification, one "
             f"column per class label holding its probability. It is scored on {task.metric} ({task.direction} is "
             f"better) when you give the Final Answer; AMLB's other metrics are reported too.\n"
-            f"Constraint {o.constraint.name!r}: {o.max_runtime_seconds} s for the whole episode, {o.cores} cores, "
-            f"{o.memory_mb} MB of memory. The starter train.py fits a small scikit-learn pipeline."
+            f"Constraint {o.constraint.name!r}: {o.max_runtime_seconds} s of training time, {o.cores} cores, {o.memory_mb} MB "
+            f"of memory; the episode ends after {task.limits.max_time:.0f} s. The starter train.py fits a small scikit-learn pipeline."
         )
 
     def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",

@@ -3,6 +3,7 @@
 # The AMLB family writes this file into the workspace as train.py, with CONFIG filled in.
 
 import json
+import os
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -13,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 CONFIG = {"cores": 1, "seconds": 60, "submission": "predictions.csv"}
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(CONFIG["cores"]))  # joblib cannot count physical cores in every sandbox
 
 info = json.load(open("data/task.json"))
 target, kind, classes = info["target"], info["type"], info["classes"]
