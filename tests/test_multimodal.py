@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import os
 import socket
 import sys
@@ -77,9 +78,10 @@ def test_binary_task_scores_probabilities_of_the_positive_class(cache: Path) -> 
     sub = tmp = data.dir.parent / "sub"
     tmp.mkdir()
     answers.assign(odd=answers["odd"] * 0.8 + 0.1).to_csv(sub / "submission.csv", index=False)
-    assert evaluate(spec, data, sub)["score"] == 1.0
+    res = evaluate(spec, data, sub)
+    assert res["score"] == pytest.approx(-math.log(0.9)) and res["metrics"]["auc"] == 1.0
     answers.assign(odd=1 - answers["odd"]).to_csv(sub / "submission.csv", index=False)
-    assert evaluate(spec, data, sub)["score"] == 0.0
+    assert evaluate(spec, data, sub)["metrics"]["auc"] == 0.0
     answers.assign(odd="yes").to_csv(sub / "submission.csv", index=False)
     res = evaluate(spec, data, sub)
     assert not res["valid_submission"] and "not a number" in res["error"]
