@@ -10,7 +10,8 @@ Three edit types, each a pure function ``(source, rng) -> Edit | None``:
 
 Keywords that fix the experiment rather than the model (``random_state``, ``test_size``, ...)
 are never touched.  Comments do not survive (the tree is unparsed); the first line of an
-edited script is a comment naming the edit, so the trace shows what each candidate tried.
+edited script names the edit (``# search edit: [model] DecisionTreeClassifier -> SVC``), so
+the trace shows what each candidate tried.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ MODELS: dict[str, Model] = {
 class Edit:
     kind: str  # one of EDIT_TYPES
     what: str  # e.g. "DecisionTreeClassifier max_depth 6 -> 12"
-    source: str  # the whole edited script, first line MARK + what
+    source: str  # the whole edited script, first line MARK + [kind] what
 
 
 def _name(func: ast.expr) -> str | None:
@@ -108,7 +109,16 @@ def _calls(tree: ast.AST) -> list[ast.Call]:
 
 def _emit(tree: ast.Module, kind: str, what: str) -> Edit:
     body = ast.unparse(ast.fix_missing_locations(tree))
-    return Edit(kind, what, f"{MARK}{what}\n{body}\n")
+    return Edit(kind, what, f"{MARK}[{kind}] {what}\n{body}\n")
+
+
+def marked_kind(source: str) -> str | None:
+    """The edit type a script's first line names (see :func:`_emit`); None for a script not made here."""
+    head = source.split("\n", 1)[0]
+    if not head.startswith(MARK + "["):
+        return None
+    kind = head[len(MARK) + 1:].split("]", 1)[0]
+    return kind if kind in EDIT_TYPES else None
 
 
 def _strip_mark(source: str) -> str:

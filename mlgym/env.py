@@ -8,13 +8,16 @@
 Actions are ``{"name", "arguments"}`` dicts or ``Action: ...`` / ``Action Input: ...``
 text.  A bad action yields an error observation (``info["error"]``), never an
 exception.  Rewards are 0 on every step except the last, whose reward is the
-improvement over the baseline (see :mod:`mlgym.scoring`).  The episode ends on
+improvement over the baseline (see :mod:`mlgym.scoring`); with ``reward_mode="dense"``
+a step that changes the validation predictions pays the change of their validation
+improvement (see :mod:`mlgym.dense`).  The episode ends on
 ``Final Answer`` (terminated) or when the step or time limit is reached (truncated);
 either way the submission is scored and ``result.json`` written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -35,8 +38,9 @@ from gymnasium.envs.registration import EnvSpec
 
 from mlgym.actions import parse_action
 from mlgym.data import TaskData, link_tree
+from mlgym.dense import REWARD_MODES, VALID_SUBMISSION, Validator
 from mlgym.errors import ActionError, MLGymError
-from mlgym.sandbox import Limits, Sandbox, make_sandbox
+from mlgym.sandbox import Limits, Mount, Sandbox, make_sandbox
 from mlgym.sandbox.quota import Quota
 from mlgym.safetext import printable
 from mlgym.scoring import baseline_for, evaluate
@@ -97,6 +101,7 @@ class MLGymEnv(gym.Env[str, Any]):
         sandbox_options: dict[str, Any] | None = None,
         fsync: bool = True,
         render_mode: str | None = None,
+        reward_mode: str = "final",
     ) -> None:
         self.task = task if isinstance(task, TaskSpec) else TaskSpec.load(task)
         self.sandbox_kind = sandbox
@@ -111,6 +116,13 @@ class MLGymEnv(gym.Env[str, Any]):
         if device is not None:
             self.sandbox_options["device"] = device
         self.tool_names = tuple(tools) if tools else CORE_TOOLS
+        if reward_mode not in REWARD_MODES:
+            raise MLGymError(f"unknown reward_mode {reward_mode!r}; choose one of: {', '.join(REWARD_MODES)}")
+        self.reward_mode = reward_mode  # what each step pays: see mlgym.dense
+        if reward_mode == "dense" and "Validate" not in self.tool_names:
+            import mlgym.tools.validate  # noqa: F401  (registers Validate)
+
+            self.tool_names += ("Validate",)
         if any(t not in REGISTRY for t in self.tool_names):
             import mlgym.tools.llm_tools  # noqa: F401  (registers the LLM-backed tools)
         unknown = [t for t in self.tool_names if t not in REGISTRY]
@@ -137,6 +149,9 @@ class MLGymEnv(gym.Env[str, Any]):
         self._start = 0.0
         self._done = True
         self._last_obs = ""
+        self._validator: Validator | None = None  # dense mode: scores valid_submission.csv
+        self._v = 0.0  # dense mode: the validation improvement paid so far
+        self._validation: dict[str, Any] | None = None  # this step's validation, once scored
         self._log_handler: logging.Handler | None = None
         self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
         if self.spec is None:  # built directly, not by gym.make: still declare what we are
@@ -190,7 +205,7 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.sandbox_kind == "docker":
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
-        mounts = self.task.family.mounts(self.task, self.data)
+        mounts = self._dense_mounts(self.task.family.mounts(self.task, self.data), prior)
         inside = tuple(m.target for m in mounts if not os.path.isabs(m.target))  # e.g. data/
         self.sandbox = make_sandbox(
             self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
@@ -207,6 +222,8 @@ class MLGymEnv(gym.Env[str, Any]):
                 (self.workspace / m.target).mkdir(parents=True, exist_ok=True)
         self.sandbox.start()
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
+        if self._validator is not None:
+            self.ctx.extra["validate"] = self._validate_now
         self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)
         self.writer = TraceWriter(self.log_dir, fsync=self.fsync)
         if self.writer.repaired_bytes:
@@ -281,7 +298,8 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def task_description(self) -> str:
         """The research problem and the step budget, without the tool list (reset's ``info["task_description"]``)."""
-        return f"{self.task.family.describe(self.task)} You have {self.max_steps} steps."
+        dense = f" {self._validator.describe()}" if self._validator is not None else ""
+        return f"{self.task.family.describe(self.task)}{dense} You have {self.max_steps} steps."
 
     def describe(self) -> str:
         """The first observation: research problem, where things are, the tools."""
@@ -298,7 +316,7 @@ class MLGymEnv(gym.Env[str, Any]):
             "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
             "step": self.steps, "tools": self._schemas,
             "tool_names": list(self.tool_names), "metric": self.task.metric, "direction": self.task.direction,
-            "max_steps": self.max_steps, "max_time": self.max_time, **extra,
+            "max_steps": self.max_steps, "max_time": self.max_time, "reward_mode": self.reward_mode, **extra,
         }
 
     # ------------------------------------------------------------------- step
@@ -318,6 +336,7 @@ class MLGymEnv(gym.Env[str, Any]):
         remaining = self.max_time - (t0 - self._start)
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
         out = _Outcome()
+        self._validation = None
         try:
             self._act(action, out)
             self._after(out)
@@ -337,7 +356,7 @@ class MLGymEnv(gym.Env[str, Any]):
             truncated, reason = True, "max_time"
         # The last step is scored before it is recorded: its record carries the reward step returns.
         res = self._score(reason) if reason else None
-        reward = float(res["reward"]) if res is not None else 0.0
+        reward = float(res["reward"]) if res is not None else self._dense_reward(out)
         self._record(action, out, duration, reward, elapsed)
         if res is not None:
             self._conclude(res)
@@ -404,6 +423,37 @@ class MLGymEnv(gym.Env[str, Any]):
             text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
         return text
 
+    # ------------------------------------------------------------- dense rewards (mlgym.dense)
+    def _dense_mounts(self, mounts: list[Mount], prior: Trace | None) -> list[Mount]:
+        """Dense mode: the carved split at data/ instead of the public data; the paid v restored on resume."""
+        self._validator, self._v = None, 0.0
+        if self.reward_mode != "dense":
+            return mounts
+        assert self.data is not None
+        self._validator = Validator(self.task, self.data, sandbox=self.sandbox_kind, python=self.python,
+                                    sandbox_options=self._eval_options())
+        if prior is not None:
+            self._v = next((float(s["validation"]["improvement"]) for s in reversed(prior.steps) if s.get("validation")), 0.0)
+        public = self.data.public.resolve()
+        return [dataclasses.replace(m, source=self._validator.public) if Path(m.source).resolve() == public else m for m in mounts]
+
+    def _validate_now(self) -> dict[str, Any]:
+        assert self._validator is not None and self.workspace is not None
+        self._validation = self._validator.score(self.workspace)
+        return self._validation
+
+    def _dense_reward(self, out: _Outcome) -> float:
+        """A step before the last: 0, or in dense mode the change of the validation improvement."""
+        if self._validator is None:
+            return 0.0
+        if self._validation is None and VALID_SUBMISSION in out.files:
+            self._validate_now()
+        if self._validation is None:
+            return 0.0
+        v = float(self._validation["improvement"])
+        reward, self._v = v - self._v, v
+        return reward
+
     def _record(self, action: Any, out: _Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
         assert self.writer is not None
         log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
@@ -413,6 +463,7 @@ class MLGymEnv(gym.Env[str, Any]):
             duration=round(duration, 6), error=out.error is not None, files=out.files, reward=reward,
             elapsed=round(time.monotonic() - self._start if elapsed is None else elapsed, 3), error_type=out.error_type or None,
             traceback=out.traceback or None, snapshot_error=out.snapshot_error or None, raw_action=raw,
+            validation=self._validation,
         ))
 
     # ------------------------------------------------------------- ending

@@ -195,11 +195,12 @@ def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | 
 
 
 def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | Path = "runs/rollout",
-               agent_argv: Sequence[str] = (), agent_options: dict[str, Any] | None = None,
+               agent_argv: Sequence[str] = (), agent_options: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
                run_info: dict[str, Any] | None = None, **env_kwargs: Any) -> list[Episode]:
     """Run ``n`` episodes of ``agent`` (a runner ``--agent`` name) at once, each agent in a thread
     and its env in a worker.  ``agent_argv``: more runner flags for the agents (``--llm-name`` ...);
-    ``agent_options``: keyword arguments for the agent class (e.g. the search agent's ``weights``)."""
+    ``agent_options``: keyword arguments for the agent class (e.g. the search agent's ``weights``),
+    or one such mapping per episode."""
     from mlgym.agents import load_agent
     from mlgym.agents.options import agent_tools
     from mlgym.runner import build_parser
@@ -211,13 +212,16 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
     envs = _envs(task, n, Path(log_dir), env_kwargs)
     eps = [Episode(i, seed + i, Path(log_dir) / f"ep{i:03d}") for i in range(n)]
     errors: list[str] = []
+    per_episode = [dict(agent_options or {})] * n if agent_options is None or isinstance(agent_options, dict) else list(agent_options)
+    if len(per_episode) != n:
+        raise MLGymError(f"agent_options has {len(per_episode)} entries for {n} episodes")
 
     def one(i: int) -> None:
         env, t0 = envs[i], time.monotonic()
         try:
             info_run = {"agent": agent, "model": args[i].llm_name, "seed": seed + i, **(run_info or {})}
             obs, info = env.reset(seed=seed + i, options={"run_info": info_run})
-            bot = cls(args[i], **(agent_options or {}))
+            bot = cls(args[i], **per_episode[i])
             bot.run(env, obs, info)
             if env.result is None:  # the agent stopped without ending the episode
                 env.finish("agent_stopped")
@@ -250,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=Path("workspaces"))
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--sandbox", default="local")
+    p.add_argument("--reward-mode", choices=("final", "dense"), default="final")
     args, rest = p.parse_known_args(argv)
     if args.episodes < 1:
         print("error: -n must be at least 1", file=sys.stderr)
@@ -257,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         eps = run_agents(args.task, args.agent, args.episodes, seed=args.seed, log_dir=args.log_dir, agent_argv=rest,
-                         work_dir=args.work_dir, max_steps=args.max_steps, sandbox=args.sandbox)
+                         work_dir=args.work_dir, max_steps=args.max_steps, sandbox=args.sandbox, reward_mode=args.reward_mode)
     except MLGymError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", type=Path, default=None, help="continue a killed run from its log folder")
     p.add_argument("--no-fsync", action="store_true", help="do not fsync the trace each step (faster, less safe)")
+    p.add_argument("--reward-mode", choices=("final", "dense"), default="final",
+                   help="final: only the last step pays (test improvement); dense: validation improvements along the way "
+                        "(see docs/rl.md)")
     g = p.add_argument_group("LLM agents")
     g.add_argument("--llm-name", default=None, help="litellm model name, e.g. openai/gpt-4o-mini")
     g.add_argument("--fast-llm-name", default=None, help="model for LLM-backed tools (default: --llm-name)")
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
         fsync=not args.no_fsync, tools=agent_tools(agent_cls, args), memory_mb=args.memory_mb, cpus=args.cpus,
+        reward_mode=args.reward_mode,
     )
     agent = agent_cls(args)
     env.run_info = {"agent": args.agent, "model": args.llm_name, "seed": args.seed}

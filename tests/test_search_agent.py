@@ -10,7 +10,7 @@ import pytest
 
 from mlgym import runner
 from mlgym.agents.search import validation_score
-from mlgym.agents.search_space import MARK, MODELS, add, model, numeric, propose
+from mlgym.agents.search_space import MARK, MODELS, add, marked_kind, model, numeric, propose
 from mlgym.task import TaskSpec
 from mlgym.trace import load
 
@@ -29,7 +29,7 @@ def _calls(source: str) -> dict[str, dict[str, object]]:
 def test_model_swap_imports_the_new_model_and_keeps_what_it_accepts():
     for seed in range(12):
         edit = model(STARTER, random.Random(seed))
-        assert edit is not None and edit.source.startswith(MARK)
+        assert edit is not None and edit.source.startswith(MARK) and marked_kind(edit.source) == "model"
         new = edit.what.split(" -> ")[1]
         spec = MODELS[new]
         assert spec.kind == "classifier" and "DecisionTreeClassifier" not in _calls(edit.source)
@@ -67,6 +67,7 @@ def test_same_seed_same_edits_and_weights_pick_the_edit_type():
     assert run(3) == run(3) and run(3) != run(4)
     only_models = [propose(STARTER, random.Random(s), {"model": 1.0, "numeric": 0, "add": 0}) for s in range(5)]
     assert all(e is not None and e.kind == "model" for e in only_models)
+    assert marked_kind(STARTER) is None and marked_kind(MARK + "[numeric] x 1 -> 2\nx = 2\n") == "numeric"
 
 
 @pytest.mark.parametrize("output, expected", [
