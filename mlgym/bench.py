@@ -86,6 +86,11 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
     from mlgym import amlb_bench  # AMLB grids and AutoGluon-Bench config files
 
     env: dict[str, str] = {}
+    from mlgym import multimodal_bench  # AutoGluon-Bench multimodal config files
+
+    if multimodal_bench.is_multimodal(raw):
+        raw, mm_out, env = multimodal_bench.from_agbench(path, raw)
+        out = out or mm_out
     if amlb_bench.is_agbench(raw):
         raw, agb_out, env = amlb_bench.from_agbench(path, raw)
         out = out or agb_out
@@ -178,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     csv_path = write_results(grid.runs, out, tag=grid.name, mode="ray" if a.ray else "local")
     if csv_path is not None:
         print(f"AMLB results: {csv_path}")
+    from mlgym.multimodal_bench import write_results as write_multimodal
+
+    mm_path = write_multimodal(grid.runs, out, env=dict(grid.env), name="results.csv" if csv_path is None else "multimodal_results.csv")
+    if mm_path is not None:
+        print(f"multimodal results: {mm_path}")
     if failed:
         print(f"{len(failed)} run(s) failed; see runner.log in: " + ", ".join(str(r.log_dir) for r in failed), file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import http.server
 import json
 import math
@@ -17,7 +18,7 @@ import pytest
 
 from mlgym import cli, runner
 from mlgym.data import prepare
-from mlgym.errors import DataError, TaskError
+from mlgym.errors import DataError, MLGymError, TaskError
 from mlgym.families.multimodal_data import REGISTRY, UNSUPPORTED
 from mlgym.scoring import evaluate
 from mlgym.task import TaskSpec
@@ -261,3 +262,37 @@ def test_unsupported_registry_names_say_why(tmp_path: Path, monkeypatch: pytest.
         TaskSpec.load("mit_movies")
     with pytest.raises(TaskError, match="image-text retrieval"):
         TaskSpec.load("flickr30k")
+
+
+def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgym import bench
+
+    root = _tiny(tmp_path / "user", 4)
+    (root / "tiny" / "metrics.py").write_text("def acc(y_true, y_pred):\n    return float((y_true == y_pred).mean())\n")
+    (root / "resources").mkdir()
+    (root / "resources" / "multimodal_constraints.yaml").write_text("quick:\n  TIME_LIMIT: 900\n  INSTANCE: g4dn.2xlarge\n")
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLGYM_BENCHMARKS", "")
+    config = root / "multimodal_local_configs.yaml"
+    config.write_text(
+        "module: multimodal\nmode: local\nbenchmark_name: ag_bench\nroot_dir: ag_bench_runs\n"
+        "git_uri#branch: https://github.com/autogluon/autogluon#master\nconstraint: quick\nframework: baseline\n"
+        "dataset_name: tiny\ncustom_dataloader:\n  dataloader_file: tiny/loader.py\n  class_name: Tiny\n"
+        "  dataset_config_file: tiny/datasets.yaml\ncustom_metrics:\n  metrics_path: tiny/metrics.py\n  function_name: acc\n"
+        "  optimum: 1\n  greater_is_better: true\ncustom_resource_dir: resources/\npresets: medium_quality\n"
+        "hyperparameters:\n  optimization.max_epochs: 5\ntime_limit: 10\n")
+    grid = bench.load_grid(config, tmp_path / "out")
+    assert [r.task for r in grid.runs] == ["agbench-tiny"] and grid.args == ("--max-time", "900.0")
+    assert bench.main([str(config), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert list(rows[0])[:12] == ["id", "task", "framework", "constraint", "version", "fold", "type", "metric", "result", "utc",
+                                  "training_duration", "predict_duration"]
+    row = rows[0]
+    assert (row["id"], row["task"], row["framework"], row["constraint"], row["type"]) == ("agbench-tiny", "tiny", "baseline", "quick", "binary")
+    assert row["metric"] == "custom:metrics.acc" and 0 <= float(row["result"]) <= 1 and row["custom:metrics.acc"] == row["result"]
+    config.write_text(config.read_text().replace("framework: baseline", "framework: AutoGluon_stable"))
+    with pytest.raises(MLGymError, match="framework: 'AutoGluon_stable' is not an mlgym agent"):
+        bench.load_grid(config)
+    config.write_text(config.read_text().replace("mode: local", "mode: aws"))
+    with pytest.raises(MLGymError, match="cloud mode"):
+        bench.load_grid(config)
