@@ -2,7 +2,7 @@
 
 A run's log folder::
 
-    trace.jsonl          one JSON record per line, flushed + fsynced as written
+    trace.jsonl          one JSON record per line, written as appended, fsynced right after
     objects/ab/abcd...   file contents by SHA-256, each stored once
     result.json          the score (written by scoring)
     env.log              the library's log for the run
@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,12 @@ def repair(path: Path) -> int:
 
 
 class TraceWriter:
-    """Appends records to ``trace.jsonl``; every record is on disk when ``append`` returns.
+    """Appends records to ``trace.jsonl``.
+
+    Every record is written (one unbuffered ``write(2)``) before ``append`` returns, so a
+    killed process leaves every record it appended; with ``fsync`` a background thread
+    also forces it to the disk right after (an operating-system crash then loses at most
+    the last few milliseconds), off the step's critical path.  ``close`` waits for that.
 
     Opening repairs a torn last line first (:func:`repair`), so an append never lands
     after a partial one.  Any record can be written: see :func:`to_json`.
@@ -148,6 +154,12 @@ class TraceWriter:
         self.repaired_bytes = repair(self.path)
         self._fh = open(self.path, "ab", buffering=0)
         self.fsync = fsync
+        self._dirty = threading.Event()
+        self._closing = False
+        self._syncer: threading.Thread | None = None
+        if fsync:
+            self._syncer = threading.Thread(target=self._sync_loop, name="mlgym-trace-fsync", daemon=True)
+            self._syncer.start()
 
     def append(self, record: Record | dict[str, Any]) -> None:
         if isinstance(record, Record):
@@ -156,10 +168,31 @@ class TraceWriter:
         line = to_utf8(to_json(record)) + b"\n"
         self._fh.write(line)  # unbuffered: one write(2) per record, so a crash leaves whole lines
         if self.fsync:
-            os.fsync(self._fh.fileno())
+            self._dirty.set()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            try:
+                os.fsync(self._fh.fileno())
+            except (OSError, ValueError):  # closed under us: close() syncs itself
+                pass
+            if self._closing:
+                return
 
     def close(self) -> None:
+        if self._syncer is not None:
+            self._closing = True
+            self._dirty.set()
+            self._syncer.join(timeout=30)
+            self._syncer = None
         if not self._fh.closed:
+            if self.fsync:
+                try:
+                    os.fsync(self._fh.fileno())
+                except OSError:
+                    pass
             self._fh.close()
 
 
