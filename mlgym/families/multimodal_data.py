@@ -232,11 +232,8 @@ def registered(name: str, where: str) -> DatasetConfig:
 
 # ---------------------------------------------------------------- downloads
 def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def fetch(url: str, dest: Path, *, sha1: str | None, base: Path | None, say: Say) -> Path:
