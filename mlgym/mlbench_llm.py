@@ -4,7 +4,8 @@
     mlgym mlbench-llm --llm-name M --llm-base-url http://127.0.0.1:8000/v1 --task mlbench-3 --samples 5
 
 For each row (``MLGYM_MLBENCH`` / the hub, as for the ML-Bench family) the model gets one
-prompt: the instruction plus, by ``--setting``, nothing (``instruction``), the README of the
+prompt: the instruction plus, by ``--setting``, nothing (``instruction``), the repository's
+text files, the row's folder first (``code``, cut to ``--max-context-tokens``), the README of the
 row's folder or of the repository (``readme``, cut to ``--max-context-tokens``), the BM25-best
 window of 10 README sentences (``retrieval``, as ML-Bench's merge script picks it) or the
 row's ``oracle`` segment (``oracle``).  It answers ``--samples`` times (5 in the paper); each
@@ -37,7 +38,8 @@ from mlgym.errors import MLGymError
 from mlgym.families import mlbench
 from mlgym.passk import pass_at_k
 
-SETTINGS = ("instruction", "readme", "retrieval", "oracle")
+SETTINGS = ("instruction", "code", "readme", "retrieval", "oracle")
+CODE_SUFFIXES = (".py", ".sh", ".md", ".rst", ".txt", ".yaml", ".yml", ".json", ".cfg", ".toml")
 SYSTEM = ("You are an expert in machine learning repositories. Given a task in a GitHub repository, answer with the one "
           "command (a bash command line) or the Python code that does it, inside a single ``` code block.")
 
@@ -52,6 +54,23 @@ def readme_text(row: mlbench.Row) -> str:
             if p.is_file() and not p.is_symlink():
                 return p.read_text(errors="replace")
     return ""
+
+
+def code_text(row: mlbench.Row, max_bytes: int = 4_000_000) -> str:
+    """The repository's text files as ``### path`` sections: the row's folder first, then the rest
+    (the code setting; the caller cuts it to its token budget)."""
+    tree, _sha = mlbench.pristine(row)
+    first = tree / row.folder
+    files = sorted((p for p in tree.rglob("*") if p.suffix in CODE_SUFFIXES and p.is_file() and not p.is_symlink()),
+                   key=lambda p: (first not in p.parents, len(p.relative_to(tree).parts), str(p)))
+    parts, size = [], 0
+    for p in files:
+        text = p.read_text(errors="replace")
+        if size + len(text) > max_bytes:
+            break
+        parts.append(f"### {p.relative_to(tree).as_posix()}\n{text}")
+        size += len(text)
+    return "\n\n".join(parts)
 
 
 def _words(text: str) -> list[str]:
@@ -88,13 +107,15 @@ def prompt(row: mlbench.Row, setting: str, max_context_tokens: int = 8000, model
     context = ""
     if setting == "readme":
         context = truncate_tokens(readme_text(row), max_context_tokens, model)
+    elif setting == "code":
+        context = truncate_tokens(code_text(row), max_context_tokens, model)
     elif setting == "retrieval":
         context = bm25_window(row.instruction, readme_text(row))
     elif setting == "oracle":
         context = row.oracle
     parts = [f"Repository: {row.repo} ({row.github}); the command runs from its folder {row.folder or '.'}/."]
     if context.strip():
-        label = {"readme": "README", "retrieval": "The most relevant part of the README", "oracle": "The relevant part of the README"}[setting]
+        label = {"code": "The repository's files", "readme": "README", "retrieval": "The most relevant part of the README", "oracle": "The relevant part of the README"}[setting]
         parts.append(f"{label}:\n{context.strip()}")
     if row.prefix_code.strip():
         parts.append(f"Setup already done:\n{row.prefix_code.strip()}")
@@ -139,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=5, help="answers per row (ML-Bench: 5)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of every answer")
     p.add_argument("--max-output-tokens", type=int, default=1024)
-    p.add_argument("--max-context-tokens", type=int, default=8000, help="the README is cut to this many tokens (setting readme)")
+    p.add_argument("--max-context-tokens", type=int, default=8000, help="the README or code is cut to this many tokens (settings readme, code)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds an answer may run (ML-Bench: 10)")
     p.add_argument("--execute-all", action="store_true", help="run answers whose argument or type check failed too")
     p.add_argument("--sandbox", default="local")

@@ -298,8 +298,14 @@ def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, c
     assert again[0]["samples"][1]["cached"] and [s["passed"] for s in again[0]["samples"]] == [False, True, False]
 
 
-def test_bm25_picks_the_matching_window():
+def test_bm25_picks_the_matching_window(rows):
     from mlgym import mlbench_llm
+
+    row = mlbench.options(TaskSpec.load("mlbench-3")).row
+    code = mlbench_llm.prompt(row, "code")[1]["content"]
+    assert code.index("### examples/knn/classify.py") < code.index("### tinyclf/knn.py") and "def fit_score" in code
+    assert "Run the classifier from this folder" in mlbench_llm.prompt(row, "readme")[1]["content"]
+    assert "Run the classifier" not in mlbench_llm.prompt(row, "instruction")[1]["content"]
 
     doc = "Install it with pip. It needs numpy.\n\nTrain with train.py and the poly model. Set the learning rate with lr.\n\nThe end."
     assert "poly model" in mlbench_llm.bm25_window("train the poly model", doc, n_sentence=1)
