@@ -310,3 +310,23 @@ def test_bm25_picks_the_matching_window(rows):
     doc = "Install it with pip. It needs numpy.\n\nTrain with train.py and the poly model. Set the learning rate with lr.\n\nThe end."
     assert "poly model" in mlbench_llm.bm25_window("train the poly model", doc, n_sentence=1)
     assert mlbench_llm.extract_answer("x\n```bash\nls -l\n```\ny") == "ls -l" and mlbench_llm.extract_answer(" ls ") == "ls"
+
+
+def test_agent_code_sees_neither_the_answers_nor_the_mirror(rows, tmp_path, env_factory):
+    from mlgym.data import TaskData
+    from mlgym.sandbox.local import bwrap_available
+
+    if bwrap_available():
+        pytest.fail(f"local-bwrap unusable: {bwrap_available()}", pytrace=False)
+    env = env_factory("mlbench-1", sandbox="local-bwrap")
+    env.reset(seed=0)
+    answers = TaskData(env.task).private / "row.json"
+    tree, _sha = mlbench.pristine(mlbench.options(env.task).row)
+    mirror = rows / "repos" / "tinyreg"
+    assert "python train.py --model poly" in answers.read_text()  # the hidden answer is there, on the host
+    probe = (f"cat {answers}; ls {tree}; touch {mirror}/HACKED {tree}/HACKED; git -C {mirror} log --oneline | head -1; "
+             f"echo probe-done\n")
+    env.step({"name": "Write File", "arguments": {"file_name": "probe.sh", "content": probe}})
+    obs = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.sh"}})[0]
+    assert "probe-done" in obs and "--model poly" not in obs and "tinyreg: --model poly" not in obs
+    assert not (mirror / "HACKED").exists() and not (tree / "HACKED").exists()
