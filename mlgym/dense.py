@@ -83,6 +83,8 @@ def _split(task: TaskSpec, data: TaskData) -> Path:
     for src in data.public.iterdir():
         if src.name != "train.csv" and src.is_file():
             shutil.copyfile(src, tmp / "public" / src.name)
+        elif src.is_dir() and not any(src.iterdir()):  # the mount point of a nested mount (multimodal data/images)
+            (tmp / "public" / src.name).mkdir()
     tidx = [cols.index(c) for c in targets]
     feats = [i for i, c in enumerate(cols) if c not in targets]
     with open(tmp / "public" / "train.csv", "w", newline="") as tr, open(tmp / "public" / VALID_FILE, "w", newline="") as va, \

@@ -296,3 +296,18 @@ def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Pat
     config.write_text(config.read_text().replace("mode: local", "mode: aws"))
     with pytest.raises(MLGymError, match="cloud mode"):
         bench.load_grid(config)
+
+
+def test_dense_rewards_keep_the_image_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_factory) -> None:
+    root = _tiny(tmp_path / "bench", 5)
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(root))
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    env = env_factory("tiny", python=sys.executable, reward_mode="dense")
+    env.reset(seed=0)
+    if env.sandbox.name == "local-plain":
+        pytest.skip("local-plain has no mounts")
+    (env.workspace / "probe.py").write_text(
+        "import pandas as pd\nfrom PIL import Image\nv = pd.read_csv('data/valid.csv')\n"
+        "print('valid', len(v), Image.open(v.pic[0]).size)\npd.DataFrame({'row_id': v.row_id, 'y': 1}).to_csv('valid_submission.csv', index=False)\n")
+    obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
+    assert "valid 6 (4, 4)" in obs  # data/ is the carved split, data/images still bound in it
