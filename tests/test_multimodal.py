@@ -145,6 +145,7 @@ def _tiny(root: Path, images: int, extra: str = "") -> Path:
 
 def test_loader_relative_images_are_gathered_once_and_bound_not_linked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_factory) -> None:
     root = _tiny(tmp_path / "bench", 300)
+    (root / "tiny" / "pics" / "0.png").chmod(0o600)  # all 300 are links to it: the user's own, unreadable to others
     monkeypatch.setenv("MLGYM_BENCHMARKS", str(root))
     monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
     spec = TaskSpec.load("tiny")
@@ -163,7 +164,7 @@ def test_loader_relative_images_are_gathered_once_and_bound_not_linked(tmp_path:
         "import os\nfrom PIL import Image\nprint('count', len(os.listdir('data/images')), Image.open('data/images/7.png').size)\n"
         "try:\n    open('data/images/x.png', 'w')\nexcept OSError as e:\n    print('refused', e.errno)\n")
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
-    assert "count 50 (4, 4)" in obs and "refused 30" in obs  # EROFS: the bound images are read-only
+    assert "count 50 (4, 4)" in obs and "refused 30" in obs  # read by the sandbox uid (copied, not linked); EROFS: read-only
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -283,10 +283,13 @@ def _gather_images(frames: dict[str, pd.DataFrame], columns: list[str], dest: Pa
         target = tmp / os.path.relpath(p, root)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not os.stat(p).st_mode & 0o004:  # the sandbox uid could not read a link to it: copy
+                raise PermissionError(p)
             os.link(p, target)
             linked += 1
         except OSError:
             shutil.copyfile(p, target)
+            target.chmod(0o444)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     say(f"{len(paths)} images in {dest} ({linked} hard links, {len(paths) - linked} copies), shown at data/{IMAGES}")
