@@ -345,8 +345,19 @@ def mirror_for(row: Row, say: Callable[[str], None] | None = None) -> Path:
             except DataError as e:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise DataError(f"{row.task_name}: {e} (no network? set MLGYM_MLBENCH_REPOS to a folder holding {row.repo}/)") from None
-            os.replace(tmp, bare)
+            _publish(tmp, bare)
     return bare
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename the finished ``tmp`` to ``final``; another process that got there first wins (its
+    copy is complete: only finished folders are ever renamed into place, and one in use is never removed)."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def commit_for(row: Row, mirror: Path) -> str:
@@ -381,8 +392,7 @@ def pristine(row: Row, say: Callable[[str], None] | None = None) -> tuple[Path, 
                 why = (err or untar.stderr.decode(errors="replace")).strip().splitlines()
                 raise DataError(f"{row.task_name}: cannot extract {sha[:12]} from {mirror}: {why[-1] if why else 'failed'}")
             (tmp / ".mlgym-complete").write_text(f"{row.github} {sha}\n")
-            shutil.rmtree(tree, ignore_errors=True)
-            os.replace(tmp, tree)
+            _publish(tmp, tree)
     return tree, sha
 
 
