@@ -312,3 +312,42 @@ def test_dense_rewards_keep_the_image_mount(tmp_path: Path, monkeypatch: pytest.
         "print('valid', len(v), Image.open(v.pic[0]).size)\npd.DataFrame({'row_id': v.row_id, 'y': 1}).to_csv('valid_submission.csv', index=False)\n")
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
     assert "valid 6 (4, 4)" in obs  # data/ is the carved split, data/images still bound in it
+
+
+def test_dataset_config_archive_is_downloaded_unpacked_and_its_images_bound(tmp_path: Path, mirror: tuple[str, Path],
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vision dataset in AutoGluon-Bench's layout: <name>.zip holding <name>/{split}.csv and the images."""
+    import hashlib
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    url, served = mirror
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(12):
+            png = io.BytesIO()
+            Image.new("L", (6, 6), 20 * i).save(png, format="PNG")
+            zf.writestr(f"toys/pictures/{i}.png", png.getvalue())
+        for split, rows in (("train", range(8)), ("test", range(8, 12))):
+            lines = ["ImageID,caption,LabelName"] + [f"{i}.png,a toy numbered {i},{'cat' if i % 3 else 'dog'}" for i in rows]
+            zf.writestr(f"toys/{split}.csv", "\n".join(lines) + "\n")
+    (served / "vision").mkdir()
+    (served / "vision" / "toys.zip").write_bytes(buf.getvalue())
+    sha = hashlib.sha1(buf.getvalue()).hexdigest()
+    (tmp_path / "vision_datasets.yaml").write_text(
+        f"base: &base\n  url: {url}vision/{{name}}.zip\n  splits: [train, test]\n  annotation: \"{{split}}.csv\"\n"
+        f"  image_path: \"pictures/{{value}}\"\n  metric: acc\n  problem_type: multiclass\n\n"
+        f"toys:\n  <<: *base\n  feature_columns: [ImageID, caption]\n  label_columns: [LabelName]\n  sha1sum: {{toys.zip: {sha}}}\n")
+    (tmp_path / "toys.yaml").write_text("kind: multimodal\nname: toys\ndataset_name: toys\ndataset_config_file: vision_datasets.yaml\n")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", str(tmp_path))
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    data = prepare(TaskSpec.load("toys"))
+    info = json.loads((data.public / "dataset.json").read_text())
+    assert info["image_columns"] == ["ImageID"] and info["rows"] == {"train": 7, "val": 1, "test": 4}
+    test = pd.read_csv(data.public / "test.csv")
+    assert test["ImageID"].tolist() == [f"data/images/{i}.png" for i in range(8, 12)] and "LabelName" not in test
+    assert sorted(p.name for p in (data.dir / "images").iterdir()) == sorted(f"{i}.png" for i in range(12))
+    assert pd.read_csv(data.private / "answers.csv")["LabelName"].tolist() == ["cat", "dog", "cat", "cat"]
+    assert not any(p.suffix == ".csv" for p in (data.dir / "images").rglob("*"))  # the annotation files stay hidden

@@ -356,7 +356,8 @@ def load_config(cfg: DatasetConfig, raw: Path, say: Say) -> Splits:
     label = cfg.label_columns[0]
     images = list(cfg.image_columns or ())
     if cfg.image_path is not None and not images:  # vision configs name the image column among the features
-        images = list(cfg.feature_columns or ())
+        first = next(iter(frames.values()))
+        images = [c for c in (cfg.feature_columns or first.columns) if c in first.columns and _names_images(first[c])]
     for key, frame in frames.items():
         split = next((s for s in cfg.splits if _split_key(s, cfg) == key), key)
         base = image_base / (cfg.image_path or "{value}").format(name=cfg.name, split=split, value="")
@@ -448,18 +449,19 @@ def absolute_images(splits: Splits, base: Path) -> Splits:
     return splits
 
 
+def _names_images(col: pd.Series) -> bool:
+    vals = col.dropna().astype(str).head(50)
+    return bool(len(vals)) and all(p.lower().endswith(IMAGE_SUFFIXES) for v in vals for p in v.split(";"))
+
+
 def infer_images(frame: pd.DataFrame, skip: list[str], base: Path | None) -> list[str]:
     """Text columns whose every value names an image file (';' separates several), some of which exist."""
     out = []
     for col in frame.columns:
         if col in skip or not (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col])):
             continue
-        vals = frame[col].dropna().astype(str)
-        if not len(vals):
-            continue
-        sample = vals.head(50)
-        paths = [p for v in sample for p in v.split(";")]
-        if all(p.lower().endswith(IMAGE_SUFFIXES) for p in paths) and any(
+        paths = [p for v in frame[col].dropna().astype(str).head(50) for p in v.split(";")]
+        if _names_images(frame[col]) and any(
                 Path(p).is_file() or (base is not None and (base / p).is_file()) for p in paths):  # the missing ones: an error later
             out.append(col)
     return out
