@@ -330,3 +330,20 @@ def test_agent_code_sees_neither_the_answers_nor_the_mirror(rows, tmp_path, env_
     obs = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.sh"}})[0]
     assert "probe-done" in obs and "--model poly" not in obs and "tinyreg: --model poly" not in obs
     assert not (mirror / "HACKED").exists() and not (tree / "HACKED").exists()
+
+
+def test_without_a_file_the_rows_come_from_the_hub(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MLGYM_MLBENCH", raising=False)
+    import datasets
+    import huggingface_hub.constants
+
+    # the hub path runs; offline (also where CI could reach the hub) it must stop with one line
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")
+    monkeypatch.setenv("MLGYM_MLBENCH_SPLIT", "quarter")
+    assert mlbench.source() == "super-dainiu/ml-bench:quarter"
+    assert cli.main(["tasks", "--family", "mlbench"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot load super-dainiu/ml-bench split 'quarter'") and "MLGYM_MLBENCH" in err[-1]
+    assert "Offline" in err[-1]
