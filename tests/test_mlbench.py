@@ -347,3 +347,16 @@ def test_without_a_file_the_rows_come_from_the_hub(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: cannot load super-dainiu/ml-bench split 'quarter'") and "MLGYM_MLBENCH" in err[-1]
     assert "Offline" in err[-1]
+
+
+def test_without_mirrors_the_repository_is_cloned_once(rows, tmp_path, monkeypatch):
+    rec = dict(mlbench_fixtures.rows()[0], github=(rows / "repos" / "tinyreg").as_uri())  # git clone's real path, from a file:// URL
+    (tmp_path / "rows.jsonl").write_text(json.dumps(rec) + "\n")
+    monkeypatch.setenv("MLGYM_MLBENCH", str(tmp_path / "rows.jsonl"))
+    monkeypatch.delenv("MLGYM_MLBENCH_REPOS")
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    assert _run(tmp_path, "mlbench-1")["score"] == 1.0
+    bare = tmp_path / "data" / "mlbench-repos" / "tinyreg.git"
+    assert (bare / "HEAD").is_file() and not (bare / "train.py").exists()
+    stamp = (bare / "HEAD").stat().st_mtime_ns
+    assert _run(tmp_path / "again", "mlbench-1")["score"] == 1.0 and (bare / "HEAD").stat().st_mtime_ns == stamp  # not cloned again
