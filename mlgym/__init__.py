@@ -13,6 +13,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import gymnasium as gym  # noqa: E402
 
 from mlgym.errors import MLGymError  # noqa: E402
+from mlgym.families import ROW_FAMILIES  # noqa: E402
 from mlgym.task import TaskSpec, list_tasks  # noqa: E402
 
 __all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_tasks"]
@@ -27,9 +28,7 @@ def register_tasks() -> list[str]:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
         ids.append(env_id)
-    from mlgym.families import ROW_FAMILIES  # dataset-row families: one id, the row given as task=...
-
-    for kind in ROW_FAMILIES:
+    for kind in ROW_FAMILIES:  # dataset-row families: one id, the row given as task=...
         env_id = f"mlgym/{kind}-v0"
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": kind}, nondeterministic=True)
@@ -39,8 +38,10 @@ def register_tasks() -> list[str]:
 
 def make(task: str, **kwargs: Any) -> gym.Env:
     """``gym.make("mlgym/<task>-v0", **kwargs)``; an unknown task is a :class:`TaskError`."""
-    TaskSpec.load(task)
+    spec = TaskSpec.load(task)
     register_tasks()
+    if spec.kind in ROW_FAMILIES:  # a dataset row (ML-Bench): its family's one id, the row as task=
+        return gym.make(f"mlgym/{spec.kind}-v0", task=spec.name, **kwargs)
     return gym.make(f"mlgym/{task}-v0", **kwargs)
 
 

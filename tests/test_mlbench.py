@@ -90,7 +90,7 @@ def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):
 def test_wrong_commands_fail_with_the_check_that_failed(rows, tmp_path):
     import gymnasium as gym
 
-    import mlgym  # noqa: F401  (registers mlgym/mlbench-v0)
+    import mlgym  # registers mlgym/mlbench-v0
 
     env = gym.make("mlgym/mlbench-v0", task="mlbench-1", log_dir=tmp_path / "log", work_dir=tmp_path / "ws")
     try:
@@ -104,6 +104,9 @@ def test_wrong_commands_fail_with_the_check_that_failed(rows, tmp_path):
     finally:
         env.close()
     res = info["result"]
+    made = mlgym.make("mlbench-3", log_dir=tmp_path / "log3", work_dir=tmp_path / "ws")
+    assert made.unwrapped.task.name == "mlbench-3" and made.spec is not None and made.spec.id == "mlgym/mlbench-v0"
+    made.close()
     assert terminated and reward == 0.0 and res["score"] == 0.0 and res["success"] is False
     assert res["metrics"]["exec_pass"] == 0.0 and res["metrics"]["args_pass"] == 0.0 and res["metrics"]["type_pass"] == 1.0
     assert res["metrics"]["exit_code"] == 2.0
