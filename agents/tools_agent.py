@@ -74,11 +74,12 @@ class ToolsAgent(Agent):
         self.prompt_tokens: list[int] = []
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
-        self.llms.attach(env)
+        # Only the public API: LLM records and usage travel with each step (RunLLMs.notes), so the
+        # env may live in another process (mlgym.rollout).
+        self.llms.collect()
         model = self.llms.main.model
         schemas = info["tools"]
-        head = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": task_text(obs)}]
+        head = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": info.get("task_description") or task_text(obs)}]
         turns: Turns[dict[str, Any]] = Turns(
             keep=self.keep_turns, cap=self.prompt_token_cap,
             count=lambda msgs: count_message_tokens(msgs, model, schemas), stub=_stub,
@@ -92,6 +93,7 @@ class ToolsAgent(Agent):
                 if not reply.tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
+                        env.step({"end": "agent_stopped", **self.llms.notes()})
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([{"role": "assistant", "content": reply.content}, {"role": "user", "content": NUDGE}])
                     continue
@@ -108,8 +110,7 @@ class ToolsAgent(Agent):
                     if done:
                         out = "Not run: the episode has ended."
                     else:
-                        base.run_info.update(self.llms.usage())
-                        out, _r, term, trunc, step_info = env.step({"name": tc["name"], "arguments": tc["arguments"]})
+                        out, _r, term, trunc, step_info = env.step({"name": tc["name"], "arguments": tc["arguments"], **self.llms.notes()})
                         done, result = term or trunc, step_info.get("result")
                     turn.append({"role": "tool", "tool_call_id": tc["id"], "content": truncate_tokens(out, self.obs_tokens, model)})
                 turns.add(turn)
@@ -117,9 +118,8 @@ class ToolsAgent(Agent):
                     return result
         except BudgetExceededError as e:
             log.warning("tools agent: %s", e)
-            base.run_info.update(self.llms.usage())
-            base.finish("budget")
-            return base.result  # type: ignore[no-any-return]
+            *_, end_info = env.step({"end": "budget", **self.llms.notes()})
+            return end_info.get("result")  # type: ignore[no-any-return]
 
 
 def _stub(m: dict[str, Any]) -> dict[str, Any]:

@@ -175,7 +175,7 @@ class MLGymEnv(gym.Env[str, Any]):
         """
         super().reset(seed=seed)
         options = options or {}
-        self.run_info.update(options.get("run_info") or {})
+        self._merge_run_info(options.get("run_info"))
         self._teardown()
         self._resets += 1
         collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
@@ -337,8 +337,12 @@ class MLGymEnv(gym.Env[str, Any]):
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
         out = _Outcome()
         self._validation = None
+        ending = self._agent_notes(action)
         try:
-            self._act(action, out)
+            if ending is None:
+                self._act(action, out)
+            else:
+                out.obs = f"The agent ended the episode ({ending})."
             self._after(out)
         except BaseException as e:  # KeyboardInterrupt, SystemExit: record the step, then stop
             out.fail("EnvError", f"interrupted ({type(e).__name__})", e)
@@ -350,7 +354,9 @@ class MLGymEnv(gym.Env[str, Any]):
         elapsed = time.monotonic() - self._start
         reason = "final_answer" if terminated else None
         truncated = False
-        if not terminated and self.steps >= self.max_steps:
+        if ending is not None:
+            truncated, reason = True, ending
+        elif not terminated and self.steps >= self.max_steps:
             truncated, reason = True, "max_steps"
         elif not terminated and elapsed >= self.max_time:
             truncated, reason = True, "max_time"
@@ -365,6 +371,32 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.result is not None:
             info["result"] = self.result
         return out.obs, reward, terminated, truncated, info
+
+    def _agent_notes(self, action: Any) -> str | None:
+        """What a dict action may carry besides the tool call, for agents in another process.
+
+        ``llm_calls``: the agent's model calls since its last step (trace ``llm`` records,
+        written before this step's); ``run_info``: keys for ``result.json`` (token usage...);
+        ``end`` in an action without ``name``: end the episode now with that reason (the
+        step's observation says so; it is scored as truncated).  Returns that reason.
+        """
+        if not isinstance(action, dict):
+            return None
+        assert self.writer is not None
+        calls = action.get("llm_calls")
+        for rec in calls if isinstance(calls, list) else ():
+            if isinstance(rec, dict):
+                self.writer.append({**rec, "type": "llm"})
+        self._merge_run_info(action.get("run_info"))
+        end = action.get("end")
+        if "name" not in action and isinstance(end, str) and end.strip():
+            return printable(end.strip(), 60)
+        return None
+
+    def _merge_run_info(self, info: Any) -> None:
+        """An agent's keys for the reset record and ``result.json``; never one the result sets itself."""
+        if isinstance(info, dict):
+            self.run_info.update({str(k): v for k, v in info.items() if str(k) not in _RESULT_KEYS})
 
     def _act(self, action: Any, out: _Outcome) -> None:
         """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
@@ -611,6 +643,13 @@ class _Outcome:
             if kind == "EnvError":
                 self.traceback = "".join(traceback.format_exception(exc))[-20_000:]
 
+
+# Keys of result.json that the env sets; an agent's run_info cannot replace them.
+_RESULT_KEYS = frozenset({
+    "type", "time", "task", "metric", "direction", "score", "baseline", "baseline_source", "improvement", "success",
+    "valid_submission", "error", "metrics", "eval_seconds", "leaderboard", "run_id", "log_dir", "reason", "steps", "reward",
+    "wall_time", "sandbox", "final_answer", "episode_finished",
+})
 
 # OSErrors an agent causes with a bad path or its own workspace (not the host's trouble).
 _AGENT_ERRNOS = {

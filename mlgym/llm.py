@@ -480,6 +480,7 @@ class RunLLMs:
     fast: LLMClient
     edit: LLMClient
     budget: Budget
+    pending: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)  # records not yet in a trace
 
     @classmethod
     def from_args(cls, args: Any, *, needs: str = "--agent", sampling: dict[str, dict[str, Any]] | None = None) -> RunLLMs:
@@ -525,6 +526,18 @@ class RunLLMs:
             client.on_call = record
         if base.ctx is not None:
             base.ctx.extra.update(llm=self.fast, edit_llm=self.edit, research_problem=base.task.description)
+
+    def collect(self) -> None:
+        """Keep every call's trace record here (:meth:`notes` hands them to the env with the next step)."""
+        self.pending.clear()
+        for client in {id(c): c for c in (self.main, self.fast, self.edit)}.values():
+            client.on_call = self.pending.append
+
+    def notes(self) -> dict[str, Any]:
+        """The step-action keys that give the env this run's LLM records and usage (``llm_calls``, ``run_info``)."""
+        calls = list(self.pending)
+        self.pending.clear()  # the same list: the clients append to it
+        return {"llm_calls": calls, "run_info": self.usage()}
 
     def usage(self) -> dict[str, Any]:
         return {"llm_calls": self.budget.calls, "llm_tokens": self.budget.tokens, "llm_cost": round(self.budget.cost, 6)}

@@ -1,0 +1,75 @@
+"""Agents through the public API only: each env in a worker process (mlgym.rollout), the agent here.
+
+The tools agent's LLM records and token usage travel with its step actions (``llm_calls``,
+``run_info``), and it ends a budget-exhausted episode with an ``end`` action."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llm_server import ScriptedLLM
+
+from mlgym.rollout import run_agents
+from mlgym.trace import load
+
+MAIN = "openai/test-model"
+BETTER = ("import pandas as pd\nfrom sklearn.svm import SVC\n"
+          "tr = pd.read_csv('data/train.csv'); te = pd.read_csv('data/test.csv')\n"
+          "m = SVC(gamma=0.001).fit(tr.drop(columns=['label']), tr['label'])\n"
+          "pd.DataFrame({'id': te['id'], 'label': m.predict(te.drop(columns=['id']))}).to_csv('submission.csv', index=False)\n")
+
+
+def call(name: str, args: dict) -> dict:
+    return {"tool_calls": [{"name": name, "arguments": args}]}
+
+
+@pytest.fixture
+def llm(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ScriptedLLM() as server:
+        yield server
+
+
+def test_tools_agent_in_a_worker_process(llm, tmp_path):
+    llm.script(MAIN, call("list_files", {"dir_path": "."}), "Thinking.", call("write_file", {"file_name": "train.py", "content": BETTER}),
+               call("execute_script", {"script_name": "train.py"}), call("final_answer", {"final_answer": "SVC"}))
+    [ep] = run_agents("digits", "tools", 1, seed=0, log_dir=tmp_path / "r", work_dir=tmp_path / "ws",
+                      agent_argv=["--llm-name", MAIN, "--llm-base-url", llm.url])
+    assert ep.result is not None and ep.result["success"] and ep.result["reason"] == "final_answer"
+    assert ep.result["llm_calls"] == 5 and ep.result["agent"] == "tools"
+    records = load(ep.log_dir).records
+    kinds = [r["type"] for r in records]
+    assert kinds.count("llm") == 5 and kinds.index("llm") < kinds.index("step")  # each call before the step it chose
+    assert kinds[-2:] == ["step", "result"] and load(ep.log_dir).steps[-1]["reward"] == ep.result["reward"]
+    first_prompt = llm.calls(MAIN)[0]["messages"][1]["content"]
+    assert "Research Problem" in first_prompt and "Action Input" not in first_prompt  # info's task_description
+
+
+def test_tools_agent_budget_ends_the_episode(llm, tmp_path):
+    llm.script(MAIN, *[call("list_files", {"dir_path": "."})] * 5)
+    [ep] = run_agents("digits", "tools", 1, seed=0, log_dir=tmp_path / "r", work_dir=tmp_path / "ws",
+                      agent_argv=["--llm-name", MAIN, "--llm-base-url", llm.url, "--max-tokens", "1500"])
+    assert ep.result is not None and ep.result["reason"] == "budget"
+    last = load(ep.log_dir).steps[-1]
+    assert last["observation"] == "The agent ended the episode (budget)." and last["action"]["name"] is None
+
+
+@pytest.mark.parametrize("agent", ["baseline", "search"])
+def test_scripted_agents_in_worker_processes(agent, tmp_path):
+    eps = run_agents("digits", agent, 2, seed=4, log_dir=tmp_path / "r", work_dir=tmp_path / "ws", max_steps=7)
+    for ep in eps:
+        result = json.loads((ep.log_dir / "result.json").read_text())
+        assert result["agent"] == agent and result["seed"] == ep.seed and result["reason"] == "final_answer"
+    if agent == "search":  # seed 4's one edit is a model swap
+        assert eps[0].result is not None and eps[0].result["success"]
+
+
+def test_agent_notes_cannot_rewrite_the_result(env_factory):
+    env = env_factory(max_steps=1)
+    env.reset(seed=0)
+    *_, info = env.step({"name": "List Files", "arguments": {}, "run_info": {"reward": 99.0, "success": True, "note": "n"},
+                         "llm_calls": [{"type": "step", "model": "m", "completion": "x"}, "junk"]})
+    assert info["result"]["reward"] == 0.0 and info["result"]["success"] is False and info["result"]["note"] == "n"
+    llm = [r for r in load(env.log_dir).records if r["type"] == "llm"]
+    assert llm == [{"type": "llm", "model": "m", "completion": "x", "time": llm[0]["time"]}]
