@@ -216,14 +216,34 @@ def _ray(grid: Grid, todo: list[Run], work_dir: Path, address: str) -> Iterator[
     if started:
         ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(execute)
-        pending = [remote.remote(grid, r, work_dir.resolve()) for r in todo]
+        from mlgym.amlb_bench import ray_resources
+
+        remote = ray.remote(num_cpus=1)(_on_ray_node)
+        alive = [n["Resources"] for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call,unused-ignore]
+        most = {k: max(r.get(k, 0.0) for r in alive) for k in ("CPU", "memory")} if alive else {}
+
+        def fits(run: Run) -> dict[str, float]:  # a constraint bigger than every node would wait for ever: cap it
+            want = ray_resources(run.task)
+            return {"num_cpus": min(want["num_cpus"], most.get("CPU") or want["num_cpus"]),
+                    **({"memory": min(want["memory"], most.get("memory") or want["memory"])} if "memory" in want else {})}
+
+        pending = [remote.options(**fits(r)).remote(grid, r, work_dir.resolve()) for r in todo]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
     finally:
         if started:
             ray.shutdown()
+
+
+def _on_ray_node(grid: Grid, run: Run, work_dir: Path) -> tuple[Run, int, float]:
+    """:func:`execute` on a Ray node, noting the node in ``ray_nodes.txt`` (a retried run lists each node it ran on)."""
+    import ray
+
+    run.log_dir.mkdir(parents=True, exist_ok=True)
+    with open(run.log_dir / "ray_nodes.txt", "a") as f:
+        f.write(ray.get_runtime_context().get_node_id() + "\n")
+    return execute(grid, run, work_dir)
 
 
 def _run_all(grid: Grid, results: Iterator[tuple[Run, int, float]], total: int) -> list[Run]:
