@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -93,8 +93,10 @@ class MLGymChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any]) -> list[BaseTool]:  # type: ignore[type-arg]
-    """One StructuredTool per env tool, its args schema the env's JSON schema; calling it steps ``env``."""
+def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any],  # type: ignore[type-arg]
+              notes: Callable[[], dict[str, Any]] = dict) -> list[BaseTool]:
+    """One StructuredTool per env tool, its args schema the env's JSON schema; calling it steps ``env``
+    (with ``notes()``'s keys: the LLM records and usage, see :meth:`mlgym.llm.RunLLMs.notes`)."""
     tools: list[BaseTool] = []
     for schema in schemas:
         fn = schema["function"]
@@ -102,7 +104,7 @@ def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any]
         def call(_name: str = fn["name"], **arguments: Any) -> str:
             if state.get("done"):
                 return "Not run: the episode has ended."
-            obs, _r, term, trunc, info = env.step({"name": _name, "arguments": arguments})
+            obs, _r, term, trunc, info = env.step({"name": _name, "arguments": arguments, **notes()})
             if term or trunc:
                 state.update(done=True, result=info.get("result"))
             return str(obs)
@@ -236,14 +238,14 @@ class LangChainAgent(Agent):
             return base.result  # type: ignore[no-any-return]
 
     def run_tools(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
-        self.llms.attach(env)
+        # Only the public API (the env may live in another process): LLM records and usage travel with each step.
+        self.llms.collect()
         client: LLMClient = self.llms.main
         state: dict[str, Any] = {}
-        tools = env_tools(env, info["tools"], state)
+        tools = env_tools(env, info["tools"], state, self.llms.notes)
         by_name = {t.name: t for t in tools}
         model = self.chat_model.bind_tools(tools)
-        head: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage(task_text(obs))]
+        head: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage(info.get("task_description") or task_text(obs))]
         turns: Turns[BaseMessage] = Turns(
             keep=self.keep_turns, cap=self.prompt_token_cap, stub=_stub,
             count=lambda msgs: count_message_tokens(_openai(msgs), client.model, info["tools"]),
@@ -256,6 +258,7 @@ class LangChainAgent(Agent):
                 if not ai.tool_calls and not ai.invalid_tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
+                        env.step({"end": "agent_stopped", **self.llms.notes()})
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([ai, HumanMessage(NUDGE)])
                     continue
@@ -264,7 +267,6 @@ class LangChainAgent(Agent):
                 for bad in ai.invalid_tool_calls:
                     turn.append(ToolMessage(f"Error: the arguments are not a JSON object ({bad.get('error')})", tool_call_id=bad["id"] or ""))
                 for tc in ai.tool_calls:
-                    base.run_info.update(self.llms.usage())
                     tool = by_name.get(tc["name"])
                     if tool is None:
                         out: BaseMessage = ToolMessage(f"Error: unknown tool {tc['name']!r}; valid: {', '.join(by_name)}", tool_call_id=tc["id"] or "")
@@ -276,9 +278,8 @@ class LangChainAgent(Agent):
             return state.get("result")  # type: ignore[no-any-return]
         except BudgetExceededError as e:
             log.warning("langchain agent: %s", e)
-            base.run_info.update(self.llms.usage())
-            base.finish("budget")
-            return base.result  # type: ignore[no-any-return]
+            *_, end_info = env.step({"end": "budget", **self.llms.notes()})
+            return end_info.get("result")  # type: ignore[no-any-return]
 
 
 def _openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:

@@ -73,3 +73,12 @@ def test_agent_notes_cannot_rewrite_the_result(env_factory):
     assert info["result"]["reward"] == 0.0 and info["result"]["success"] is False and info["result"]["note"] == "n"
     llm = [r for r in load(env.log_dir).records if r["type"] == "llm"]
     assert llm == [{"type": "llm", "model": "m", "completion": "x", "time": llm[0]["time"]}]
+
+
+def test_langchain_tool_calling_agent_in_a_worker_process(llm, tmp_path):
+    llm.script(MAIN, call("write_file", {"file_name": "train.py", "content": BETTER}),
+               call("execute_script", {"script_name": "train.py"}), call("final_answer", {"final_answer": "SVC"}))
+    [ep] = run_agents("digits", "langchain", 1, seed=0, log_dir=tmp_path / "r", work_dir=tmp_path / "ws",
+                      agent_argv=["--llm-name", MAIN, "--llm-base-url", llm.url, "--langchain-agent", "tool-calling"])
+    assert ep.result is not None and ep.result["success"] and ep.result["llm_calls"] == 3
+    assert [r["type"] for r in load(ep.log_dir).records].count("llm") == 3
