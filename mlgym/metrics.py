@@ -140,6 +140,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     _metric("tokens_per_second", "higher", "harness", lambda t, p: float(np.mean(p)), "generation speed measured by the harness"),
     _metric("perplexity", "lower", "harness", lambda t, p: float(np.exp(np.mean(p))), "exp of the mean negative log-likelihood per token"),
     _metric("smape_plus1", "lower", "harness", lambda t, p: _smape(np.asarray(t, float) + 1, np.asarray(p, float) + 1), "SMAPE of y + 1 (MLAgentBench's amp-parkinsons)"),
+    _metric("pass", "higher", "harness", lambda t, p: float(np.mean(p)), "1 when a run passes the task's own checks, else 0 (ML-Bench)"),
     _metric("map@20_osd_auc", "higher", "harness", lambda t, p: float(np.mean(p)), "mean of MAP@20 and 2 AUC - 1 of the out-of-sample flag (FathomNet 2023)"),
 ]}
 

@@ -53,6 +53,9 @@ def test_tasks_lists_every_row_and_loads_them(rows, capsys):
         assert f"mlbench-{r['id']}" in out
     spec = TaskSpec.load("mlbench-3")
     assert spec.kind == "mlbench" and spec.submission == ("tinyclf/examples/knn/run.sh",)
+    from mlgym.metrics import METRICS
+
+    assert METRICS[spec.metric].direction == spec.direction and METRICS[spec.metric].kind == "harness"
     assert TaskSpec.load("mlbench/3").name == "mlbench-3"
     assert mlbench.options(spec).row.arguments == (("k", "7"), ("weights", "distance"), ("data", "moons"))
     with pytest.raises(TaskError, match="no row with id '99'"):
