@@ -33,7 +33,7 @@ import gymnasium as gym
 
 from mlgym.errors import MLGymError
 
-__all__ = ["Episode", "RemoteEnv", "main", "rollout", "run_agents"]
+__all__ = ["Episode", "RemoteEnv", "VectorSlot", "main", "rollout", "run_agents"]
 
 Policy = Callable[[list[str], list[dict[str, Any]]], Sequence[Any]]
 
@@ -127,6 +127,43 @@ class RemoteEnv(gym.Env[str, Any]):
             self._proc.kill()
             self._proc.join()
         self._conn.close()
+
+
+def _unbatch(x: Any) -> Any:
+    """Row 0 of a vector env's batched value (infos are dicts of arrays, nested; ``_key`` masks dropped)."""
+    if isinstance(x, dict):
+        return {k: _unbatch(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, (tuple, list)) or hasattr(x, "shape"):
+        x = x[0]
+    return x.item() if hasattr(x, "item") and not isinstance(x, (str, bytes)) else x
+
+
+class VectorSlot(gym.Env[str, Any]):
+    """A one-env ``gymnasium.vector.AsyncVectorEnv`` seen as a plain env, so an agent's ``run`` drives it
+    unchanged while the env lives in the vector env's worker process::
+
+        envs = gym.vector.AsyncVectorEnv([lambda: gym.make("mlgym/digits-v0")], shared_memory=False)
+        slot = VectorSlot(envs)
+        obs, info = slot.reset(seed=0, options={"run_info": {"agent": "tools"}})
+        agent.run(slot, obs, info)
+    """
+
+    def __init__(self, envs: Any) -> None:
+        if envs.num_envs != 1:
+            raise MLGymError(f"VectorSlot wraps a vector env of one env, not {envs.num_envs}")
+        self.envs = envs
+        self.result: dict[str, Any] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        obs, infos = self.envs.reset(seed=seed, options=options)
+        return str(obs[0]), dict(_unbatch(infos))
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, infos = self.envs.step((action,))
+        info = dict(_unbatch(infos))
+        if info.get("result") is not None:
+            self.result = info["result"]
+        return str(obs[0]), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
 
 @dataclasses.dataclass

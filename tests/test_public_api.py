@@ -82,3 +82,28 @@ def test_langchain_tool_calling_agent_in_a_worker_process(llm, tmp_path):
                       agent_argv=["--llm-name", MAIN, "--llm-base-url", llm.url, "--langchain-agent", "tool-calling"])
     assert ep.result is not None and ep.result["success"] and ep.result["llm_calls"] == 3
     assert [r["type"] for r in load(ep.log_dir).records].count("llm") == 3
+
+
+@pytest.mark.parametrize("agent", ["baseline", "search", "tools", "langchain"])
+def test_agents_inside_gymnasium_async_vector_env(agent, llm, tmp_path):
+    import gymnasium as gym
+
+    from mlgym.agents import load_agent
+    from mlgym.rollout import VectorSlot
+    from mlgym.runner import build_parser
+
+    llm.script(MAIN, call("write_file", {"file_name": "train.py", "content": BETTER}),
+               call("execute_script", {"script_name": "train.py"}), call("final_answer", {"final_answer": "SVC"}))
+    args = build_parser().parse_args(["--agent", agent, "--llm-name", MAIN, "--llm-base-url", llm.url, "--langchain-agent", "tool-calling"])
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda: gym.make("mlgym/digits-v0", log_dir=tmp_path / "r", work_dir=tmp_path / "ws", max_steps=7)], shared_memory=False)
+    try:
+        slot = VectorSlot(envs)
+        obs, info = slot.reset(seed=4, options={"run_info": {"agent": agent}})
+        result = load_agent(agent)(args).run(slot, obs, info)
+    finally:
+        envs.close()
+    assert result is not None and result["agent"] == agent and result["reason"] == "final_answer"
+    assert result["success"] is (agent != "baseline")
+    trace = load(tmp_path / "r")
+    assert [s["reward"] for s in trace.steps][-1] == result["reward"] and trace.result["run_id"] == result["run_id"]
