@@ -53,3 +53,32 @@ def test_rollout_command_runs_agents_in_workers(tmp_path, capsys):
     assert "2 episodes in" in out and "ep001 seed 4" in out
     results = [json.loads((tmp_path / "r" / f"ep00{i}" / "result.json").read_text()) for i in range(2)]
     assert [r["seed"] for r in results] == [3, 4] and all(r["agent"] == "baseline" and r["steps"] == 3 for r in results)
+
+
+def _by_turn(body):
+    """The scripted model answers by the conversation's length: run the starter, think once, submit."""
+    turn = len(body["messages"]) // 2
+    if turn == 1:
+        return 'Action: Execute Script\nAction Input: {"script_name": "train.py"}'
+    return "Let me think." if turn == 2 else 'Action: Final Answer\nAction Input: {"final_answer": "the starter"}'
+
+
+def test_llm_policy_batches_and_replays_from_its_cache(tmp_path, monkeypatch):
+    from llm_server import ScriptedLLM
+
+    from mlgym.llm_policy import LLMPolicy
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ScriptedLLM() as llm:
+        llm.default("openai/test-model", _by_turn)
+        first = rollout("digits", LLMPolicy("openai/test-model", base_url=llm.url, cache=tmp_path / "cache"), 2, seed=0,
+                        log_dir=tmp_path / "a", work_dir=tmp_path / "ws")
+        assert len(llm.requests) == 6
+        url = llm.url
+    again = rollout("digits", LLMPolicy("openai/test-model", base_url=url, cache=tmp_path / "cache"), 2, seed=0,
+                    log_dir=tmp_path / "b", work_dir=tmp_path / "ws2")  # the server is gone: replies from the cache
+    assert [_steps(e.log_dir) for e in again] == [_steps(e.log_dir) for e in first]
+    for e in first:
+        trace = load(e.log_dir)
+        assert [r["type"] for r in trace.records] == ["reset", "llm", "step", "step", "llm", "llm", "step", "result"]
+        assert trace.steps[1]["observation"].startswith("ActionError") and e.result["reason"] == "final_answer"
