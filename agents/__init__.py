@@ -18,6 +18,7 @@ AGENTS: dict[str, str] = {
     "langchain": "mlgym.agents.langchain_agent:LangChainAgent",
     "oracle": "mlgym.agents.oracle:OracleAgent",
     "search": "mlgym.agents.search:SearchAgent",
+    "aide": "mlgym.agents.aide:AIDEAgent",
     "automl": "mlgym.agents.automl:AutoMLAgent",
 }
 
