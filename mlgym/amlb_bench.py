@@ -99,7 +99,7 @@ def from_agbench(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path,
     if unknown:
         raise _err(path, unknown[0], f"unknown AutoGluon-Bench field; known: {', '.join(AGBENCH_KEYS)}")
     if raw.get("module") != "tabular":
-        raise _err(path, "module", f"only module: tabular (AMLB tasks) is supported, got {raw.get('module')!r}")
+        raise _err(path, "module", f"only module: tabular (AMLB tasks) and multimodal are supported, got {raw.get('module')!r}")
     if raw.get("mode", "local") != "local":
         raise _err(path, "mode", f"only mode: local is supported, got {raw.get('mode')!r}")
     name = raw.get("benchmark_name")
