@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from amlb_openml_cache import SHARED, write_cache
+from mlgym.amlb_bench import ray_resources
 from mlgym.bench import load_grid
 from mlgym.errors import MLGymError
 
@@ -63,6 +64,8 @@ def test_autogluon_bench_local_config_maps_and_cloud_is_refused(tmp_path: Path, 
     assert {(r.agent, r.agent_args) for r in grid.runs} == {("automl", ("--framework", "flaml"))}
     assert grid.out.parent == tmp_path / "ag_bench_runs" / "tabular" and grid.out.name.startswith("ag_bench_")
     assert dict(grid.env) == {"MLGYM_AMLB_USER_DIR": str(amlb_env)}
+    assert ray_resources("amlb/test/kc2/1@ci") == {"num_cpus": 1.0, "memory": 2048 * 2**20}  # what each run asks Ray for
+    assert ray_resources("amlb/small/car/0@1h8c") == {"num_cpus": 8.0, "memory": 8192 * 2**20}
     for text, msg in [("cdk_context: {CDK_DEPLOY_ACCOUNT: x}\nmodule: tabular\nmode: aws\nbenchmark_name: b\n", "cdk_context: AutoGluon-Bench's cloud mode"),
                       ("module: tabular\nmode: aws\nbenchmark_name: b\nframework: flaml\n", "mode: AutoGluon-Bench's cloud mode"),
                       ("module: timeseries\nmode: local\nbenchmark_name: b\nframework: flaml\n", "only module: tabular .AMLB tasks. and multimodal"),
@@ -98,6 +101,10 @@ def test_amlb_grid_killed_and_resumed_writes_results_csv(tmp_path: Path, amlb_en
     assert f"{len(done_before)} done" in text
     for log_dir, run_id in done_before.items():  # finished runs were not run again
         assert json.loads((log_dir / "result.json").read_text())["run_id"] == run_id
+    from mlgym import plot
+
+    assert plot.main([str(out), "--out", str(out / "figures")]) in (0, None)
+    assert (out / "figures" / "performance_profiles.svg").is_file()
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 18 and (out / "eval" / "table.json").is_file()
     assert list(rows[0])[:16] == ["id", "task", "framework", "constraint", "fold", "result", "metric", "mode", "version", "params",
