@@ -6,6 +6,7 @@
     mlgym baseline TASK               measure the starter's score on the prepared data
     mlgym score LOG_DIR               score a run (also one cut short) from its trace
     mlgym sandbox build|gc|check      Docker images and sandbox self-checks
+    mlgym env build|list|which        the per-task Python environments agent code runs in
     mlgym eval | plot | report        many runs -> tables, figures, a browsable page
     mlgym mlbench-llm ...             ML-Bench's one-shot setting: Pass@k of a model without the agent loop
     mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
@@ -35,6 +36,7 @@ DELEGATED = {
     "mlbench-llm": "mlgym.mlbench_llm:main",
     "export": "mlgym.export:main",
     "rollout": "mlgym.rollout:main",
+    "env": "mlgym.taskenv_cli:main",
 }
 
 

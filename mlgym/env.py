@@ -25,7 +25,6 @@ import math
 import os
 import shutil
 import string
-import sys
 import time
 import traceback
 import uuid
@@ -36,6 +35,7 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
+from mlgym import taskenv
 from mlgym.actions import parse_action
 from mlgym.data import TaskData, link_tree
 from mlgym.dense import REWARD_MODES, VALID_SUBMISSION, Validator
@@ -107,7 +107,11 @@ class MLGymEnv(gym.Env[str, Any]):
         self.sandbox_kind = sandbox
         self.base_log_dir = Path(log_dir) if log_dir else None
         self.work_root = Path(work_dir) if work_dir else Path("workspaces")
-        self.python = python or (sys.executable if sandbox.startswith("local") else "python3")
+        # The agent's interpreter: --python when given; else, on the local backends, the
+        # task's environment (mlgym.taskenv, built on the first reset), never the harness's.
+        self.python_override = python
+        self._env_opts: dict[str, Any] = {}  # the task environment's sandbox options (mlgym.taskenv)
+        self.python = python or ("python" if sandbox.startswith("local") else "python3")
         self.max_steps = max_steps or self.task.limits.max_steps
         self.max_time = max_time or self.task.limits.max_time
         self.exec_timeout = exec_timeout or self.task.limits.exec_timeout
@@ -180,6 +184,9 @@ class MLGymEnv(gym.Env[str, Any]):
         self._resets += 1
         collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
         self.data = self.task.family.prepare(self.task)
+        if self.python_override is None:  # the task's environment; built now if missing (mlgym.taskenv)
+            self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: log.info("%s", msg))
+            self.python = str(self._env_opts.get("python", self.python))
         resume = Path(options["resume"]) if options.get("resume") else None
         prior = self._prior(resume) if resume is not None else None
         prior_reset = prior.reset if prior is not None else None
@@ -200,6 +207,7 @@ class MLGymEnv(gym.Env[str, Any]):
         env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
         opts = {**self.sandbox_options, "env": env_vars}
         opts["hide"] = self.task.hide
+        opts.update(self._env_opts)
         if self.sandbox_kind.startswith("local"):
             opts["python"] = self.python
         if self.sandbox_kind == "docker":
@@ -544,6 +552,7 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def _eval_options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}
+        opts.update(self._env_opts)
         if self.sandbox_kind.startswith("local"):
             opts["python"] = self.python
         if self.sandbox_kind == "docker":

@@ -34,7 +34,6 @@ BUILTIN = {
     "kaggle": "mlgym.families.kaggle:KaggleFamily",
     "mlagentbench": "mlgym.families.mlagentbench:MLAgentBenchFamily",
     "multimodal": "mlgym.families.multimodal:MultimodalFamily",
-    "multimodal": "mlgym.families.multimodal:MultimodalFamily",
     "mlbench": "mlgym.families.mlbench:MLBenchFamily",
     "amlb": "mlgym.families.amlb:AMLBFamily",
 }
