@@ -524,7 +524,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self._done = True
         try:
             res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
-                           sandbox_options=self._eval_options())
+                           sandbox_options=self._eval_options(), final_answer=self.ctx.final_answer if self.ctx else None)
         except Exception as e:  # noqa: BLE001 - a hostile workspace must not lose the result
             log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
             res = _failed_result(self.task, self.data, f"EnvError: scoring failed ({self._message(e)})")

@@ -144,7 +144,7 @@ def score_log_dir(log_dir: str | Path, sandbox: str = "local", step: int | None 
         data = prepare(task)
     with tempfile.TemporaryDirectory(prefix="mlgym-score-", dir=scratch_dir()) as tmp:  # collected if we are killed
         restore_workspace(trace, Path(tmp), step=step, only=task.submission)
-        result = evaluate(task, data, Path(tmp), sandbox=sandbox)
+        result = evaluate(task, data, Path(tmp), sandbox=sandbox, final_answer=_final_answer(trace, step))
     # episode_finished=False: a result.json written from this (``mlgym score --write``) does not
     # make the run finished for ``mlgym bench`` or ``--resume``.
     result.update(run_id=reset.get("run_id"), steps=len(trace.steps), reason="scored_from_trace", cut_short=trace.cut_short,
@@ -152,6 +152,19 @@ def score_log_dir(log_dir: str | Path, sandbox: str = "local", step: int | None 
     if step is not None:
         result["step"] = step
     return result
+
+
+def _final_answer(trace: Trace, step: int | None) -> str | None:
+    """The Final Answer text of the run (as of ``step``), as the env passed it to scoring."""
+    for r in reversed(trace.steps):
+        if step is not None and int(r.get("step") or 0) > step:
+            continue
+        action = r.get("action") or {}
+        args = action.get("arguments") if isinstance(action, dict) else None
+        if isinstance(action, dict) and action.get("name") == "Final Answer" and isinstance(args, dict):
+            answer = args.get("final_answer")
+            return answer if isinstance(answer, str) else None
+    return None
 
 
 def submission_snapshots(trace: Trace, submission: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:

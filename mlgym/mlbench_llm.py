@@ -125,8 +125,7 @@ def prompt(row: mlbench.Row, setting: str, max_context_tokens: int = 8000, model
 
 def extract_answer(completion: str) -> str:
     """The first fenced code block of ``completion`` (its body), else the whole text."""
-    m = re.search(r"```[^\n`]*\n(.*?)```", completion, re.S)
-    return (m.group(1) if m else completion).strip()
+    return mlbench.extract_script(completion)
 
 
 # ------------------------------------------------------------------ scoring one answer

@@ -17,6 +17,7 @@ every earlier step's reward is 0.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -61,8 +62,12 @@ def evaluate(
     sandbox: str = "local",
     python: str = "python",
     sandbox_options: dict[str, Any] | None = None,
+    final_answer: str | None = None,
 ) -> dict[str, Any]:
-    """Score the submission files found in ``submission_dir``.  Never raises for a bad submission."""
+    """Score the submission files found in ``submission_dir``.  Never raises for a bad submission.
+
+    ``final_answer`` (the episode's Final Answer text) reaches families whose ``evaluate``
+    takes a ``final_answer`` keyword (ML-Bench: the answer may be the command itself)."""
     base, base_how = baseline_for(task, data)
     result: dict[str, Any] = {
         "task": task.name,
@@ -81,7 +86,11 @@ def evaluate(
 
         sandbox_options = {**taskenv.sandbox_options(task, sandbox), **(sandbox_options or {})}
         python = str(sandbox_options.get("python", python))
-    res = task.family.evaluate(task, data, submission_dir, sandbox=sandbox, python=python, sandbox_options=sandbox_options)
+    extra: dict[str, Any] = {}
+    if final_answer is not None and "final_answer" in inspect.signature(task.family.evaluate).parameters:
+        extra["final_answer"] = final_answer
+    res = task.family.evaluate(task, data, submission_dir, sandbox=sandbox, python=python, sandbox_options=sandbox_options,
+                               **extra)
     result.update(res.as_dict())
     if res.valid and res.score is not None and base is not None:
         imp = improvement(task, res.score, base)

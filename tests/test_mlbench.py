@@ -366,3 +366,44 @@ def test_without_mirrors_the_repository_is_cloned_once(rows, tmp_path, monkeypat
     assert (bare / "HEAD").is_file() and not (bare / "train.py").exists()
     stamp = (bare / "HEAD").stat().st_mtime_ns
     assert _run(tmp_path / "again", "mlbench-1")["score"] == 1.0 and (bare / "HEAD").stat().st_mtime_ns == stamp  # not cloned again
+
+
+def test_final_answer_code_block_is_the_submission_without_run_sh(rows, tmp_path):
+    """ML-Bench: 'Final Answer or run.sh is the submission'. No run.sh: the Final Answer's
+    first fenced block is run as run.sh; prose alone is no submission."""
+    import mlgym  # noqa: F401  (registers the envs)
+    from mlgym.env import MLGymEnv
+
+    oracle = next(r for r in mlbench_fixtures.rows() if str(r["id"]) == "1")["output"]
+    for answer, passes in ((f"I trained it with\n```bash\n{oracle}\n```\ndone", True), ("I ran train.py for you.", None)):
+        env = MLGymEnv("mlbench-1", log_dir=tmp_path / f"log{passes}", work_dir=tmp_path / "ws")
+        try:
+            env.reset(seed=0)
+            *_, info = env.step({"name": "Final Answer", "arguments": {"final_answer": answer}})
+        finally:
+            env.close()
+        res = info["result"]
+        if passes:
+            assert res["score"] == 1.0 and res["metrics"]["all_pass"] == 1.0, res
+            from mlgym.eval import score_log_dir
+
+            assert score_log_dir(res["log_dir"])["score"] == 1.0  # rescoring from the trace agrees
+        else:
+            assert res["valid_submission"] is False and "no command in the final answer" in res["error"], res
+
+
+def test_extract_script_is_linear_and_matches_the_fenced_block():
+    import re
+    import time
+
+    from mlgym.families.mlbench import extract_script
+
+    pat = re.compile(r"```[^\n`]*\n(.*?)```", re.S)  # the plain definition, for small inputs
+    for text in ("a\n```bash\nls -l\n```\nb", "```\nx```", "``` a`b\nno\n```py\nyes\n```", "```x\nopen", "plain", "```py no newline"):
+        m = pat.search(text)
+        assert extract_script(text) == (m.group(1) if m else text).strip(), text
+    hostile = "```x" + "```" * 60_000 + "\n" + "```\n" * 5 + "a" * 10_000  # every opening looks possible
+    t0 = time.perf_counter()
+    extract_script(hostile)
+    extract_script("```a\n" + "b" * 190_000)
+    assert time.perf_counter() - t0 < 1.0

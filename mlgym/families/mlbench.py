@@ -535,7 +535,8 @@ class MLBenchFamily:
             f"When you give the Final Answer, run.sh is run as `bash run.sh` from {row.workdir}/ in a fresh copy of the "
             f"repository, killed after {opts.timeout:g} seconds: it passes if it exits 0, is still running then, or stops "
             f"with KeyboardInterrupt. (Execute Script runs scripts from the workspace root: a run.sh that starts with "
-            f"`cd \"$(dirname \"$0\")\"` runs the same both ways.)"
+            f"`cd \"$(dirname \"$0\")\"` runs the same both ways.) Without a run.sh, the first fenced code block "
+            f"(```bash ... ```) of your Final Answer is taken as run.sh."
         )
 
     def oracle(self, task: Any) -> tuple[dict[str, str], str]:
@@ -544,7 +545,11 @@ class MLBenchFamily:
         return {row.run_sh: oracle_script(row)}, row.output
 
     def evaluate(self, task: Any, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
-                 python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
+                 python: str = "python", sandbox_options: dict[str, Any] | None = None,
+                 final_answer: str | None = None) -> EvalResult:
+        """``run.sh`` in the row's folder is the submission; without one, the first fenced
+        code block of the episode's Final Answer is (ML-Bench lets the agent answer with the
+        command itself; plain prose is not taken for a command)."""
         from mlgym import fs
 
         opts = options(task)
@@ -554,12 +559,15 @@ class MLBenchFamily:
             dest = Path(tmp) / "run.sh"
             try:
                 fs.copy_out(submission_dir, row.run_sh, dest, limit=1 << 20)
+                script = dest.read_bytes()
             except FileNotFoundError:
-                return EvalResult(error=f"no submission: {row.run_sh} not found in the workspace",
-                                  metrics={"exec_pass": 0.0, "args_pass": 0.0, "type_pass": 0.0, "all_pass": 0.0})
+                answer = extract_script(final_answer or "", fenced_only=True)
+                if not answer:
+                    return EvalResult(error=f"no submission: {row.run_sh} not found in the workspace and no command in the final answer",
+                                      metrics={"exec_pass": 0.0, "args_pass": 0.0, "type_pass": 0.0, "all_pass": 0.0})
+                script = answer.encode("utf-8", "surrogateescape")[: 1 << 20] + b"\n"
             except (OSError, MLGymError) as e:
                 return EvalResult(error=f"invalid submission: {row.run_sh}: {e}")
-            script = dest.read_bytes()
         text = script.decode(errors="replace")
         missing = check_arguments(text, row.arguments)
         type_ok = check_type(text, row.type)
@@ -580,3 +588,22 @@ class MLBenchFamily:
             notes.append(f"run.sh does not look like {row.type or 'the expected type'}")
         return EvalResult(score=float(run.ok), valid=True, error="; ".join(notes) or None, metrics=metrics,
                           eval_seconds=round(time.monotonic() - start, 3))
+
+
+def extract_script(text: str, *, fenced_only: bool = False) -> str:
+    """The body of the first fenced code block of ``text`` (```lang ... ```), else the whole
+    text (``fenced_only``: else ""), stripped.  Linear in the length: the text may come
+    from an adversarial agent."""
+    start, nl = text.find("```"), -1
+    while start >= 0:
+        if nl <= start:
+            nl = text.find("\n", start + 3)
+        if nl < 0:
+            break
+        if text.find("`", start + 3, nl) < 0:  # a valid opening fence: ```lang
+            end = text.find("```", nl + 1)
+            if end >= 0:
+                return text[nl + 1:end].strip()
+            break
+        start = text.find("```", start + 3)
+    return "" if fenced_only else text.strip()
