@@ -71,11 +71,13 @@ class TaskEnvironment:
 
     ``requirements`` are pip requirement strings on top of :data:`DEFAULT_REQUIREMENTS`
     (YAML ``environment: {requirements: [...]}`` or ``requirements_file: FILE``);
-    ``python`` names an existing interpreter used as it is instead of a built one.
+    ``python`` names an existing interpreter used as it is instead of a built one;
+    ``image`` a Docker image used as it is instead of the task image (plus a layer).
     """
 
     requirements: tuple[str, ...] = ()
     python: str | None = None
+    image: str | None = None  # a Docker image of its own (e.g. a repository's), used as it is by --sandbox docker
 
     @property
     def all_requirements(self) -> tuple[str, ...]:
@@ -266,7 +268,7 @@ def common_fields(path: Path, raw: dict[str, Any], *, name: str, own_keys: Itera
     if not all("/" in h and ".." not in h.split("/") for h in hide):
         raise f.error("hide", "give package-data paths like 'sklearn/datasets/data/digits.csv.gz'")
     data_env = f.get("data_env", dict, {})
-    environment = _environment(f.sub("environment", ("requirements", "requirements_file", "python")), path,
+    environment = _environment(f.sub("environment", ("requirements", "requirements_file", "python", "image")), path,
                                tuple(defaults.get("requirements", ())))
     return dict(
         name=name, description=f.get("description", str, defaults.get("description", f._MISSING)).strip(), metric=metric, direction=direction,
@@ -292,7 +294,7 @@ def _environment(f: Fields, path: Path, family_reqs: tuple[str, ...]) -> TaskEnv
         if not r or r.startswith("-") or "\n" in r:
             raise f.error("requirements", f"{r!r}: give plain requirement strings like 'torch==2.13.0' (no pip options)")
     python = f.get("python", str, None)
-    return TaskEnvironment(requirements=tuple(dict.fromkeys(reqs)), python=python)
+    return TaskEnvironment(requirements=tuple(dict.fromkeys(reqs)), python=python, image=f.get("image", str, None))
 
 
 def task_paths() -> dict[str, list[Path]]:

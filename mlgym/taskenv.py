@@ -323,9 +323,11 @@ def sandbox_options(task: TaskSpec, sandbox: str, *, progress: Callable[[str], N
     """What a sandbox of kind ``sandbox`` needs to run ``task``'s environment: the
     interpreter on the local backends (built here if missing), the extra requirements
     (an image layer, :func:`mlgym.sandbox.docker.env_image`) on Docker, whose task image
-    already holds the default stack."""
+    already holds the default stack, or the task's own ``image``."""
     if sandbox.startswith("local"):
         return {"python": str(ensure(task, progress=progress))}
+    if sandbox == "docker" and task.environment.image:  # the task's own image, as it is
+        return {"image": task.environment.image}
     if sandbox == "docker" and task.environment.requirements:
         return {"requirements": task.environment.all_requirements}
     return {}

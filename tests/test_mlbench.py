@@ -75,6 +75,9 @@ def test_a_repository_names_its_interpreter(rows, tmp_path, monkeypatch):
     assert spec.limits.network is False
     monkeypatch.setenv("MLGYM_MLBENCH_NETWORK", "1")  # real rows download weights
     assert TaskSpec.load("mlbench-1").limits.network is True
+    monkeypatch.setenv("MLGYM_MLBENCH_IMAGE_TINYREG", "mlgym-task:latest")  # a repository's own Docker image
+    assert taskenv.sandbox_options(TaskSpec.load("mlbench-1"), "docker") == {"image": "mlgym-task:latest"}
+    assert taskenv.sandbox_options(TaskSpec.load("mlbench-3"), "docker") == {}
 
 
 def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):

@@ -296,7 +296,7 @@ def spec_for(row: Row) -> Any:
                           network=os.environ.get("MLGYM_MLBENCH_NETWORK", "") not in ("", "0")),  # real rows download weights
         success_threshold=0.5, eval_timeout=t + 120.0, kind=MLBenchFamily.kind,
         source=Path(src) if not src.startswith(HUB + ":") else None, options=_Options(row, t),
-        environment=TaskEnvironment(python=interpreter_for(row)),  # None: the default task environment (mlgym.taskenv)
+        environment=TaskEnvironment(python=interpreter_for(row), image=image_for(row)),  # None: the default task environment (mlgym.taskenv)
     )
 
 
@@ -423,6 +423,13 @@ def check_type(text: str, kind: str) -> bool:
 def executed_ok(returncode: int, timed_out: bool, output: str) -> bool:
     """Exit 0, still running at the timeout, or stopped by KeyboardInterrupt (as ML-Bench counts it)."""
     return timed_out or returncode == 0 or "KeyboardInterrupt" in output
+
+
+def image_for(row: Row) -> str | None:
+    """A per-repository Docker image (``MLGYM_MLBENCH_IMAGE_<REPO>``, e.g. one built from the
+    repository's requirements) for ``--sandbox docker``: the task's ``environment.image``."""
+    var = "MLGYM_MLBENCH_IMAGE_" + re.sub(r"[^A-Za-z0-9]", "_", row.repo).upper()
+    return os.environ.get(var) or None
 
 
 def interpreter_for(row: Row) -> str | None:
