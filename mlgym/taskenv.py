@@ -44,6 +44,7 @@ from mlgym.task import TaskSpec
 __all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "plan"]
 
 MARKER = ".mlgym-env.json"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -248,8 +249,18 @@ def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | Non
         argv += ["--no-index", "--find-links", str(Path(wheelhouse).resolve())]
     argv += list(env.requirements)
     say("pip install " + " ".join(env.requirements))
-    _run(argv, say, "pip install", hint=(" (offline? fill a wheelhouse with `mlgym env download --wheelhouse DIR` "
-                                         "where there is network, then `mlgym env build --wheelhouse DIR`)"))
+    hint = (" (offline? fill a wheelhouse with `mlgym env download --wheelhouse DIR` where there is network, "
+            "then `mlgym env build --wheelhouse DIR`)")
+    wants_torch = any(_canon(m.group(1)) == "torch" for r in env.requirements if (m := _NAME.match(r)))
+    try:
+        _run(argv, say, "pip install", hint=hint)
+    except EnvBuildError:
+        if not wants_torch or wheelhouse:
+            raise
+        # The lock pins PyTorch's CPU build (+cpu), which PyPI lacks: as install.sh does, try
+        # PyTorch's CPU index too (where pip was not configured with a local copy of the wheel).
+        say("retrying with PyTorch's CPU index")
+        _run(argv[:6] + ["--extra-index-url", TORCH_CPU_INDEX] + argv[6:], say, "pip install", hint=hint)
 
 
 def _run(argv: list[str], say: Callable[[str], None], what: str, hint: str = "") -> None:
