@@ -16,6 +16,7 @@ code 3 and a one-line message on stderr naming where to place the files by hand.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -115,6 +116,18 @@ def build(
     data = TaskData(task, root)
     if not force and data.is_ready(verify=verify):
         return data
+    data.dir.mkdir(parents=True, exist_ok=True)
+    # Parallel runs (a bench grid, a rollout) may prepare the same task at once: one does it,
+    # the others wait and then find it ready.
+    with open(data.dir.parent / f".{data.dir.name}.prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and data.is_ready(verify=verify):
+            return data
+        return _build_locked(task, data, produce, force=force, verify=verify, progress=progress)
+
+
+def _build_locked(task: TaskSpec, data: TaskData, produce: Producer, *, force: bool, verify: bool,
+                  progress: Callable[[str], None] | None) -> TaskData:
     if verify and data.manifest.exists() and not force:
         log.warning("%s: data failed verification; preparing again", task.name)
     data.raw.mkdir(parents=True, exist_ok=True)
