@@ -71,14 +71,29 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         table.add_row(t.name, t.kind, t.metric, t.direction, "not measured" if base is None else f"{base:g}", ", ".join(t.submission), ready)
     from mlgym.families import ROW_FAMILIES, row_task_names
 
-    for kind in ROW_FAMILIES:  # tasks that are dataset rows: listed when asked for (loading the rows may need the hub)
-        if args.family == kind:
+    notes = []
+    for kind in ROW_FAMILIES:  # tasks that are dataset rows
+        if args.family is None and not _rows_are_local(kind):  # loading them needs the hub: say how instead
+            notes.append(f"{kind}: rows of a hub dataset, not loaded here; `mlgym tasks --family {kind}` lists them "
+                         f"(offline: set MLGYM_MLBENCH to a JSONL/parquet file of its rows)")
+            continue
+        if args.family in (None, kind):
             for name in row_task_names(kind):
                 t = TaskSpec.load(name)
                 table.add_row(escape(t.name), t.kind, t.metric, t.direction, f"{t.baseline.score:g}" if t.baseline.score is not None
                               else "not measured", escape(", ".join(t.submission)), "ready" if TaskData(t).is_ready() else "not prepared")
-    Console(width=None if sys.stdout.isatty() else 160).print(table)  # piped: do not squeeze
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped: do not squeeze
+    console.print(table)
+    for note in notes:
+        console.print(escape(note), highlight=False)
     return 0
+
+
+def _rows_are_local(kind: str) -> bool:
+    """AMLB's rows are benchmark files on disk; ML-Bench's come from the hub unless MLGYM_MLBENCH names a file."""
+    import os
+
+    return kind != "mlbench" or bool(os.environ.get("MLGYM_MLBENCH"))
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

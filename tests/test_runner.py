@@ -60,3 +60,16 @@ def test_cli_baseline_measures(capsys, tmp_path, monkeypatch):
 def test_console_script_installed():
     proc = subprocess.run([sys.executable, "-m", "mlgym", "tasks"], capture_output=True, text=True)
     assert proc.returncode == 0 and "digits" in proc.stdout
+
+
+def test_tasks_lists_every_family_and_says_how_to_list_hub_rows(monkeypatch, capsys):
+    """`mlgym tasks` (no --family): folder, kaggle, mlagentbench, multimodal and AMLB tasks in one
+    table; ML-Bench's rows, which need the hub, named with the command that lists them."""
+    from mlgym.cli import main
+
+    monkeypatch.delenv("MLGYM_MLBENCH", raising=False)
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "house-prices", "mlagentbench-cifar10", "multimodal-digits-docs", "amlb/test/kc2/0"):
+        assert name in out, name
+    assert "mlgym tasks --family mlbench" in out
