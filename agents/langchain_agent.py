@@ -194,22 +194,33 @@ class LangChainAgent(Agent):
         return template.replace("{input}", problem).replace("{agent_scratchpad}", pad)
 
     def run_react(self, env: gym.Env, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
-        self.llms.attach(env)
+        # Only the public API: the LLM tools' models are built in the env's process from ``llm_tools``,
+        # this agent's model calls and usage travel with its actions.
+        self.llms.collect()
+        tool_opts = self.llms.tool_options()
+        state: dict[str, Any] = {}
+
+        def act(action: dict[str, Any]) -> str:
+            out, _r, term, trunc, step_info = env.step({
+                **action, **self.llms.notes(), "llm_usage": self.llms.budget.own(), "llm_tools": tool_opts})
+            self.llms.budget.set_outside(step_info.get("tool_llm_usage"))
+            if term or trunc:
+                state.update(done=True, result=step_info.get("result"))
+            return str(out)
+
         names = mlab_prompt_tools(self.args)
-        problem = getattr(base.task, "research_problem", None) or base.task.description
+        problem = str(info.get("research_problem") or info["task_description"])
         steps: list[tuple[AgentAction, str]] = []
         try:
             for _ in range(int(getattr(self.args, "agent_max_steps", None) or 50)):
                 prompt = self.react_prompt(problem, names, steps)
                 reply = self.chat_model.invoke([HumanMessage(prompt)], stop=REACT_STOP)
                 step = react_parse(str(reply.content))
-                if isinstance(step, AgentFinish):
-                    if base.ctx is not None:
-                        base.ctx.final_answer = str(step.return_values["output"])
-                    base.run_info.update(self.llms.usage())
-                    base.finish("final_answer")
-                    return base.result  # type: ignore[no-any-return]
+                if isinstance(step, AgentFinish):  # the answer is the env's Final Answer step
+                    act({"name": "Final Answer", "arguments": {"final_answer": str(step.return_values["output"])}})
+                    if not state.get("done"):  # an env without Final Answer
+                        act({"end": "final_answer"})
+                    return state.get("result")
                 if step.tool == "_Exception":
                     steps.append((step, str(step.tool_input)))
                     continue
@@ -223,19 +234,17 @@ class LangChainAgent(Agent):
                 except ActionError as e:  # not an env step, as in MLAgentBench
                     steps.append((step, f"ActionInputParsingError: {e}"))
                     continue
-                base.run_info.update(self.llms.usage())
-                out, _r, term, trunc, step_info = env.step({"name": step.tool, "arguments": arguments})
-                if term or trunc:
-                    return step_info.get("result")  # type: ignore[no-any-return]
-                steps.append((step, str(out)))
-            base.run_info.update(self.llms.usage())
-            base.finish("agent_max_steps")
-            return base.result  # type: ignore[no-any-return]
+                out = act({"name": step.tool, "arguments": arguments})
+                if state.get("done"):
+                    return state.get("result")
+                steps.append((step, out))
+            act({"end": "agent_max_steps"})
+            return state.get("result")
         except BudgetExceededError as e:
             log.warning("langchain agent: %s", e)
-            base.run_info.update(self.llms.usage())
-            base.finish("budget")
-            return base.result  # type: ignore[no-any-return]
+            if not state.get("done"):
+                act({"end": "budget"})
+            return state.get("result")
 
     def run_tools(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
         # Only the public API (the env may live in another process): LLM records and usage travel with each step.

@@ -378,15 +378,20 @@ class ResearchAgent(Agent):
 
     # ------------------------------------------------------------ loop
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
+        # Only the public API (the env may live in another process): the LLM tools' models are built
+        # in the env's process from ``llm_tools`` (sent with every action), this agent's model calls
+        # and usage travel with its actions, the research log is written and read through the env.
         self._log_dir = info["log_dir"]
-        self.llms.attach(env)
+        self._done, self._result = False, None
+        self.llms.collect()
         tool_names = list(info["tool_names"])
         if self.profile == "mlagentbench":
-            self._prepare_mlab(base, tool_names)
+            self._tool_opts = self.llms.tool_options(profile="mlagentbench", edit_backups=True, inspect_max_lines=101)
+            self._prepare_mlab(str(info.get("research_problem") or info["task_description"]), tool_names)
         else:
-            problem = obs.split("\n\nYou have access to the following tools:")[0].removeprefix("Research Problem: ")
-            self._initial = self.initial_prompt(problem, tool_names)
+            self._tool_opts = self.llms.tool_options()
+            problem = info.get("task_description") or obs.split("\n\nYou have access to the following tools:")[0]
+            self._initial = self.initial_prompt(str(problem).removeprefix("Research Problem: "), tool_names)
         if getattr(self.args, "resume", None):
             self.load(env)
         try:
@@ -396,23 +401,48 @@ class ResearchAgent(Agent):
         except BudgetExceededError as e:
             log.warning("research agent: %s", printable(e))
             self.save()
-            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
-            base.finish("budget")
-            return base.result  # type: ignore[no-any-return]
-        except MLGymError:
+            return self._end(env, "budget")
+        except MLGymError:  # gave up, or the provider failed: the episode stays open (the caller ends it or resumes)
             self.save()
+            if not self._done:
+                try:  # the model calls made since the last action still reach the trace
+                    self._act(env, {"aside": {}})
+                except MLGymError as e:
+                    log.warning("could not hand over the last model calls: %s", printable(e))
             raise
 
+    def _notes(self) -> dict[str, Any]:
+        """What every action carries: the LLM records and usage since the last one, the agent's own
+        spend (for the LLM tools' budget), and the LLM tools' models."""
+        notes = self.llms.notes()
+        notes["run_info"]["format_errors"] = self.state["format_errors"]
+        return {**notes, "llm_usage": self.llms.budget.own(), "llm_tools": self._tool_opts}
+
+    def _act(self, env: gym.Env, action: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:  # type: ignore[type-arg]
+        """One env call (a step, an ``end`` or an ``aside``) with the notes; keeps the tools' spend and the result."""
+        obs, reward, term, trunc, info = env.step({**action, **self._notes()})
+        self.llms.budget.set_outside(info.get("tool_llm_usage"))
+        if term or trunc:
+            self._done, self._result = True, info.get("result")
+        return str(obs), float(reward), bool(term), bool(trunc), info
+
+    def _end(self, env: gym.Env, reason: str) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        """End the episode (an ``end`` action) unless it is over; the result."""
+        if not self._done:
+            self._act(env, {"end": reason})
+        return self._result
+
     def _loop(self, env: gym.Env, tool_names: list[str]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
         while True:
             steps = self.state["steps"]
             if len(steps) > self.keep_steps:
                 plan = parse_entries(steps[-1]["response"]).get("Research Plan and Status", "")
-                try:
-                    self.state["retrieval"] = llm_tools.retrieve(base.ctx, plan)
-                except ActionError as e:  # keep the previous summary
-                    log.warning("retrieval from the research log failed: %s", e)
+                aside = {"name": "Retrieval from Research Log", "arguments": {"current_plan": plan}}
+                summary, *_, info = self._act(env, {"aside": aside})  # not a step (docs/research_agent.md #2)
+                if info.get("error"):  # keep the previous summary
+                    log.warning("retrieval from the research log failed: %s", printable(info["error"]))
+                else:
+                    self.state["retrieval"] = summary
             prompt = self.build_prompt()
             self.prompt_tokens.append(count_tokens(prompt, self.llms.main.model))
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
@@ -437,18 +467,17 @@ class ResearchAgent(Agent):
                     )},
                 ]
             text = reply.content.split("\nObservation:")[0].strip()  # a hallucinated observation is dropped
-            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
-            obs, _reward, terminated, truncated, info = env.step(text)
+            obs, _reward, terminated, truncated, info = self._act(env, {"text": text})
             step = {"step": info["step"], "response": text, "observation": obs}
-            self._summarise(base, step)
+            self._summarise(env, step)
             # Only the cut observation is ever shown again: keep the state file small.
             steps.append({**step, "observation": truncate_tokens(obs, self.obs_tokens, self.llms.main.model)})
             self.save()
             if terminated or truncated:
                 return info.get("result")
 
-    def _summarise(self, base: Any, step: dict[str, Any]) -> None:
-        if base.ctx is None or base.result is not None:
+    def _summarise(self, env: gym.Env, step: dict[str, Any]) -> None:  # type: ignore[type-arg]
+        if self._done:
             return
         obs = truncate_tokens(step["observation"], self.summary_obs_tokens, self.llms.fast.model)
         prompt = (
@@ -462,28 +491,22 @@ class ResearchAgent(Agent):
         except LLMError as e:
             log.warning("no summary of step %d: %s", step["step"], e)
             summary = f"[Action]: {step['response'].splitlines()[-2:]}\n[Observation]: (not summarised: the model failed)"
-        llm_tools.append_research_log(base.ctx, f"\nStep {step['step']}:\n{summary}\n")
+        entry = {"name": "Append Summary to Research Log", "arguments": {"content": f"\nStep {step['step']}:\n{summary}\n"}}
+        self._act(env, {"aside": entry})  # not a step (docs/research_agent.md #2)
 
     # ------------------------------------------------------------ the mlagentbench profile
-    def _prepare_mlab(self, base: Any, tool_names: list[str]) -> None:
-        """Initial prompt, tool settings and the ``backup/`` folder, as MLAgentBench sets them up."""
+    def _prepare_mlab(self, problem: str, tool_names: list[str]) -> None:
+        """The initial prompt, as MLAgentBench makes it (the tools' settings and the ``backup/``
+        folder come with ``llm_tools``: 101 Inspect lines, AI-edit backups)."""
         self.prompt_names = mlab_prompt_tools(self.args)
         missing = [n for n in self.prompt_names if n not in tool_names]
         if missing:
             raise AgentError(f"the env does not offer the tools {missing} (run it with ResearchAgent.tools_for(args))")
         self.all_names = tool_names
-        problem = getattr(base.task, "research_problem", None) or base.task.description
         self._initial = MLAB_PROMPT.format(
             tools_prompt=mlab_tools_prompt(self.prompt_names), task_description=problem,
             format_prompt="\n".join(f"{k}: {MLAB_FORMAT[k]}" for k in self.entries),
         )
-        if base.ctx is not None:
-            base.ctx.inspect_max_lines = 101
-            base.ctx.extra.update(profile="mlagentbench", edit_backups=True)
-            backup = base.ctx.workspace / llm_tools.BACKUP_DIR
-            if not os.path.lexists(backup):  # at reset, before any agent code ran
-                backup.mkdir()
-                os.chmod(backup, 0o777)
 
     def mlab_prompt(self) -> str:
         """MLAgentBench's prompt for the next step: the initial prompt, then the last
@@ -514,11 +537,10 @@ class ResearchAgent(Agent):
         return entries
 
     def _mlab_loop(self, env: gym.Env) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
         steps: list[dict[str, Any]] = self.state["steps"]
         retrieval = bool(self._opt("retrieval", False))
         max_retries = int(self._opt("max_retries", 5))
-        while base.result is None and len(steps) < int(self._opt("agent_max_steps", 50)):
+        while not self._done and len(steps) < int(self._opt("agent_max_steps", 50)):
             curr = len(steps)
             if retrieval and curr > int(self._opt("max_steps_in_context", 3)):
                 obs, _r, term, trunc, info = self._env_step(env, "Retrieval from Research Log", {"current_plan": ""})
@@ -566,17 +588,12 @@ class ResearchAgent(Agent):
             self.save()
             if done:
                 return result
-        if base.result is None:
-            base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
-            base.finish("agent_max_steps")
-        return base.result  # type: ignore[no-any-return]
+        return self._end(env, "agent_max_steps")
 
     def _env_step(self, env: gym.Env, name: str, arguments: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:  # type: ignore[type-arg]
-        base: Any = env.unwrapped
-        base.run_info.update(self.llms.usage(), format_errors=self.state["format_errors"])
-        obs, reward, term, trunc, info = env.step({"name": name, "arguments": arguments})
-        self.state["last_env_step"] = info["step"]
-        return str(obs), float(reward), bool(term), bool(trunc), info
+        out = self._act(env, {"name": name, "arguments": arguments})
+        self.state["last_env_step"] = out[4]["step"]
+        return out
 
     @staticmethod
     def _usage_note(action: str) -> str:

@@ -45,6 +45,7 @@ from mlgym.sandbox.quota import Quota
 from mlgym.safetext import printable
 from mlgym.scoring import baseline_for, evaluate
 from mlgym.scratch import collect as collect_scratch
+from mlgym.records import AsideRecord
 from mlgym.task import TaskSpec
 from mlgym.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
 from mlgym.trace import (
@@ -59,6 +60,15 @@ log = logging.getLogger("mlgym")
 CHARSET = string.printable + "äöüßéèàçñ€—–“”‘’…→←✓✗αβγλμσπ中文日本語"
 READ_ONLY_TOOLS = {"List Files", "Read File", "Inspect Script Lines", "Final Answer"}
 QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its size quota
+# Tools an agent may run between steps (an ``aside`` action, not a step): the research log of
+# the research agent's mlgym profile, which MLAgentBench counts as steps only with --retrieval.
+ASIDE_TOOLS = ("Append Summary to Research Log", "Retrieval from Research Log")
+# The keys of the ``llm_tools`` option (mlgym.llm.RunLLMs.tool_options); anything else is refused,
+# so nothing unexpected (a key) reaches the trace.
+LLM_TOOL_KEYS = frozenset({
+    "fast", "edit", "base_url", "api_key_env", "cache", "small_trace", "retries", "backoff", "timeout", "max_cost",
+    "max_tokens", "profile", "edit_backups", "inspect_max_lines",
+})
 
 
 class UnicodeText(spaces.Text):
@@ -158,6 +168,8 @@ class MLGymEnv(gym.Env[str, Any]):
         self._validation: dict[str, Any] | None = None  # this step's validation, once scored
         self._log_handler: logging.Handler | None = None
         self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
+        self._tool_llms: Any = None  # mlgym.llm.RunLLMs of the LLM-backed tools, built here (llm_tools)
+        self._tool_llm_options: dict[str, Any] | None = None
         if self.spec is None:  # built directly, not by gym.make: still declare what we are
             self.spec = EnvSpec(
                 id=f"mlgym/{self.task.name.split('/')[0]}-v0", entry_point="mlgym.env:MLGymEnv",  # amlb/...: mlgym/amlb-v0
@@ -170,7 +182,9 @@ class MLGymEnv(gym.Env[str, Any]):
 
         ``options={"run_info": {...}}`` adds keys (agent and model names, ...) to the reset
         record and ``result.json``: how an agent in another process (a vector env's or
-        :mod:`mlgym.rollout`'s worker) names itself.
+        :mod:`mlgym.rollout`'s worker) names itself.  ``options={"llm_tools": {...}}``
+        (:meth:`mlgym.llm.RunLLMs.tool_options`) builds the models of the LLM-backed tools
+        here, in the env's process (a dict action may carry it too).
 
         A resumed run keeps its run_id, its step count and its clock (the time used so
         far counts against ``max_time``).  A log folder whose trace has no reset record
@@ -232,6 +246,9 @@ class MLGymEnv(gym.Env[str, Any]):
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
         if self._validator is not None:
             self.ctx.extra["validate"] = self._validate_now
+        self._tool_llms, self._tool_llm_options = None, None
+        if options.get("llm_tools"):
+            self._configure_tools(options["llm_tools"])
         self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)
         self.writer = TraceWriter(self.log_dir, fsync=self.fsync)
         if self.writer.repaired_bytes:
@@ -258,7 +275,7 @@ class MLGymEnv(gym.Env[str, Any]):
         obs = self.describe()
         self._last_obs = obs
         log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
-        return obs, self._info(task_description=self.task_description())
+        return obs, self._info(task_description=self.task_description(), research_problem=self.research_problem())
 
     def _prior(self, resume: Path) -> Trace | None:
         """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
@@ -309,6 +326,10 @@ class MLGymEnv(gym.Env[str, Any]):
         dense = f" {self._validator.describe()}" if self._validator is not None else ""
         return f"{self.task.family.describe(self.task)}{dense} You have {self.max_steps} steps."
 
+    def research_problem(self) -> str:
+        """The task's own problem text (an MLAgentBench task's research_problem.txt), reset's ``info["research_problem"]``."""
+        return str(getattr(self.task, "research_problem", None) or self.task.description)
+
     def describe(self) -> str:
         """The first observation: research problem, where things are, the tools."""
         tools = "\n".join(REGISTRY[n].prompt_text() for n in self.tool_names)
@@ -324,7 +345,8 @@ class MLGymEnv(gym.Env[str, Any]):
             "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
             "step": self.steps, "tools": self._schemas,
             "tool_names": list(self.tool_names), "metric": self.task.metric, "direction": self.task.direction,
-            "max_steps": self.max_steps, "max_time": self.max_time, "reward_mode": self.reward_mode, **extra,
+            "max_steps": self.max_steps, "max_time": self.max_time, "reward_mode": self.reward_mode,
+            **({"tool_llm_usage": self._tool_llms.budget.own()} if self._tool_llms is not None else {}), **extra,
         }
 
     # ------------------------------------------------------------------- step
@@ -338,6 +360,8 @@ class MLGymEnv(gym.Env[str, Any]):
         """
         if self._done or self.ctx is None or self.writer is None or self.snap is None:
             raise MLGymError("the episode is over (or was never started); call reset() first")
+        if isinstance(action, dict) and "name" not in action and isinstance(action.get("aside"), dict):
+            return self._aside(action)
         t0 = time.monotonic()
         self.steps += 1
         # A script may not run past the episode's time limit either.
@@ -345,12 +369,17 @@ class MLGymEnv(gym.Env[str, Any]):
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
         out = _Outcome()
         self._validation = None
+        problem = self._tools_from(action)
         ending = self._agent_notes(action)
+        if isinstance(action, dict) and "name" not in action and isinstance(action.get("text"), str):
+            action = action["text"]  # a text action with notes: {"text": ..., "llm_calls": ...}
         try:
-            if ending is None:
-                self._act(action, out)
-            else:
+            if ending is not None:
                 out.obs = f"The agent ended the episode ({ending})."
+            elif problem is not None:
+                out.fail("ActionError", problem, None)
+            else:
+                self._act(action, out)
             self._after(out)
         except BaseException as e:  # KeyboardInterrupt, SystemExit: record the step, then stop
             out.fail("EnvError", f"interrupted ({type(e).__name__})", e)
@@ -386,7 +415,9 @@ class MLGymEnv(gym.Env[str, Any]):
         ``llm_calls``: the agent's model calls since its last step (trace ``llm`` records,
         written before this step's); ``run_info``: keys for ``result.json`` (token usage...);
         ``end`` in an action without ``name``: end the episode now with that reason (the
-        step's observation says so; it is scored as truncated).  Returns that reason.
+        step's observation says so; it is scored as truncated); ``llm_usage``: the agent's own
+        model spend (:meth:`mlgym.llm.Budget.own`), counted against the LLM tools' budget.
+        Returns that reason.
         """
         if not isinstance(action, dict):
             return None
@@ -396,6 +427,8 @@ class MLGymEnv(gym.Env[str, Any]):
             if isinstance(rec, dict):
                 self.writer.append({**rec, "type": "llm"})
         self._merge_run_info(action.get("run_info"))
+        if self._tool_llms is not None:
+            self._tool_llms.budget.set_outside(action.get("llm_usage"))
         end = action.get("end")
         if "name" not in action and isinstance(end, str) and end.strip():
             return printable(end.strip(), 60)
@@ -406,13 +439,89 @@ class MLGymEnv(gym.Env[str, Any]):
         if isinstance(info, dict):
             self.run_info.update({str(k): v for k, v in info.items() if str(k) not in _RESULT_KEYS})
 
-    def _act(self, action: Any, out: _Outcome) -> None:
+    def _tools_from(self, action: Any) -> str | None:
+        """A dict action's ``llm_tools``: (re)build the LLM tools' models; what was wrong with it, or None."""
+        if not isinstance(action, dict) or not action.get("llm_tools"):
+            return None
+        try:
+            self._configure_tools(action["llm_tools"])
+        except MLGymError as e:
+            return f"llm_tools: {e}"
+        return None
+
+    def _configure_tools(self, options: Any) -> None:
+        """The models of the LLM-backed tools, built in this process from ``options`` (see
+        :meth:`mlgym.llm.RunLLMs.tool_options`), and the tools' profile settings; recorded as
+        ``tool_llms`` in the run's info (names and settings only).  The same options again: nothing."""
+        from mlgym.llm import RunLLMs
+        from mlgym.tools.llm_tools import BACKUP_DIR
+
+        if options == self._tool_llm_options:
+            return
+        if not isinstance(options, dict):
+            raise MLGymError("llm_tools must be a mapping (mlgym.llm.RunLLMs.tool_options)")
+        unknown = sorted(str(k) for k in options if k not in LLM_TOOL_KEYS)
+        if unknown:
+            raise MLGymError(f"unknown llm_tools keys {unknown}; known: {', '.join(sorted(LLM_TOOL_KEYS))}")
+        assert self.ctx is not None and self.workspace is not None
+        llms = RunLLMs.for_tools(options, on_call=self._trace_llm)
+        if self._tool_llms is not None:  # reconfigured mid-episode: the spend so far still counts
+            old = self._tool_llms.budget
+            llms.budget.calls, llms.budget.tokens, llms.budget.cost, llms.budget.outside = old.calls, old.tokens, old.cost, old.outside
+        self._tool_llms, self._tool_llm_options = llms, dict(options)
+        self.ctx.extra.update(llm=llms.fast, edit_llm=llms.edit, research_problem=self.task.description)
+        if options.get("profile"):
+            self.ctx.extra["profile"] = str(options["profile"])
+        if options.get("inspect_max_lines"):
+            self.ctx.inspect_max_lines = int(options["inspect_max_lines"])
+        if options.get("edit_backups"):  # MLAgentBench's backup/ folder for AI edits
+            self.ctx.extra["edit_backups"] = True
+            backup = self.workspace / BACKUP_DIR
+            if not os.path.lexists(backup):
+                backup.mkdir()
+                os.chmod(backup, 0o777)
+        self._merge_run_info({"tool_llms": dict(options)})
+
+    def _trace_llm(self, record: dict[str, Any]) -> None:
+        if self.writer is not None:
+            self.writer.append(record)
+
+    def _aside(self, action: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """``{"aside": {"name", "arguments"}, ...notes}``: run one of :data:`ASIDE_TOOLS` between
+        steps.  Not a step (the step count, the clock's limits and the reward are untouched; an
+        ``end`` is ignored); written to the trace as an ``aside`` record.  Returns reward 0.
+        ``{"aside": {}, ...notes}`` runs nothing and records only the notes (an agent that stops
+        hands over its last model calls this way)."""
+        import mlgym.tools.llm_tools  # noqa: F401  (registers the aside tools)
+
+        assert self.writer is not None
+        t0 = time.monotonic()
+        problem = self._tools_from(action)
+        self._agent_notes(action)
+        out = _Outcome()
+        call = action["aside"]
+        if not call and problem is None:
+            return "", 0.0, False, False, self._info(error=None, duration=time.monotonic() - t0, aside=True)
+        if problem is not None:
+            out.fail("ActionError", problem, None)
+        elif call.get("name") not in ASIDE_TOOLS:
+            out.fail("ActionError", f"only {' and '.join(ASIDE_TOOLS)} can run between steps, not {printable(str(call.get('name')), 60)}", None)
+        else:
+            self._act({"name": call["name"], "arguments": call.get("arguments") or {}}, out, ASIDE_TOOLS)
+        duration = time.monotonic() - t0
+        self.writer.append(AsideRecord(
+            after_step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
+            error=out.error is not None, duration=round(duration, 6),
+        ))
+        return out.obs, 0.0, False, False, self._info(error=out.error, duration=duration, aside=True)
+
+    def _act(self, action: Any, out: _Outcome, tools: Sequence[str] | None = None) -> None:
         """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
         assert self.ctx is not None
         try:
             call = parse_action(action, self.action_space.max_length)
             out.name, out.arguments = call.name, call.arguments
-            tool = lookup(call.name, self.tool_names)
+            tool = lookup(call.name, self.tool_names if tools is None else tools)
             out.name = tool.name
             args = tool.validate(call.arguments)
         except Exception as e:  # noqa: BLE001 - whatever is wrong with an action, it is the action's fault

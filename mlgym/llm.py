@@ -2,7 +2,7 @@
 
     budget = Budget(max_cost=2.0)
     llm = LLMClient("openai/gpt-4o-mini", budget=budget, cache=ResponseCache("llm-cache"),
-                    on_call=env.unwrapped.writer.append)
+                    on_call=records.append)
     reply = llm.complete([{"role": "user", "content": "Say hi"}])
     reply.content, reply.prompt_tokens, reply.cost
 
@@ -232,18 +232,39 @@ class Budget:
     cost: float = 0.0
     tokens: int = 0
     calls: int = 0
+    # Spent by the same run in another process (the env's LLM tools for an agent, the agent for the
+    # env's tools): counted against the limits and in the totals, never added to twice.
+    outside: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def check(self, prompt_tokens: int = 0, prompt_cost: float = 0.0) -> None:
         """Raise :class:`BudgetExceededError` if a call with this prompt would pass a limit."""
-        if self.max_tokens is not None and self.tokens + prompt_tokens > self.max_tokens:
+        tokens, cost, calls = self.totals()
+        if self.max_tokens is not None and tokens + prompt_tokens > self.max_tokens:
             raise BudgetExceededError(
-                f"token budget spent: {self.tokens} tokens used in {self.calls} calls, the next prompt has "
+                f"token budget spent: {tokens} tokens used in {calls} calls, the next prompt has "
                 f"{prompt_tokens}, the limit is {self.max_tokens} (--max-tokens)"
             )
-        if self.max_cost is not None and self.cost + prompt_cost > self.max_cost:
+        if self.max_cost is not None and cost + prompt_cost > self.max_cost:
             raise BudgetExceededError(
-                f"cost budget spent: ${self.cost:.4f} used in {self.calls} calls, the limit is ${self.max_cost:g} (--max-cost)"
+                f"cost budget spent: ${cost:.4f} used in {calls} calls, the limit is ${self.max_cost:g} (--max-cost)"
             )
+
+    def totals(self) -> tuple[int, float, int]:
+        """(tokens, cost, calls) of this process and the outside spend together."""
+        o = self.outside
+        return self.tokens + int(o.get("tokens", 0)), self.cost + float(o.get("cost", 0.0)), self.calls + int(o.get("calls", 0))
+
+    def own(self) -> dict[str, Any]:
+        """This process's spend (what the other side gets as its ``outside``)."""
+        return {"calls": self.calls, "tokens": self.tokens, "cost": round(self.cost, 9)}
+
+    def set_outside(self, spent: Any) -> None:
+        """The other process's spend so far (a mapping as :meth:`own` makes; anything else is ignored)."""
+        if isinstance(spent, dict):
+            try:
+                self.outside = {k: float(spent.get(k) or 0) for k in ("calls", "tokens", "cost")}
+            except (TypeError, ValueError):
+                pass
 
     def add(self, tokens: int, cost: float) -> None:
         self.tokens += tokens
@@ -481,6 +502,7 @@ class RunLLMs:
     edit: LLMClient
     budget: Budget
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)  # records not yet in a trace
+    api_key_env: str | None = None  # the variable holding the key, named to the env's tools (never the key)
 
     @classmethod
     def from_args(cls, args: Any, *, needs: str = "--agent", sampling: dict[str, dict[str, Any]] | None = None) -> RunLLMs:
@@ -514,19 +536,6 @@ class RunLLMs:
             picked.append(clients[key])
         return cls(picked[0], picked[1], picked[2], budget)
 
-    def attach(self, env: Any) -> None:
-        """Record every call in ``env``'s trace and give the LLM tools their models."""
-        base = env.unwrapped
-
-        def record(rec: dict[str, Any]) -> None:
-            if base.writer is not None:
-                base.writer.append(rec)
-
-        for client in {id(c): c for c in (self.main, self.fast, self.edit)}.values():
-            client.on_call = record
-        if base.ctx is not None:
-            base.ctx.extra.update(llm=self.fast, edit_llm=self.edit, research_problem=base.task.description)
-
     def collect(self) -> None:
         """Keep every call's trace record here (:meth:`notes` hands them to the env with the next step)."""
         self.pending.clear()
@@ -540,4 +549,52 @@ class RunLLMs:
         return {"llm_calls": calls, "run_info": self.usage()}
 
     def usage(self) -> dict[str, Any]:
-        return {"llm_calls": self.budget.calls, "llm_tokens": self.budget.tokens, "llm_cost": round(self.budget.cost, 6)}
+        tokens, cost, calls = self.budget.totals()
+        return {"llm_calls": calls, "llm_tokens": tokens, "llm_cost": round(cost, 6)}
+
+    # ---------------------------------------------------------- the env's LLM tools, in the env's process
+    def tool_options(self, **settings: Any) -> dict[str, Any]:
+        """The reset option / action field ``llm_tools``: what the env needs to build the fast and edit
+        models of its LLM-backed tools in its own process (names and settings; never an API key,
+        only, where one was named, the environment variable holding it).  ``settings``: the tools'
+        profile options (``profile``, ``edit_backups``, ``inspect_max_lines``)."""
+        first = self.fast
+        cache = first.cache.root if first.cache is not None else None
+        return {
+            "fast": _client_settings(self.fast), "edit": _client_settings(self.edit), "base_url": first.base_url,
+            "api_key_env": self.api_key_env, "cache": str(cache) if cache is not None else None,
+            "small_trace": first.small_trace, "retries": first.retries, "backoff": first.backoff, "timeout": first.timeout,
+            "max_cost": self.budget.max_cost, "max_tokens": self.budget.max_tokens, **settings,
+        }
+
+    @classmethod
+    def for_tools(cls, options: dict[str, Any], on_call: Callable[[dict[str, Any]], None]) -> RunLLMs:
+        """The tools' models from :meth:`tool_options` (``main`` is the fast model); raises :class:`LLMError`."""
+        if not isinstance(options, dict) or not isinstance(options.get("fast"), dict):
+            raise LLMError('llm_tools needs a "fast" model: {"fast": {"model": ...}, "edit": {...}, ...}')
+        key_env = options.get("api_key_env")
+        api_key = os.environ.get(str(key_env)) if key_env else None
+        if key_env and not api_key:
+            raise LLMError(f"the env's LLM tools need {key_env} in the environment of the env's process")
+        budget = Budget(max_cost=options.get("max_cost"), max_tokens=options.get("max_tokens"))
+        common: dict[str, Any] = dict(
+            base_url=options.get("base_url"), api_key=api_key, budget=budget, on_call=on_call,
+            cache=ResponseCache(options["cache"]) if options.get("cache") else None, small_trace=bool(options.get("small_trace")),
+            retries=int(options.get("retries", 6)), backoff=float(options.get("backoff", 1.0)), timeout=float(options.get("timeout", 300.0)),
+        )
+        clients: dict[str, LLMClient] = {}
+        picked: list[LLMClient] = []
+        for role in ("fast", "edit"):
+            spec = options.get(role) or options["fast"]
+            if not isinstance(spec, dict) or not spec.get("model"):
+                raise LLMError(f"llm_tools: the {role} model needs a name")
+            settings = {k: spec[k] for k in ("temperature", "max_output_tokens", "stop") if spec.get(k) is not None}
+            key = json.dumps([spec["model"], settings], sort_keys=True, default=str)
+            if key not in clients:
+                clients[key] = LLMClient(str(spec["model"]), **common, **settings)
+            picked.append(clients[key])
+        return cls(picked[0], picked[0], picked[1], budget)
+
+
+def _client_settings(client: LLMClient) -> dict[str, Any]:
+    return {"model": client.model, "temperature": client.temperature, "max_output_tokens": client.max_output_tokens, "stop": client.stop}

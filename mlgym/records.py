@@ -11,6 +11,8 @@ resume     a killed episode goes on: how many steps and seconds it had used
 step       one ``env.step``: action, observation, ``reward`` (exactly what ``step``
            returned), error flag, changed ``files``, timings; ``validation`` in dense mode
 llm        one model call of the agent or of an LLM-backed tool
+aside      an agent's request between steps that is not a step (the research log of the research
+           agent's mlgym profile: Append Summary / Retrieval): tool, arguments, observation
 result     the episode's end: the scored result, also written to ``result.json``
 =========  =============================================================================
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-__all__ = ["LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "StepRecord"]
+__all__ = ["AsideRecord", "LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "StepRecord"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -105,6 +107,18 @@ class LLMRecord(Record):
     latency: float = 0.0
     cached: bool = False
     usage_source: str = "provider"
+
+
+@dataclasses.dataclass(kw_only=True)
+class AsideRecord(Record):
+    """An action run between steps, not counted as one (``after_step``: the steps done before it)."""
+
+    type: ClassVar[str] = "aside"
+    after_step: int
+    action: dict[str, Any]  # {"name", "arguments"}
+    observation: str
+    error: bool = False
+    duration: float | None = None
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -117,8 +117,9 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         reward_mode=args.reward_mode,
     )
     agent = agent_cls(args)
-    env.run_info = {"agent": args.agent, "model": args.llm_name, "seed": args.seed}
-    options = {"resume": str(args.resume)} if args.resume else None
+    options: dict[str, Any] = {"run_info": {"agent": args.agent, "model": args.llm_name, "seed": args.seed}}
+    if args.resume:
+        options["resume"] = str(args.resume)
     try:
         obs, info = env.reset(seed=args.seed, options=options)
         try:

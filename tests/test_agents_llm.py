@@ -179,13 +179,12 @@ def test_tool_calling_agents_complete_an_episode(llm, tmp_path, agent):
 def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path):
     from mlgym.env import MLGymEnv
     from mlgym.llm import RunLLMs
-    from mlgym.tools.llm_tools import LLM_TOOLS, append_research_log
+    from mlgym.tools.llm_tools import LLM_TOOLS
 
     env = MLGymEnv("digits", sandbox="local", log_dir=tmp_path / "log", work_dir=tmp_path / "ws", tools=("Undo Edit Script", "Write File", *LLM_TOOLS))
     try:
-        env.reset(seed=0)
         args = argparse.Namespace(llm_name=FAST, fast_llm_name=None, edit_script_llm_name=EDIT, llm_base_url=llm.url)
-        RunLLMs.from_args(args).attach(env)
+        env.reset(seed=0, options={"llm_tools": RunLLMs.from_args(args).tool_options()})  # the tools' models, built in the env
         big = "".join(f"row {i}: " + "value " * 20 + "\n" for i in range(2000))  # ~50k tokens
         (env.workspace / "big.txt").write_text(big)  # larger than an action may be, so not via Write File
         n0 = len(llm.requests)
@@ -199,7 +198,7 @@ def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path)
         assert "Here is the diff" in obs and "LogisticRegression" in (env.workspace / "train.py").read_text()
         obs, *_ = env.step({"name": "Undo Edit Script", "arguments": {"script_name": "train.py"}})
         assert (env.workspace / "train.py").read_text() == original
-        append_research_log(env.ctx, "Step 1: tried things")
+        env.step({"aside": {"name": "Append Summary to Research Log", "arguments": {"content": "Step 1: tried things"}}})
         obs, *_ = env.step({"name": "Reflection", "arguments": {"things_to_reflect_on": "what next"}})
         assert obs.startswith("Reflection: ") and "Step 1: tried things" in llm.requests[-1]["body"]["messages"][0]["content"]
         llm.script(EDIT, "no code here")

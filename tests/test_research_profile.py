@@ -213,7 +213,7 @@ def test_langchain_react_mode_lists_the_eight_tools(tmp_path, tiny_cifar):
                           "--log-dir", str(tmp_path / "lc"), "--work-dir", str(tmp_path / "ws"), "-q"])
     assert rc == 0
     result = json.loads((tmp_path / "lc" / "result.json").read_text())
-    assert result["reason"] == "final_answer" and result["steps"] == 1
+    assert result["reason"] == "final_answer" and result["steps"] == 2  # List Files, then the answer as a Final Answer step
     calls = llm.calls(MAIN)
     assert all(b["stop"] == ["\nObservation:", "\n\tObservation:"] and b["temperature"] == 0.5 and b["max_tokens"] == 2000 for b in calls)
     p0, p2 = calls[0]["messages"][0]["content"], calls[2]["messages"][0]["content"]
