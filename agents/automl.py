@@ -5,6 +5,12 @@ written into the workspace as ``automl.py``) reads ``data/task.json`` of an AMLB
 target, task type, metrics and the constraint's time and cores.  So a grid can put FLAML and
 an LLM research agent side by side on the same folds.  scikit-learn is always there; FLAML is
 in the AMLB task environment; AutoGluon needs ``pip install autogluon.tabular`` in it.
+
+Multimodal tasks (``mlgym.families.multimodal``) write a ``data/task.json`` too (image, text
+and numeric columns, the submission format, a constraint from the task's limits): the script
+fits sklearn or FLAML on engineered image and text columns, or AutoGluon's MultiModalPredictor
+(``pip install autogluon.multimodal``).  There the agent also passes the episode's own time
+(the smaller of its max time and one Execute Script's timeout), which may be below the task's.
 """
 
 from __future__ import annotations
@@ -24,13 +30,15 @@ SCRIPT = "automl.py"
 CONFIG_LINE = 'CONFIG = {"framework": "sklearn", "time_share": 0.6, "seed": 0, "submission": "predictions.csv"}'
 
 
-def script_text(framework: str, seed: int = 0, submission: str = "predictions.csv") -> str:
-    """The workspace script for ``framework`` (one of :data:`FRAMEWORKS`)."""
+def script_text(framework: str, seed: int = 0, submission: str = "predictions.csv", seconds: float | None = None) -> str:
+    """The workspace script for ``framework`` (one of :data:`FRAMEWORKS`); ``seconds`` caps the constraint's time."""
     if framework not in FRAMEWORKS:
         raise AgentError(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
     text = (Path(__file__).resolve().parent / "automl_script.py").read_text()
     assert CONFIG_LINE in text, "automl_script.py lost its CONFIG line"
-    config = {"framework": framework, "time_share": 0.6, "seed": seed, "submission": submission}
+    config: dict[str, Any] = {"framework": framework, "time_share": 0.6, "seed": seed, "submission": submission}
+    if seconds is not None:
+        config["seconds"] = int(seconds)
     text = text.replace(CONFIG_LINE, f"CONFIG = {json.dumps(config)}")
     return "\n".join(ln for ln in text.splitlines() if not ln.startswith("# mypy:")) + "\n"
 
@@ -49,9 +57,14 @@ class AutoMLAgent(BaselineAgent):
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
         if "task.json" not in obs:
-            raise AgentError("the automl agent runs AMLB tasks (amlb/<benchmark>/<dataset>/<fold>): it needs data/task.json")
+            raise AgentError("the automl agent runs AMLB tasks (amlb/<benchmark>/<dataset>/<fold>) and multimodal tasks: "
+                             "it needs data/task.json")
+        seconds = None
+        inner = env.unwrapped
+        if getattr(getattr(inner, "task", None), "kind", None) == "multimodal":  # its task.json holds the task's limits
+            seconds = min(float(getattr(inner, "max_time")), float(getattr(inner, "exec_timeout")))
         obs, _reward, terminated, truncated, info = env.step(
-            {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed)}})
+            {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed, seconds=seconds)}})
         if terminated or truncated:
             return info.get("result")
         return super().run(env, obs, info)

@@ -4,11 +4,19 @@ The automl agent writes this file into the workspace as automl.py with CONFIG fi
 runs it.  It reads data/task.json (target, type, classes, metrics, constraint) and fits:
 sklearn (a time-bounded search over scikit-learn models), flaml (FLAML's AutoML) or
 autogluon (AutoGluon's TabularPredictor), with the constraint's cores and a share of its time.
+
+A multimodal task's task.json ("layout": "multimodal") names image, text and numeric columns:
+sklearn and flaml then fit on engineered columns (a 16x16 grey thumbnail plus mean and spread
+of each image, 32 TF-IDF/SVD components and the word count of each text column, the numbers,
+the categories) of train.csv + val.csv, and write the task's submission (row_id + the label,
+or the positive class's probability); autogluon uses AutoGluon's MultiModalPredictor on the
+raw columns, val.csv as its tuning data.
 """
 # mypy: ignore-errors
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -19,13 +27,82 @@ CONFIG = {"framework": "sklearn", "time_share": 0.6, "seed": 0, "submission": "p
 START = time.monotonic()
 
 info = json.load(open("data/task.json"))
+MULTIMODAL = info.get("layout") == "multimodal"
 target, kind, classes = info["target"], info["type"], info["classes"]
-cores = int(info["constraint"]["cores"])
+cores = info["constraint"]["cores"]  # null (multimodal): what this sandbox gives
+cores = int(cores) if cores else max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(cores))  # joblib cannot count physical cores in every sandbox
-budget = max(5.0, CONFIG["time_share"] * float(info["constraint"]["max_runtime_seconds"]))
+seconds = float(info["constraint"]["max_runtime_seconds"])
+if CONFIG.get("seconds"):  # the episode's own limit, when the agent knows it is smaller
+    seconds = min(seconds, float(CONFIG["seconds"]))
+budget = max(5.0, CONFIG["time_share"] * seconds)
 metric = info["metrics"][0]
-train = pd.read_csv("data/train.csv")
-test = pd.read_csv("data/test.csv")
+if MULTIMODAL:  # the metric library's names in AMLB's spelling, which the frameworks' maps below know
+    metric = {"accuracy": "acc", "log_loss": "logloss", "roc_auc": "auc", "balanced_accuracy": "balacc",
+              "f1_macro": "f1"}.get(metric, metric)
+
+
+# ------------------------------------------------------------------ multimodal columns
+def image_block(col, cells):
+    """A 16x16 grey thumbnail (256 values) plus mean and spread of the first image of each cell."""
+    from PIL import Image
+
+    out = np.zeros((len(cells), 258), dtype=np.float32)
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, str) or not cell:
+            continue
+        try:
+            with Image.open(cell.split(";")[0]) as img:
+                grey = img.convert("L")
+                full = np.asarray(grey, dtype=np.float32) / 255.0
+                out[i, :256] = np.asarray(grey.resize((16, 16)), dtype=np.float32).ravel() / 255.0
+        except OSError as e:
+            print(f"{col}: cannot open {cell.split(';')[0]}: {e}")
+            continue
+        out[i, 256:] = full.mean(), full.std()
+    return pd.DataFrame(out, columns=[*(f"{col}_px{j}" for j in range(256)), f"{col}_mean", f"{col}_std"])
+
+
+def multimodal_frames():
+    """(labelled rows, test rows) as engineered columns + the categories (+ the target for the labelled ones)."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    labelled, rows = RAW
+    text = {}
+    for col in info["text_columns"]:
+        docs = labelled[col].fillna("").astype(str)
+        tfidf = TfidfVectorizer(max_features=20000, sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit(docs)
+        k = max(1, min(32, len(tfidf.vocabulary_) - 1))
+        text[col] = (tfidf, TruncatedSVD(n_components=k, random_state=CONFIG["seed"]).fit(tfidf.transform(docs)))
+
+    def columns(frame):
+        blocks = [frame[info["numeric_columns"] + info["categorical"]].reset_index(drop=True)]
+        for col in info["image_columns"]:
+            blocks.append(image_block(col, frame[col].tolist()))
+        for col, (tfidf, svd) in text.items():
+            docs = frame[col].fillna("").astype(str)
+            z = svd.transform(tfidf.transform(docs))
+            blocks.append(pd.DataFrame(z, columns=[f"{col}_svd{j}" for j in range(z.shape[1])]))
+            blocks.append(pd.DataFrame({f"{col}_words": docs.str.split().str.len().to_numpy(dtype=float)}))
+        return pd.concat(blocks, axis=1)
+
+    return columns(labelled).assign(**{target: labelled[target].to_numpy()}), columns(rows)
+
+
+if MULTIMODAL:
+    files = info["files"]
+    RAW = (pd.concat([pd.read_csv(files["train"]), pd.read_csv(files["val"])], ignore_index=True), pd.read_csv(files["test"]))
+    IDS = RAW[1][info["id"]].to_numpy()
+    if CONFIG["framework"] == "autogluon":  # AutoGluon's MultiModalPredictor reads the raw columns itself
+        train, test = RAW[0], RAW[1].drop(columns=[info["id"]])
+    else:
+        train, test = multimodal_frames()
+        print(f"multimodal columns: {len(info['image_columns'])} image, {len(info['text_columns'])} text, "
+              f"{len(info['numeric_columns'])} numeric -> {test.shape[1]} features in {time.monotonic() - START:.1f} s")
+else:
+    train = pd.read_csv("data/train.csv")
+    test = pd.read_csv("data/test.csv")
 X, y = train.drop(columns=[target]), train[target]
 if classes is not None:
     y = y.astype(str)
@@ -35,6 +112,9 @@ print(f"{CONFIG['framework']}: {kind} task, {len(X)} rows, {X.shape[1]} features
 
 
 def write(pred, proba):
+    if MULTIMODAL:
+        write_multimodal(pred, proba)
+        return
     out = pd.DataFrame(index=test.index)
     if proba is not None:
         for c in classes:
@@ -44,8 +124,41 @@ def write(pred, proba):
     print(f"wrote {CONFIG['submission']} ({len(out)} rows) after {time.monotonic() - START:.1f} s")
 
 
+def write_multimodal(pred, proba):
+    """The task's submission: row_id and the label (the positive class's probability for a probability metric)."""
+    sub = info["submission"]
+    value = np.asarray(pred)
+    if info["prediction"] == "proba":
+        if str(info["positive_class"]) not in proba.columns:
+            sys.exit(f"the model's classes {list(proba.columns)} lack the positive class {info['positive_class']!r}")
+        value = proba[str(info["positive_class"])].to_numpy()
+    pd.DataFrame({info["id"]: IDS, target: value}).to_csv(sub["file"], index=False)
+    print(f"wrote {sub['file']} ({len(value)} rows) after {time.monotonic() - START:.1f} s")
+
+
 def remaining():
     return budget - (time.monotonic() - START)
+
+
+class OutOfTime(BaseException):  # not an Exception: scikit-learn's cross-validation must not swallow it
+    pass
+
+
+def within_budget(fn):
+    """fn(); in the multimodal layout it is stopped (OutOfTime) once the budget is spent."""
+    if not MULTIMODAL or not hasattr(signal, "setitimer"):
+        return fn()
+
+    def stop(*_):
+        raise OutOfTime()
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(0.1, remaining()))
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 # ------------------------------------------------------------------ scikit-learn
@@ -73,6 +186,8 @@ def run_sklearn():
         ("extra_trees", (ExtraTreesClassifier if clf else ExtraTreesRegressor)(n_estimators=300, n_jobs=cores, random_state=CONFIG["seed"])),
         ("linear", LogisticRegression(max_iter=2000) if clf else Ridge()),
     ]
+    if MULTIMODAL:  # hundreds of engineered columns: the fast linear model first, so one is fitted whatever the budget
+        candidates = candidates[-1:] + candidates[:-1]
     best, best_score, slowest = None, -np.inf, 0.0
     for name, model in candidates:
         if best is not None and remaining() < 1.5 * slowest:  # keep time to refit the best one
@@ -83,10 +198,14 @@ def run_sklearn():
             ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
             ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), categorical)]), model)
         try:
-            s = float(np.mean(cross_val_score(pipe, Xc, y, cv=3, scoring=scorer, n_jobs=1)))
+            s = float(np.mean(within_budget(lambda: cross_val_score(pipe, Xc, y, cv=3, scoring=scorer, n_jobs=1))))
         except ValueError as e:
             print(f"{name}: {e}")
             continue
+        except OutOfTime:
+            print(f"time budget spent during {name}'s cross-validation; skipping it and later models")
+            best = best or pipe  # nothing scored yet: fit this one unscored
+            break
         slowest = max(slowest, (time.monotonic() - t0) / 3)
         print(f"{name}: 3-fold {scorer} {s:.4f}")
         if s > best_score:
@@ -125,6 +244,9 @@ def run_flaml():
 
 # ------------------------------------------------------------------ AutoGluon
 def run_autogluon():
+    if MULTIMODAL:
+        run_autogluon_multimodal()
+        return
     try:
         from autogluon.tabular import TabularPredictor
     except ImportError:
@@ -143,6 +265,29 @@ def run_autogluon():
         proba = predictor.predict_proba(test)
         proba.columns = [str(c) for c in proba.columns]
     write(predictor.predict(test).astype(str) if kind != "regression" else predictor.predict(test), proba)
+
+
+def run_autogluon_multimodal():
+    try:
+        from autogluon.multimodal import MultiModalPredictor
+    except ImportError:
+        sys.exit("autogluon.multimodal is not installed in the task environment: pip install 'autogluon.multimodal' "
+                 "(or add it to the task's environment requirements)")
+    ag_metric = {"auc": "roc_auc", "logloss": "log_loss", "acc": "accuracy", "balacc": "balanced_accuracy",
+                 "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2", "f1": "f1_macro"}.get(metric)
+    types = {**{c: "image_path" for c in info["image_columns"]}, **{c: "text" for c in info["text_columns"]}}
+    labelled = train.copy()
+    if kind != "regression":
+        labelled[target] = y
+    n_train = len(pd.read_csv(info["files"]["train"], usecols=[target]))
+    predictor = MultiModalPredictor(label=target, problem_type=kind, eval_metric=ag_metric, path="AutogluonModels", verbosity=2)
+    predictor.fit(labelled.iloc[:n_train], tuning_data=labelled.iloc[n_train:], time_limit=max(30, int(remaining())),
+                  column_types=types, seed=CONFIG["seed"], hyperparameters={"env.num_workers": cores})
+    proba = None
+    if kind != "regression":
+        proba = predictor.predict_proba(test, as_pandas=True)
+        proba.columns = [str(c) for c in proba.columns]
+    write(predictor.predict(test, as_pandas=False), proba)
 
 
 {"sklearn": run_sklearn, "flaml": run_flaml, "autogluon": run_autogluon}[CONFIG["framework"]]()

@@ -36,10 +36,10 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data"
 
 
-def _episode(task: str, tmp_path: Path) -> dict:
+def _episode(task: str, tmp_path: Path, *agent: str) -> dict:
     log_dir = tmp_path / f"log-{task}"
-    argv = ["--task", task, "--agent", "baseline", "--log-dir", str(log_dir), "--work-dir", str(tmp_path / "ws"), "-q",
-            "--python", sys.executable]
+    argv = ["--task", task, *(agent or ("--agent", "baseline")), "--log-dir", str(log_dir), "--work-dir", str(tmp_path / "ws"),
+            "-q", "--python", sys.executable]
     assert runner.main(argv) == 0
     return json.loads((log_dir / "result.json").read_text())
 
@@ -59,7 +59,8 @@ def test_tasks_lists_shipped_registered_and_user_tasks(cache: Path, capsys: pyte
 def test_shipped_config_task_runs_a_baseline_episode(cache: Path, tmp_path: Path) -> None:
     spec = TaskSpec.load("multimodal-digits-docs")
     data = prepare(spec)
-    assert sorted(p.name for p in data.public.iterdir()) == ["dataset.json", "images", "sample_submission.csv", "test.csv", "train.csv", "val.csv"]
+    assert sorted(p.name for p in data.public.iterdir()) == ["dataset.json", "images", "sample_submission.csv", "task.json", "test.csv",
+                                                             "train.csv", "val.csv"]
     assert not any((data.public / "images").iterdir())  # a mount point: the images live outside public/
     info = json.loads((data.public / "dataset.json").read_text())
     assert (info["image_columns"], info["text_columns"], info["rows"]) == (["image"], ["note"], {"train": 1167, "val": 270, "test": 360})
@@ -86,6 +87,49 @@ def test_binary_task_scores_probabilities_of_the_positive_class(cache: Path) -> 
     answers.assign(odd="yes").to_csv(sub / "submission.csv", index=False)
     res = evaluate(spec, data, sub)
     assert not res["valid_submission"] and "not a number" in res["error"]
+
+
+def _script_output(log_dir: Path) -> str:
+    steps = [json.loads(line) for line in (log_dir / "trace.jsonl").read_text().splitlines()]
+    return "\n".join(str(r.get("observation")) for r in steps if "executed" in str(r.get("observation")))
+
+
+def test_task_json_names_what_a_program_needs(cache: Path) -> None:
+    spec = TaskSpec.load("multimodal-digits-odd")
+    info = json.loads((prepare(spec).public / "task.json").read_text())
+    assert (info["layout"], info["target"], info["id"], info["type"], info["classes"], info["positive_class"]) == (
+        "multimodal", "odd", "row_id", "binary", ["0", "1"], "1")
+    assert (info["metrics"], info["prediction"], info["image_columns"], info["text_columns"]) == (["log_loss"], "proba", ["image"], ["note"])
+    assert len(info["numeric_columns"]) == 4 and info["categorical"] == []
+    assert info["submission"]["file"] == "submission.csv" and info["submission"]["columns"] == ["row_id", "odd"]
+    assert info["constraint"] == {"name": "limits", "max_runtime_seconds": 600, "cores": None, "max_mem_size_mb": 4096}
+
+
+def test_automl_sklearn_episode_submits_probabilities(cache: Path, tmp_path: Path) -> None:
+    """The automl agent's scikit-learn search on engineered image, text and number columns, in 60% of a 30 s run
+    (a model whose cross-validation outlasts that is stopped: a busy machine still gets a submission)."""
+    result = _episode("multimodal-digits-odd", tmp_path, "--agent", "automl", "--framework", "sklearn", "--exec-timeout", "30")
+    out = _script_output(tmp_path / "log-multimodal-digits-odd")
+    assert result["valid_submission"], (result["error"], out[-2000:])
+    assert "1 image, 1 text, 4 numeric -> 295 features" in out and ", 18 s," in out
+    assert result["score"] < 0.3 and result["metrics"]["auc"] > 0.95  # log loss; the starter's is 0.158
+
+
+def test_automl_flaml_episode_submits_labels(cache: Path, tmp_path: Path) -> None:
+    pytest.importorskip("flaml")
+    result = _episode("multimodal-digits-docs", tmp_path, "--agent", "automl", "--framework", "flaml", "--exec-timeout", "20")
+    out = _script_output(tmp_path / "log-multimodal-digits-docs")
+    assert result["valid_submission"], (result["error"], out[-2000:])
+    assert "FLAML best:" in out and result["score"] > 0.9  # accuracy over 10 digits
+
+
+def test_automl_autogluon_multimodal_path_says_what_is_missing(cache: Path, tmp_path: Path) -> None:
+    if __import__("importlib").util.find_spec("autogluon") is not None:
+        pytest.skip("autogluon is installed here")
+    result = _episode("multimodal-digits-odd", tmp_path, "--agent", "automl", "--framework", "autogluon", "--exec-timeout", "20")
+    assert not result["valid_submission"] and "submission.csv not found" in result["error"]
+    assert "autogluon.multimodal is not installed in the task environment: pip install 'autogluon.multimodal'" in _script_output(
+        tmp_path / "log-multimodal-digits-odd")
 
 
 @pytest.mark.skipif(not HOUSE_PRICES.is_dir(), reason="needs ../shared/data/kaggle/house-prices-... beside the checkout")

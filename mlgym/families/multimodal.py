@@ -60,7 +60,8 @@ METRIC_KEYS = ("metrics_path", "function_name", "optimum", "greater_is_better")
 PREFIX = "multimodal-"
 ID = "row_id"
 IMAGES = "images"  # data/images: the bind-mounted image folder
-REQUIREMENTS = ("pillow==13.0.0",)  # the starter and agent code open images with PIL
+REQUIREMENTS = ("pillow==13.0.0", "FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==2.1.4")  # PIL: the starter and agent
+# code open images; FLAML (which imports xgboost) and LightGBM: `--agent automl --framework flaml`, as for AMLB
 KIND_FOR = {"binary": ("label", "proba"), "multiclass": ("label",), "regression": ("number",)}
 
 
@@ -203,7 +204,8 @@ class MultimodalFamily:
     def prepare(self, task: TaskSpec, *, root: Path | None = None, force: bool = False, verify: bool = False,
                 progress: Callable[[str], None] | None = None) -> TaskData:
         data = build(task, functools.partial(_produce, task), root=root, force=force, verify=verify, progress=progress)
-        if (data.public / IMAGES).is_dir() and not (data.dir / IMAGES).is_dir():  # the image folder went missing
+        if ((data.public / IMAGES).is_dir() and not (data.dir / IMAGES).is_dir()  # the image folder went missing
+                or not (data.public / "task.json").is_file()):  # prepared before task.json was written
             return build(task, functools.partial(_produce, task), root=root, force=True, progress=progress)
         return data
 
@@ -224,7 +226,8 @@ class MultimodalFamily:
         return folder_describe(task) + (
             "\n\ndata/train.csv and data/val.csv hold labelled rows, data/test.csv the rows to predict (with a row_id, "
             "without the label); data/dataset.json names the label and which columns are images, text, numbers and "
-            "categories. Image columns hold paths like data/images/... (';' between several) that your code opens "
+            "categories; data/task.json says the same for programs (AMLB's keys: target, type, classes, metrics, "
+            "categorical, constraint; plus id, the column kinds, files and the submission format). Image columns hold paths like data/images/... (';' between several) that your code opens "
             "(the file tools may show data/images empty: it is mounted for code). submission.csv has the columns "
             "row_id and the label, one row per test row, like data/sample_submission.csv. The starter train.py "
             "uses all three kinds of columns.")
@@ -368,5 +371,33 @@ def _produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callab
             "image_columns": images, "text_columns": text, "numeric_columns": numeric, "categorical_columns": categorical,
             "rows": {k: len(v) for k, v in frames.items()}}
     (public / "dataset.json").write_text(json.dumps(info, indent=1, default=str))
+    (public / "task.json").write_text(json.dumps(_task_json(task, info, frames["train"][label]), indent=1, default=str) + "\n")
     say(f"{len(frames['train'])} train, {len(frames['val'])} validation, {len(test)} test rows; images {images}, text {text}, "
         f"numeric {len(numeric)}, categorical {len(categorical)}")
+
+
+def _task_json(task: TaskSpec, info: dict[str, Any], labels: pd.Series) -> dict[str, Any]:
+    """data/task.json: what a program (the automl agent's script) needs, in the spirit of AMLB's task.json."""
+    opts = _opts(task)
+    limits = task.limits
+    positive = info["positive_class"]
+    label, ptype = info["label"], opts.problem_type
+    return {
+        "layout": "multimodal", "dataset": opts.dataset_name, "target": label, "id": ID, "type": ptype,
+        "classes": None if ptype == "regression" else sorted({str(v) for v in labels.dropna()}),
+        "positive_class": None if positive is None else str(positive),
+        "metrics": [task.metric], "optimised": task.metric, "direction": task.direction, "prediction": info["prediction"],
+        "image_columns": info["image_columns"], "text_columns": info["text_columns"],
+        "numeric_columns": info["numeric_columns"], "categorical": info["categorical_columns"],
+        "files": {"train": "data/train.csv", "val": "data/val.csv", "test": "data/test.csv", "images": f"data/{IMAGES}"},
+        "submission": {
+            "file": task.submission[0], "columns": [ID, label],
+            "format": ("one row per row of data/test.csv: its row_id and " + {
+                "proba": f"the probability that {label} is {positive}",
+                "number": f"the predicted {label}", "label": f"the predicted {label}"}[info["prediction"]])},
+        # The task's limits, not a machine's: one script run may take the smaller of the episode's time and one
+        # Execute Script's; cores: null = what the sandbox gives (the limits name none).
+        "constraint": {"name": "limits", "max_runtime_seconds": int(min(limits.max_time, limits.exec_timeout)), "cores": None,
+                       "max_mem_size_mb": limits.memory_mb},
+        "rows": info["rows"],
+    }
