@@ -107,3 +107,92 @@ def test_agents_inside_gymnasium_async_vector_env(agent, llm, tmp_path):
     assert result["success"] is (agent != "baseline")
     trace = load(tmp_path / "r")
     assert [s["reward"] for s in trace.steps][-1] == result["reward"] and trace.result["run_id"] == result["run_id"]
+
+
+# ------------------------------------------------------------------ the research agent and langchain's ReAct mode
+# Their LLM-backed tools (Understand File, Edit Script (AI), the research log) run in the env's process, with
+# models it builds from the agent's llm_tools; the agent's own calls travel with its actions.
+FAST, EDIT = "openai/fast-model", "openai/edit-model"
+LLM_STEPS = [
+    ("Understand File", {"file_name": "train.py", "things_to_look_for": "the model"}),
+    ("Edit Script (AI)", {"script_name": "train.py", "edit_instruction": "use an SVC", "save_name": "train.py"}),
+    ("Execute Script", {"script_name": "train.py"}),
+    ("List Files", {"dir_path": "."}),
+    ("Final Answer", {"final_answer": "SVC"}),
+]
+PROFILES = {  # case -> (agent, its flags)
+    "research-mlagentbench": ("research", ["--profile", "mlagentbench", "--retrieval"]),
+    "research-mlgym": ("research", ["--profile", "mlgym"]),
+    "langchain-react": ("langchain", ["--langchain-agent", "zero-shot-react-description"]),
+}
+
+
+def script_research(llm, case: str) -> list[str]:
+    """The model's side of one episode; returns the runner flags of the case."""
+    llm.default(FAST, "[Reasoning]: checked.\n[Action]: ran the tool.\n[Observation]: the model is a logistic regression.")
+    llm.default(EDIT, f"```python\n{BETTER}```")
+    if case == "langchain-react":
+        turns = [f"Thought: go on\nAction: {n}\nAction Input: {json.dumps(a)}" for n, a in LLM_STEPS[:-1]]
+        turns.append("Thought: I now know the final answer\nFinal Answer: SVC")
+    else:
+        turns = [f"Reflection: fine.\nResearch Plan and Status: 1. **improve**\nFact Check: none.\nThought: go on.\n"
+                 f"Action: {n}\nAction Input: {json.dumps(a)}\n" for n, a in LLM_STEPS]
+    llm.script(MAIN, *turns)
+    return ["--llm-name", MAIN, "--fast-llm-name", FAST, "--edit-script-llm-name", EDIT, "--llm-base-url", llm.url, *PROFILES[case][1]]
+
+
+def check_research_episode(llm, case: str, result: dict, log_dir) -> None:
+    assert result is not None and result["success"] and result["reason"] == "final_answer", result
+    assert result["agent"] == PROFILES[case][0] and result["tool_llms"]["fast"]["model"] == FAST
+    assert result["llm_calls"] == len(llm.requests)  # the agent's calls and the env's tools' calls, one budget
+    trace = load(log_dir)
+    llm_records = [r for r in trace.records if r["type"] == "llm"]
+    assert len(llm_records) == len(llm.requests)
+    purposes = [r["purpose"] for r in llm_records]
+    assert "Understand File 1/1" in purposes and "Edit Script (python script)" in purposes  # made in the env's process
+    assert "sk-test" not in (log_dir / "trace.jsonl").read_text()  # no key in the trace
+    names = [s["action"]["name"] for s in trace.steps]
+    asides = [r["action"]["name"] for r in trace.records if r["type"] == "aside"]
+    if case == "research-mlagentbench":  # --retrieval: the research log's tools are env steps, as in MLAgentBench
+        assert names.count("Append Summary to Research Log") == 4 and names.count("Retrieval from Research Log") == 1
+        assert not asides and "backup/" in trace.steps[names.index("List Files")]["observation"]
+    elif case == "research-mlgym":  # the research log between steps, not steps
+        assert names == [n for n, _ in LLM_STEPS]
+        assert asides == ["Append Summary to Research Log"] * 4 + ["Retrieval from Research Log"]
+        [retrieval] = [b["messages"][0]["content"] for b in llm.calls(FAST) if "Research log:" in b["messages"][0]["content"]]
+        assert "Step 4:\n[Reasoning]: checked." in retrieval  # appended through the env, read back by its tool
+        summary = [r for r in trace.records if r["type"] == "aside"][-1]["observation"]
+        assert summary.startswith("[Reasoning]: checked.") and summary in llm.calls(MAIN)[-1]["messages"][0]["content"]
+    else:
+        assert names == [n for n, _ in LLM_STEPS] and not asides
+
+
+@pytest.mark.parametrize("case", list(PROFILES))
+def test_research_and_react_agents_in_a_worker_process(case, llm, tmp_path):
+    argv = script_research(llm, case)
+    [ep] = run_agents("digits", PROFILES[case][0], 1, seed=0, log_dir=tmp_path / "r", work_dir=tmp_path / "ws", agent_argv=argv)
+    check_research_episode(llm, case, ep.result, ep.log_dir)
+
+
+@pytest.mark.parametrize("case", list(PROFILES))
+def test_research_and_react_agents_inside_gymnasium_async_vector_env(case, llm, tmp_path):
+    import gymnasium as gym
+
+    from mlgym.agents import load_agent
+    from mlgym.agents.options import agent_tools
+    from mlgym.rollout import VectorSlot
+    from mlgym.runner import build_parser
+
+    agent = PROFILES[case][0]
+    args = build_parser().parse_args(["--agent", agent, *script_research(llm, case)])
+    cls = load_agent(agent)
+    tools = agent_tools(cls, args)
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda: gym.make("mlgym/digits-v0", log_dir=tmp_path / "r", work_dir=tmp_path / "ws", tools=tools)], shared_memory=False)
+    try:
+        slot = VectorSlot(envs)
+        obs, info = slot.reset(seed=0, options={"run_info": {"agent": agent}})
+        result = cls(args).run(slot, obs, info)
+    finally:
+        envs.close()
+    check_research_episode(llm, case, result, tmp_path / "r")

@@ -1,8 +1,11 @@
 """LLM-backed tools with MLAgentBench's names and arguments (imported by the agents that use them).
 
-They call the models the agent put in ``ctx.extra``: ``"llm"`` (the fast model: Understand
-File, Reflection, Retrieval from Research Log) and ``"edit_llm"`` (Edit Script (AI) and
-Edit Script Segment (AI); falls back to ``"llm"``).  ``ctx.extra["research_problem"]`` is
+They call the models in ``ctx.extra``, which the env builds in its own process from the
+agent's ``llm_tools`` settings (a reset option or action field, see
+:meth:`mlgym.llm.RunLLMs.tool_options`): ``"llm"`` (the fast model: Understand File,
+Reflection, Retrieval from Research Log) and ``"edit_llm"`` (Edit Script (AI) and Edit
+Script Segment (AI); falls back to ``"llm"``).  Their calls go to the env's trace.  The
+research log's two tools may also run between steps (an ``aside`` action, not a step).  ``ctx.extra["research_problem"]`` is
 the task description.  Long inputs are cut by tokens (tiktoken), not characters.  Edits
 go through :func:`mlgym.tools.files.write_text`, so Undo Edit Script restores them.  The
 research log is ``research_log.log`` in the workspace, as in MLAgentBench.
