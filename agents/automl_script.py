@@ -72,7 +72,10 @@ def multimodal_frames():
     text = {}
     for col in info["text_columns"]:
         docs = labelled[col].fillna("").astype(str)
-        tfidf = TfidfVectorizer(max_features=20000, sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit(docs)
+        try:
+            tfidf = TfidfVectorizer(max_features=20000, sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit(docs)
+        except ValueError:  # too few rows or words for min_df=2
+            tfidf = TfidfVectorizer(max_features=20000, sublinear_tf=True, ngram_range=(1, 2)).fit(docs)
         k = max(1, min(32, len(tfidf.vocabulary_) - 1))
         text[col] = (tfidf, TruncatedSVD(n_components=k, random_state=CONFIG["seed"]).fit(tfidf.transform(docs)))
 
