@@ -65,6 +65,7 @@ QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its si
 ASIDE_TOOLS = ("Append Summary to Research Log", "Retrieval from Research Log")
 # The keys of the ``llm_tools`` option (mlgym.llm.RunLLMs.tool_options); anything else is refused,
 # so nothing unexpected (a key) reaches the trace.
+NOTE_KEYS = frozenset({"llm_calls", "run_info", "llm_usage", "llm_tools"})  # what a dict action carries besides its call
 LLM_TOOL_KEYS = frozenset({
     "fast", "edit", "base_url", "api_key_env", "cache", "small_trace", "retries", "backoff", "timeout", "max_cost",
     "max_tokens", "profile", "edit_backups", "inspect_max_lines",
@@ -371,8 +372,10 @@ class MLGymEnv(gym.Env[str, Any]):
         self._validation = None
         problem = self._tools_from(action)
         ending = self._agent_notes(action)
-        if isinstance(action, dict) and "name" not in action and isinstance(action.get("text"), str):
-            action = action["text"]  # a text action with notes: {"text": ..., "llm_calls": ...}
+        if isinstance(action, dict):  # the notes are recorded on their own (no settings in raw_action)
+            action = {k: v for k, v in action.items() if k not in NOTE_KEYS}
+            if "name" not in action and isinstance(action.get("text"), str):
+                action = action["text"]  # a text action with notes: {"text": ..., "llm_calls": ...}
         try:
             if ending is not None:
                 out.obs = f"The agent ended the episode ({ending})."
@@ -509,6 +512,8 @@ class MLGymEnv(gym.Env[str, Any]):
         else:
             self._act({"name": call["name"], "arguments": call.get("arguments") or {}}, out, ASIDE_TOOLS)
         duration = time.monotonic() - t0
+        if out.name is None and isinstance(call.get("name"), str):  # refused before parsing: what was asked
+            out.name = call["name"]
         self.writer.append(AsideRecord(
             after_step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
             error=out.error is not None, duration=round(duration, 6),

@@ -196,3 +196,29 @@ def test_research_and_react_agents_inside_gymnasium_async_vector_env(case, llm, 
     finally:
         envs.close()
     check_research_episode(llm, case, result, tmp_path / "r")
+
+
+def test_llm_tools_share_the_agents_budget_and_refuse_bad_settings(llm, env_factory):
+    import argparse
+
+    from mlgym.llm import RunLLMs
+
+    args = argparse.Namespace(llm_name=MAIN, fast_llm_name=FAST, edit_script_llm_name=None, llm_base_url=llm.url, max_tokens=3000)
+    options = RunLLMs.from_args(args).tool_options()
+    assert options["max_tokens"] == 3000 and "sk-test" not in json.dumps(options)
+    llm.default(FAST, "train.py trains a logistic regression.")
+    env = env_factory(tools=("Understand File", "List Files"))
+    env.reset(seed=0, options={"llm_tools": options})
+    understand = {"name": "Understand File", "arguments": {"file_name": "train.py", "things_to_look_for": "the model"}}
+    obs, _r, _t, _tr, info = env.step(understand)
+    assert obs == "train.py trains a logistic regression." and info["tool_llm_usage"]["calls"] == 1
+    # the agent says it has spent nearly all of the budget itself: the tool's model is not called
+    n = len(llm.requests)
+    obs, _r, _t, _tr, info = env.step({**understand, "llm_usage": {"calls": 9, "tokens": 2990, "cost": 0.0}})
+    assert info["error"] and "token budget spent" in obs and len(llm.requests) == n
+    obs, *_, info = env.step({"name": "List Files", "arguments": {}, "llm_tools": {**options, "api_key": "sk-secret"}})
+    assert info["error"] and "unknown llm_tools keys ['api_key']" in obs
+    obs, *_, info = env.step({"aside": {"name": "List Files", "arguments": {}}})
+    assert info["error"] and info["step"] == 3 and "between steps" in obs
+    text = (env.log_dir / "trace.jsonl").read_text()
+    assert "sk-secret" not in text and '"type": "aside"' in text

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from mlgym.errors import ActionError, LLMError
+from mlgym.errors import ActionError, BudgetExceededError, LLMError
 from mlgym.llm import count_tokens, split_tokens, truncate_tokens
 from mlgym.tools.base import ToolContext, tool
 from mlgym.tools.files import EDIT_READ_BYTES, append_bytes, clip, read_some, write_text
@@ -51,8 +51,10 @@ def _llm(ctx: ToolContext, key: str = "llm") -> Any:
 def _ask(ctx: ToolContext, prompt: str, purpose: str, key: str = "llm") -> str:
     try:
         reply = _llm(ctx, key).complete([{"role": "user", "content": prompt}], purpose=purpose)
-    except LLMError as e:  # the tool failed, the episode goes on (a spent budget still ends it)
+    except LLMError as e:  # the tool failed, the episode goes on
         raise ActionError(f"the model behind this tool failed: {e}") from None
+    except BudgetExceededError as e:  # the run's budget (both processes' spend): the agent's next call ends it
+        raise ActionError(f"the model behind this tool was not called: {e}") from None
     return str(reply.content).strip()
 
 
