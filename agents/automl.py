@@ -60,9 +60,8 @@ class AutoMLAgent(BaselineAgent):
             raise AgentError("the automl agent runs AMLB tasks (amlb/<benchmark>/<dataset>/<fold>) and multimodal tasks: "
                              "it needs data/task.json")
         seconds = None
-        inner = env.unwrapped
-        if getattr(getattr(inner, "task", None), "kind", None) == "multimodal":  # its task.json holds the task's limits
-            seconds = min(float(getattr(inner, "max_time")), float(getattr(inner, "exec_timeout")))
+        if info.get("family") == "multimodal":  # its task.json holds the task's limits; the episode's may be tighter
+            seconds = min(float(info["max_time"]), float(info["exec_timeout"]))
         obs, _reward, terminated, truncated, info = env.step(
             {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed, seconds=seconds)}})
         if terminated or truncated:

@@ -346,7 +346,8 @@ class MLGymEnv(gym.Env[str, Any]):
             "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
             "step": self.steps, "tools": self._schemas,
             "tool_names": list(self.tool_names), "metric": self.task.metric, "direction": self.task.direction,
-            "max_steps": self.max_steps, "max_time": self.max_time, "reward_mode": self.reward_mode,
+            "max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout,
+            "family": self.task.kind, "reward_mode": self.reward_mode,
             **({"tool_llm_usage": self._tool_llms.budget.own()} if self._tool_llms is not None else {}), **extra,
         }
 

@@ -222,3 +222,64 @@ def test_llm_tools_share_the_agents_budget_and_refuse_bad_settings(llm, env_fact
     assert info["error"] and info["step"] == 3 and "between steps" in obs
     text = (env.log_dir / "trace.jsonl").read_text()
     assert "sk-secret" not in text and '"type": "aside"' in text
+
+
+# ------------------------------------------------------------------ the other built-in agents: aide, oracle, automl
+def _async_episode(tmp_path, agent: str, argv: list[str], make_kwargs: dict) -> dict:
+    import gymnasium as gym
+
+    from mlgym.agents import load_agent
+    from mlgym.rollout import VectorSlot
+    from mlgym.runner import build_parser
+
+    args = build_parser().parse_args(["--agent", agent, *argv])
+    kwargs = {k: v for k, v in make_kwargs.items() if k != "id"}
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda: gym.make(make_kwargs["id"], log_dir=tmp_path / "r", work_dir=tmp_path / "ws", **kwargs)],
+        shared_memory=False)
+    try:
+        slot = VectorSlot(envs)
+        obs, info = slot.reset(seed=0, options={"run_info": {"agent": agent}})
+        result = load_agent(agent)(args).run(slot, obs, info)
+    finally:
+        envs.close()
+    assert result is not None and result["agent"] == agent, result
+    trace = load(tmp_path / "r")
+    assert trace.steps[-1]["reward"] == result["reward"] and trace.result["run_id"] == result["run_id"]
+    return result
+
+
+def test_aide_agent_inside_gymnasium_async_vector_env(monkeypatch, tmp_path):
+    from test_aide_agent import MAIN as AIDE_MODEL
+    from test_aide_agent import reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    reply.drafts = 0
+    with ScriptedLLM() as server:
+        server.default(AIDE_MODEL, reply)
+        result = _async_episode(tmp_path, "aide", ["--llm-name", AIDE_MODEL, "--llm-base-url", server.url],
+                                {"id": "mlgym/digits-v0", "max_steps": 11})
+        assert len(server.requests) == 3
+    assert result["reason"] == "final_answer" and result["success"]
+
+
+def test_oracle_agent_inside_gymnasium_async_vector_env(monkeypatch, tmp_path):
+    import mlbench_fixtures
+
+    rows = mlbench_fixtures.build(tmp_path / "fx")
+    monkeypatch.setenv("MLGYM_MLBENCH", str(rows))
+    monkeypatch.setenv("MLGYM_MLBENCH_REPOS", str(tmp_path / "fx" / "repos"))
+    result = _async_episode(tmp_path, "oracle", [], {"id": "mlgym/mlbench-v0", "task": "mlbench-1"})
+    assert result["score"] == 1.0 and result["reason"] == "final_answer"
+
+
+def test_automl_agent_inside_gymnasium_async_vector_env(monkeypatch, tmp_path):
+    from amlb_openml_cache import SHARED, write_cache
+
+    if not (SHARED / "kc2_train.arff").is_file():
+        pytest.skip(f"AMLB test resources missing in {SHARED}")
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPENML_CACHE_DIR", str(write_cache(tmp_path / "openml")))
+    result = _async_episode(tmp_path, "automl", ["--framework", "sklearn"],
+                            {"id": "mlgym/amlb-v0", "task": "amlb/test/kc2/0", "exec_timeout": 120})
+    assert result["valid_submission"] and result["score"] > 0.5, result
