@@ -86,27 +86,11 @@ def test_langchain_tool_calling_agent_in_a_worker_process(llm, tmp_path):
 
 @pytest.mark.parametrize("agent", ["baseline", "search", "tools", "langchain"])
 def test_agents_inside_gymnasium_async_vector_env(agent, llm, tmp_path):
-    import gymnasium as gym
-
-    from mlgym.agents import load_agent
-    from mlgym.rollout import VectorSlot
-    from mlgym.runner import build_parser
-
     llm.script(MAIN, call("write_file", {"file_name": "train.py", "content": BETTER}),
                call("execute_script", {"script_name": "train.py"}), call("final_answer", {"final_answer": "SVC"}))
-    args = build_parser().parse_args(["--agent", agent, "--llm-name", MAIN, "--llm-base-url", llm.url, "--langchain-agent", "tool-calling"])
-    envs = gym.vector.AsyncVectorEnv(
-        [lambda: gym.make("mlgym/digits-v0", log_dir=tmp_path / "r", work_dir=tmp_path / "ws", max_steps=7)], shared_memory=False)
-    try:
-        slot = VectorSlot(envs)
-        obs, info = slot.reset(seed=4, options={"run_info": {"agent": agent}})
-        result = load_agent(agent)(args).run(slot, obs, info)
-    finally:
-        envs.close()
-    assert result is not None and result["agent"] == agent and result["reason"] == "final_answer"
-    assert result["success"] is (agent != "baseline")
-    trace = load(tmp_path / "r")
-    assert [s["reward"] for s in trace.steps][-1] == result["reward"] and trace.result["run_id"] == result["run_id"]
+    result = _async_episode(tmp_path, agent, ["--llm-name", MAIN, "--llm-base-url", llm.url, "--langchain-agent", "tool-calling"],
+                            {"id": "mlgym/digits-v0", "max_steps": 7}, seed=4)
+    assert result["reason"] == "final_answer" and result["success"] is (agent != "baseline")
 
 
 # ------------------------------------------------------------------ the research agent and langchain's ReAct mode
@@ -225,7 +209,8 @@ def test_llm_tools_share_the_agents_budget_and_refuse_bad_settings(llm, env_fact
 
 
 # ------------------------------------------------------------------ the other built-in agents: aide, oracle, automl
-def _async_episode(tmp_path, agent: str, argv: list[str], make_kwargs: dict) -> dict:
+def _async_episode(tmp_path, agent: str, argv: list[str], make_kwargs: dict, seed: int = 0) -> dict:
+    """One episode of ``agent`` with its env inside a gymnasium AsyncVectorEnv (through VectorSlot)."""
     import gymnasium as gym
 
     from mlgym.agents import load_agent
@@ -239,7 +224,7 @@ def _async_episode(tmp_path, agent: str, argv: list[str], make_kwargs: dict) -> 
         shared_memory=False)
     try:
         slot = VectorSlot(envs)
-        obs, info = slot.reset(seed=0, options={"run_info": {"agent": agent}})
+        obs, info = slot.reset(seed=seed, options={"run_info": {"agent": agent}})
         result = load_agent(agent)(args).run(slot, obs, info)
     finally:
         envs.close()
