@@ -22,7 +22,7 @@ from mlgym.bench import load_grid
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.skipif(not (SHARED / "kc2_train.arff").is_file(), reason=f"AMLB test resources missing in {SHARED}"),
-              pytest.mark.timeout(240)]
+              pytest.mark.timeout(480)]
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=3000000000", "--object-store-memory=80000000", "--disable-usage-stats", "--block"]
 
@@ -49,8 +49,11 @@ def test_grid_on_two_ray_nodes_loses_no_run_when_one_dies(tmp_path: Path, monkey
     (user / "constraints.yaml").write_text("ci:\n  folds: 2\n  max_runtime_seconds: 10\n  cores: 1\n  max_mem_size_mb: 1024\n")
     monkeypatch.setenv("MLGYM_AMLB_USER_DIR", str(user))
     grid, out = tmp_path / "ray.yaml", tmp_path / "runs"
-    grid.write_text(f"amlb: {{benchmark: test, constraint: ci, folds: [0, 1]}}\nagents: [baseline]\nargs: [--python, {sys.executable}]\n")
+    grid.write_text("amlb: {benchmark: test, constraint: ci, folds: [0, 1]}\n"  # the grid: test x 2 folds x 3 agents
+                    "agents: [baseline, {name: automl, args: [--framework, sklearn]}, {name: automl, args: [--framework, flaml]}]\n"
+                    f"args: [--python, {sys.executable}]\n")
     runs = load_grid(grid, out).runs
+    assert len(runs) == 3 * 2 * 3
     port = _free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
@@ -78,7 +81,7 @@ def test_grid_on_two_ray_nodes_loses_no_run_when_one_dies(tmp_path: Path, monkey
             p = run.log_dir / "ray_nodes.txt"
             return p.is_file() and p.read_text().split()[-1:] == [node]
 
-        while time.monotonic() < deadline + 90 and bench.poll() is None:
+        while time.monotonic() < deadline + 180 and bench.poll() is None:
             finished_b = [r for r in runs if on(r, node_b) and (r.log_dir / "result.json").is_file()]
             running_b = [r for r in runs if on(r, node_b) and (r.log_dir / "trace.jsonl").is_file() and not (r.log_dir / "result.json").is_file()]
             if finished_b and running_b:
@@ -89,7 +92,7 @@ def test_grid_on_two_ray_nodes_loses_no_run_when_one_dies(tmp_path: Path, monkey
         assert in_flight is not None, "node B never ran a second run"
         done_before = {r.log_dir: json.loads((r.log_dir / "result.json").read_text())["run_id"]
                        for r in runs if (r.log_dir / "result.json").is_file()}
-        text = bench.communicate(timeout=150)[0].decode()
+        text = bench.communicate(timeout=360)[0].decode()
         assert bench.returncode == 0, text[-3000:]
     finally:
         for p in (worker, head):  # each node's processes are in the session its `ray start --block` began
