@@ -41,7 +41,7 @@ from typing import Callable, Iterable, Sequence
 from mlgym.errors import MLGymError
 from mlgym.task import TaskSpec
 
-__all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "plan"]
+__all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "plan", "write_constraints"]
 
 MARKER = ".mlgym-env.json"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -60,6 +60,17 @@ def env_root() -> Path:
 
 def _canon(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _names(requirements: Iterable[str]) -> set[str]:
+    """The canonical project names ``requirements`` ask for (``torch==2.13.0`` -> ``torch``)."""
+    return {_canon(m.group(1)) for r in requirements if (m := _NAME.match(r))}
+
+
+def write_constraints(path: Path, constraints: Sequence[str]) -> Path:
+    """``constraints`` as a pip constraints file (``-c``) at ``path``."""
+    path.write_text("".join(c + "\n" for c in constraints))
+    return path
 
 
 def lock_constraints() -> list[str]:
@@ -129,7 +140,7 @@ def plan_for(requirements: Sequence[str], *, base_python: str | None = None) -> 
 def _relevant(constraints: Sequence[str], reqs: Sequence[str]) -> list[str]:
     """Constraints that can matter for ``reqs``: all of them (transitive dependencies are
     unknown before resolving), except the harness-only tools that no task asks for."""
-    asked = {_canon(m.group(1)) for r in reqs if (m := _NAME.match(r))}
+    asked = _names(reqs)
     tools = {"mypy", "pytest", "ray", "litellm", "langchain-core", "docker", "kaggle", "openai", "rich"}
     return [c for c in constraints if _canon(c.split("==")[0]) not in tools - asked]
 
@@ -143,18 +154,17 @@ def _version_of(python: str) -> str:
     return out.stdout.strip()
 
 
-def ensure(task: TaskSpec, *, progress: Callable[[str], None] | None = None, build_missing: bool = True,
-           wheelhouse: str | None = None) -> Path:
+def ensure(task: TaskSpec, *, progress: Callable[[str], None] | None = None, wheelhouse: str | None = None) -> Path:
     """The interpreter for ``task``'s agent code and eval; builds the environment if needed.
 
-    ``build_missing=False`` (``MLGYM_ENV_BUILD=never``): a missing one is an
-    :class:`EnvBuildError` naming the command that builds it."""
+    With ``MLGYM_ENV_BUILD=never`` a missing one is an :class:`EnvBuildError` naming the
+    command that builds it."""
     env = plan(task)
     if env.ready:
         return env.python
     if env.existing:
         raise EnvBuildError(f"task {task.name}: environment.python {env.base_python!r} does not exist")
-    if not build_missing or os.environ.get("MLGYM_ENV_BUILD") == "never":
+    if os.environ.get("MLGYM_ENV_BUILD") == "never":
         raise EnvBuildError(f"the environment of task {task.name} is not built; run `mlgym env build {task.name}`")
     return build(env, progress=progress, wheelhouse=wheelhouse).python
 
@@ -184,7 +194,6 @@ def build(env: TaskEnv, *, progress: Callable[[str], None] | None = None, wheelh
         if bad:  # a requirement dragged a harness package in: say so, do not hide it
             say(f"note: the environment holds harness packages {bad} because a requirement asked for them")
         record = {"key": env.key, "requirements": list(env.requirements), "python": env.base_python,
-                  "constraints_sha": _sha(env.constraints),
                   "installed": installed, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "seconds": round(time.monotonic() - t0, 1)}
         tmp = env.path / (MARKER + ".tmp")
@@ -204,15 +213,14 @@ def _seed_for(env: TaskEnv) -> Path | None:
     ``env``'s: the biggest one, so a task adding a package to the default stack costs the
     new package only, not another copy of numpy, pandas and scikit-learn.  Its versions
     may differ (another lock): pip, constrained by ours, then changes just those."""
-    want = {_canon(m.group(1)) for r in env.requirements if (m := _NAME.match(r))}
+    want = _names(env.requirements)
     best: tuple[int, Path] | None = None
     for rec in list_envs():
         if rec.get("incomplete") or rec.get("python") != env.base_python or rec.get("key") == env.key:
             continue
         listed = rec.get("requirements")
         reqs = [str(r) for r in listed] if isinstance(listed, list) else []
-        names = {_canon(m.group(1)) for r in reqs if (m := _NAME.match(r))}
-        if not reqs or not names <= want or not set(reqs) <= set(env.requirements):
+        if not reqs or not _names(reqs) <= want or not set(reqs) <= set(env.requirements):
             continue
         if best is None or len(reqs) > best[0]:
             best = (len(reqs), env_root() / str(rec["key"]))
@@ -236,13 +244,8 @@ def _link_site_packages(seed: Path, dest: Path) -> None:
                 shutil.copy2(s, d)
 
 
-def _sha(lines: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-
-
 def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | None) -> None:
-    cons = env.path / "constraints.txt"
-    cons.write_text("".join(c + "\n" for c in env.constraints))
+    cons = write_constraints(env.path / "constraints.txt", env.constraints)
     argv = [sys.executable, "-m", "pip", "--python", str(env.python), "install", "--progress-bar", "off",
             "--no-input", "--disable-pip-version-check", "-c", str(cons)]
     if wheelhouse:
@@ -251,7 +254,7 @@ def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | Non
     say("pip install " + " ".join(env.requirements))
     hint = (" (offline? fill a wheelhouse with `mlgym env download --wheelhouse DIR` where there is network, "
             "then `mlgym env build --wheelhouse DIR`)")
-    wants_torch = any(_canon(m.group(1)) == "torch" for r in env.requirements if (m := _NAME.match(r)))
+    wants_torch = "torch" in _names(env.requirements)
     try:
         _run(argv, say, "pip install", hint=hint)
     except EnvBuildError:
@@ -308,8 +311,7 @@ def download(requirements: Iterable[str], wheelhouse: Path, *, progress: Callabl
     say = progress or (lambda _msg: None)
     wheelhouse.mkdir(parents=True, exist_ok=True)
     env = plan_for(list(requirements))
-    cons = wheelhouse / "constraints.txt"
-    cons.write_text("".join(c + "\n" for c in env.constraints))
+    cons = write_constraints(wheelhouse / "constraints.txt", env.constraints)
     _run([sys.executable, "-m", "pip", "download", "--progress-bar", "off", "-d", str(wheelhouse), "-c", str(cons),
           "--only-binary", ":all:", *env.requirements], say, "pip download")
 

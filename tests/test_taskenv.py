@@ -36,11 +36,15 @@ PROBE = (
 def _probe(env: MLGymEnv) -> dict[str, str]:
     env.step({"name": "Write File", "arguments": {"file_name": "probe.py", "content": PROBE}})
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "probe.py"}})
-    found = {}
+    found = {}  # module -> its version or "LACKS"; "PREFIX" -> sys.prefix
     for line in obs.splitlines():
-        parts = line.split()
-        if parts and parts[0] in ("HAS", "LACKS", "PREFIX"):
-            found[parts[1] if parts[0] != "PREFIX" else "PREFIX"] = parts[2] if parts[0] == "HAS" else parts[0] if parts[0] == "LACKS" else parts[1]
+        kind, *rest = line.split() or [""]
+        if kind == "PREFIX":
+            found["PREFIX"] = rest[0]
+        elif kind == "HAS":
+            found[rest[0]] = rest[1]
+        elif kind == "LACKS":
+            found[rest[0]] = "LACKS"
     return found
 
 

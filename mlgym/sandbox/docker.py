@@ -162,7 +162,7 @@ def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> s
             pass
         ctx = Path(tempfile.mkdtemp(prefix="mlgym-envimage-"))
         try:
-            (ctx / "constraints.txt").write_text("".join(c + "\n" for c in plan.constraints))
+            taskenv.write_constraints(ctx / "constraints.txt", plan.constraints)
             run = ["pip", "install", "--no-compile", "-c", "/tmp/mlgym-constraints.txt", *plan.requirements]
             (ctx / "Dockerfile").write_text(
                 f"FROM {base}\nUSER root\nCOPY constraints.txt /tmp/mlgym-constraints.txt\n"

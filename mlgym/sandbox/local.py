@@ -151,15 +151,15 @@ def package_dirs(pkg: str, python: str | None = None) -> tuple[str, ...]:
     Another interpreter is asked once through a subprocess (cached)."""
     if not pkg.isidentifier():
         return ()
-    exe = shutil.which(python) if python else None
-    if python is None or (exe and Path(exe).absolute().parent == Path(sys.executable).absolute().parent):
+    if _is_ours(python):
         try:
             spec = importlib.util.find_spec(pkg)
         except (ImportError, ValueError):
             return ()
         return tuple(spec.submodule_search_locations or ()) if spec else ()
+    assert python is not None  # None is ours
     try:
-        out = subprocess.run([exe or python, "-I", "-c", _FIND_SPEC, pkg], capture_output=True, timeout=60, check=True)
+        out = subprocess.run([shutil.which(python) or python, "-I", "-c", _FIND_SPEC, pkg], capture_output=True, timeout=60, check=True)
         found = json.loads(out.stdout)
     except (OSError, subprocess.SubprocessError, ValueError):
         return ()
