@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mlgym.errors import AgentError
+from mlgym.core.errors import AgentError
 
 AGENTS: dict[str, str] = {
     "baseline": "mlgym.agents.baseline:BaselineAgent",

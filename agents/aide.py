@@ -8,7 +8,7 @@ block), writes it to ``train.py``, runs it and reads the validation score it pri
 ``--agent search`` does: a line naming ``valid``).  A run that fails or prints no score is
 a buggy node.  When the step budget is nearly spent the best node is run again (so the
 submission is its) and submitted.  Uses only the public env API; the model calls go to
-the trace with the steps (:meth:`mlgym.llm.RunLLMs.notes`).  After AIDE (Jiang et al.,
+the trace with the steps (:meth:`mlgym.llm.client.RunLLMs.notes`).  After AIDE (Jiang et al.,
 2025, "AIDE: AI-Driven Exploration in the Space of Code"): draft, debug and improve
 operators, greedy improvement of the best node.
 """
@@ -24,8 +24,8 @@ import gymnasium as gym
 from mlgym.agents.base import Agent
 from mlgym.agents.search import validation_score
 
-from mlgym.errors import BudgetExceededError
-from mlgym.llm import RunLLMs
+from mlgym.core.errors import BudgetExceededError
+from mlgym.llm.client import RunLLMs
 
 _CODE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
 RULES = ("The script must read the data as the task describes, print a line `validation <metric>: <value>` measured on a "

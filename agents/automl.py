@@ -6,7 +6,7 @@ target, task type, metrics and the constraint's time and cores.  So a grid can p
 an LLM research agent side by side on the same folds.  scikit-learn is always there; FLAML is
 in the AMLB task environment; AutoGluon needs ``pip install autogluon.tabular`` in it.
 
-Multimodal tasks (``mlgym.families.multimodal``) write a ``data/task.json`` too (image, text
+Multimodal tasks (``mlgym.families.multimodal.family``) write a ``data/task.json`` too (image, text
 and numeric columns, the submission format, a constraint from the task's limits): the script
 fits sklearn or FLAML on engineered image and text columns, or AutoGluon's MultiModalPredictor
 (``pip install autogluon.multimodal``).  There the agent also passes the episode's own time
@@ -23,7 +23,7 @@ from typing import Any
 import gymnasium as gym
 
 from mlgym.agents.baseline import BaselineAgent
-from mlgym.errors import AgentError
+from mlgym.core.errors import AgentError
 
 FRAMEWORKS = ("sklearn", "flaml", "autogluon")
 SCRIPT = "automl.py"

@@ -43,15 +43,15 @@ from mlgym.agents.research import MLAB_ALL_TOOLS, mlab_prompt_tools, mlab_tool_t
 from mlgym.agents.tools_agent import NUDGE, SYSTEM, Turns, task_text
 from pydantic import ConfigDict
 
-from mlgym.actions import parse_json_loose
-from mlgym.errors import ActionError, AgentError, BudgetExceededError
-from mlgym.llm import LLMClient, RunLLMs, count_message_tokens, truncate_tokens
+from mlgym.env.actions import parse_json_loose
+from mlgym.core.errors import ActionError, AgentError, BudgetExceededError
+from mlgym.llm.client import LLMClient, RunLLMs, count_message_tokens, truncate_tokens
 
 log = logging.getLogger("mlgym.agents.langchain")
 
 
 class MLGymChatModel(BaseChatModel):
-    """A langchain chat model that calls :class:`mlgym.llm.LLMClient`."""
+    """A langchain chat model that calls :class:`mlgym.llm.client.LLMClient`."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     client: Any  # LLMClient
@@ -96,7 +96,7 @@ class MLGymChatModel(BaseChatModel):
 def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any],  # type: ignore[type-arg]
               notes: Callable[[], dict[str, Any]] = dict) -> list[BaseTool]:
     """One StructuredTool per env tool, its args schema the env's JSON schema; calling it steps ``env``
-    (with ``notes()``'s keys: the LLM records and usage, see :meth:`mlgym.llm.RunLLMs.notes`)."""
+    (with ``notes()``'s keys: the LLM records and usage, see :meth:`mlgym.llm.client.RunLLMs.notes`)."""
     tools: list[BaseTool] = []
     for schema in schemas:
         fn = schema["function"]

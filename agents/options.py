@@ -1,4 +1,4 @@
-"""Runner flags the agents declare themselves, so ``mlgym/runner.py`` only calls two hooks.
+"""Runner flags the agents declare themselves, so ``mlgym/runs/runner.py`` only calls two hooks.
 
 :func:`add_options` adds MLAgentBench's research-agent and langchain flags (same names,
 same defaults as its ``runner.py``) and our ``--profile``; :func:`agent_tools` asks an agent

@@ -12,14 +12,14 @@ from typing import Any
 import gymnasium as gym
 
 from mlgym.agents.base import Agent
-from mlgym.errors import AgentError
+from mlgym.core.errors import AgentError
 
 
 class OracleAgent(Agent):
     name = "oracle"
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        from mlgym.task import TaskSpec
+        from mlgym.tasks.spec import TaskSpec
 
         task = TaskSpec.load(info["task"])
         answer = getattr(task.family, "oracle", None)

@@ -34,17 +34,17 @@ from typing import Any
 import gymnasium as gym
 from mlgym.agents.base import Agent
 
-from mlgym.actions import parse_action, parse_json_loose
-from mlgym.safetext import printable
-from mlgym.errors import (
+from mlgym.env.actions import parse_action, parse_json_loose
+from mlgym.core.safetext import printable
+from mlgym.core.errors import (
     ActionError,
     AgentError,
     BudgetExceededError,
     LLMError,
     MLGymError,
 )
-from mlgym.llm import RunLLMs, count_tokens, truncate_tokens
-from mlgym.tools import REGISTRY, llm_tools, lookup
+from mlgym.llm.client import RunLLMs, count_tokens, truncate_tokens
+from mlgym.env.tools import REGISTRY, llm_tools, lookup
 
 log = logging.getLogger("mlgym.agents.research")
 
@@ -347,7 +347,7 @@ class ResearchAgent(Agent):
         os.replace(tmp, path)
 
     def load(self, env: Any) -> None:
-        from mlgym.trace import load
+        from mlgym.runlog.trace import load
 
         path = self._state_path()
         if path.is_file():

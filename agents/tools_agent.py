@@ -18,8 +18,8 @@ from typing import Any, Generic, TypeVar
 import gymnasium as gym
 from mlgym.agents.base import Agent
 
-from mlgym.errors import AgentError, BudgetExceededError
-from mlgym.llm import RunLLMs, count_message_tokens, truncate_tokens
+from mlgym.core.errors import AgentError, BudgetExceededError
+from mlgym.llm.client import RunLLMs, count_message_tokens, truncate_tokens
 
 log = logging.getLogger("mlgym.agents.tools")
 
@@ -75,7 +75,7 @@ class ToolsAgent(Agent):
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
         # Only the public API: LLM records and usage travel with each step (RunLLMs.notes), so the
-        # env may live in another process (mlgym.rollout).
+        # env may live in another process (mlgym.runs.rollout).
         self.llms.collect()
         model = self.llms.main.model
         schemas = info["tools"]

@@ -24,7 +24,7 @@ import random
 from pathlib import Path
 
 from mlgym.agents.search_space import EDIT_TYPES, marked_kind
-from mlgym.export import export
+from mlgym.analysis.export import export
 from mlgym.rollout import run_agents
 
 

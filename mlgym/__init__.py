@@ -12,9 +12,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import gymnasium as gym  # noqa: E402
 
-from mlgym.errors import MLGymError  # noqa: E402
-from mlgym.families import ROW_FAMILIES  # noqa: E402
-from mlgym.task import TaskSpec, list_tasks  # noqa: E402
+from mlgym.core.errors import MLGymError  # noqa: E402
+from mlgym.families.registry import ROW_FAMILIES  # noqa: E402
+from mlgym.tasks.spec import TaskSpec, list_tasks  # noqa: E402
 
 __all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_tasks"]
 __version__ = "0.1.0"
@@ -26,12 +26,12 @@ def register_tasks() -> list[str]:
     for name in list_tasks():
         env_id = f"mlgym/{name}-v0"
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
+            gym.register(id=env_id, entry_point="mlgym.env.core:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
         ids.append(env_id)
     for kind in ROW_FAMILIES:  # dataset-row families: one id, the row given as task=...
         env_id = f"mlgym/{kind}-v0"
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="mlgym.env:MLGymEnv", kwargs={"task": kind}, nondeterministic=True)
+            gym.register(id=env_id, entry_point="mlgym.env.core:MLGymEnv", kwargs={"task": kind}, nondeterministic=True)
         ids.append(env_id)
     return ids
 

@@ -1,3 +1,3 @@
-from mlgym.cli import main
+from mlgym.cli.app import main
 
 raise SystemExit(main())

@@ -85,7 +85,7 @@ def make_run(root: Path, i: int, task, agent: str, model: str | None, seed: int,
 
 
 def generate(root: Path, n: int, seed: int = 0) -> None:
-    from mlgym.task import TaskSpec, list_tasks
+    from mlgym.tasks.spec import TaskSpec, list_tasks
 
     tasks = [TaskSpec.load(t) for t in list_tasks()]
     rng = np.random.default_rng(seed)
@@ -117,7 +117,7 @@ def main() -> int:
     generate(runs, args.n)
     print(f"generated {args.n} runs in {time.perf_counter() - t0:.1f}s under {runs}")
 
-    from mlgym.eval import evaluate_runs, write_table
+    from mlgym.analysis.eval import evaluate_runs, write_table
 
     t0 = time.perf_counter()
     table = evaluate_runs([runs])

@@ -6,7 +6,7 @@ Each size is a custom-loader task in a scratch folder (a user's folder in AutoGl
 loader format) whose rows name that many distinct PNG files.  Its data is prepared once
 (the images are gathered into the data cache then); the resets are timed after one warm-up.
 For comparison it also times what the host-side hard links of every image would cost per
-reset (mlgym.data.link_tree, what a mirrored mount does).
+reset (mlgym.tasks.data.link_tree, what a mirrored mount does).
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def main() -> int:
         os.environ["MLGYM_DATA_DIR"] = str(root / "data")
         (root / "bench").mkdir()
         names = {n: make_task(root / "bench", n) for n in dict.fromkeys(args.sizes)}
-        from mlgym.data import link_tree, prepare
-        from mlgym.env import MLGymEnv
-        from mlgym.task import TaskSpec
+        from mlgym.tasks.data import link_tree, prepare
+        from mlgym.env.core import MLGymEnv
+        from mlgym.tasks.spec import TaskSpec
 
         for k, n in enumerate(args.sizes):  # a size given twice runs twice (alternate them on a busy machine)
             name = names[n]

@@ -15,8 +15,8 @@ import argparse
 import time
 from typing import Callable
 
-from mlgym.actions import parse_action
-from mlgym.errors import ActionError
+from mlgym.env.actions import parse_action
+from mlgym.core.errors import ActionError
 
 
 def cases(n: int) -> dict[str, str]:

@@ -26,7 +26,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from llm_server import ScriptedLLM, react
 
-from mlgym.llm import count_tokens
+from mlgym.llm.client import count_tokens
 
 
 def usage_by_tiktoken(model: str, text: str):  # type: ignore[no-untyped-def]
@@ -60,7 +60,7 @@ def main() -> int:
 
     from mlgym.agents.research import ResearchAgent
 
-    from mlgym import runner
+    from mlgym.runs import runner
 
     with tempfile.TemporaryDirectory() as tmp, ScriptedLLM() as llm:
         fast = "openai/gpt-4o-mini-2024-07-18"  # another name, so the server tells the calls apart

@@ -9,7 +9,7 @@ Prints medians and ratios:
 * a step with a 50 MB file in the workspace: time and bytes written (MLAgentBench: 82 ms,
   50 MB per step);
 * interpreter start (``python -c pass``) of the task environment inside the sandbox vs the
-  same interpreter bare, and the harness's own interpreter bare (mlgym.taskenv);
+  same interpreter bare, and the harness's own interpreter bare (mlgym.tasks.taskenv);
 * bytes stored by snapshots per step over a 20-step episode.
 """
 
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlgym.env import MLGymEnv
+from mlgym.env.core import MLGymEnv
 
 
 def median_ms(fn, runs: int) -> float:
@@ -80,7 +80,7 @@ def main() -> None:
         print(f"Execute Script empty {step_py:8.2f} ms   bare python    {bare_py:8.2f} ms   ratio {step_py / bare_py:5.2f}x")
 
         # Interpreter start: the task environment (lean venv) inside the sandbox vs bare, and
-        # the harness's own interpreter (what agent code ran with before mlgym.taskenv).
+        # the harness's own interpreter (what agent code ran with before mlgym.tasks.taskenv).
         box = env.sandbox
         assert box is not None
         bare_lean, box_lean = paired_ms(

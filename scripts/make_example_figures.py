@@ -14,11 +14,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mlgym import cli, runner
-from mlgym.data import prepare
-from mlgym.env import MLGymEnv
-from mlgym.errors import DataError
-from mlgym.task import TaskSpec
+from mlgym import cli
+
+from mlgym.runs import runner
+from mlgym.tasks.data import prepare
+from mlgym.env.core import MLGymEnv
+from mlgym.core.errors import DataError
+from mlgym.tasks.spec import TaskSpec
 
 BETTER = {
     "digits": (

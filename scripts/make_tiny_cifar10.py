@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlgym.py2pickle import Py2Str, py2_pickle
+from mlgym.families.folder.py2pickle import Py2Str, py2_pickle
 
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -48,9 +48,9 @@ def main() -> None:
                "output": "python main.py --n 3", "prefix_code": ""}
         (t / "rows.jsonl").write_text(json.dumps(row) + "\n")
         os.environ.update(MLGYM_MLBENCH=str(t / "rows.jsonl"), MLGYM_MLBENCH_REPOS=str(t / "repos"), MLGYM_DATA_DIR=str(t / "data"))
-        from mlgym.env import MLGymEnv
-        from mlgym.families import mlbench
-        from mlgym.task import TaskSpec
+        from mlgym.env.core import MLGymEnv
+        from mlgym.families.mlbench import family as mlbench
+        from mlgym.tasks.spec import TaskSpec
 
         spec = TaskSpec.load("mlbench-1")
         r = mlbench.options(spec).row

@@ -22,7 +22,7 @@ def _scratch_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def env_factory(tmp_path: Path):
     """Build MLGymEnv instances that are closed after the test."""
-    from mlgym.env import MLGymEnv
+    from mlgym.env.core import MLGymEnv
 
     made = []
 

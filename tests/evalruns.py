@@ -2,7 +2,7 @@
 
 Four runs of the digits task, all made for real (a real sandbox, the real scorer):
 
-* ``base0``, ``base1``: the baseline agent via ``mlgym.runner.main`` (seeds 0 and 1);
+* ``base0``, ``base1``: the baseline agent via ``mlgym.runs.runner.main`` (seeds 0 and 1);
 * ``improved``: a scripted episode on ``MLGymEnv`` that runs the starter, replaces
   ``train.py`` by an SVM (its output holds HTML, to test escaping), runs it and gives
   the Final Answer; two ``llm`` records are written between steps;
@@ -48,7 +48,7 @@ def _llm(env, tokens: tuple[int, int], cost: float) -> None:
 
 
 def _scripted(log_dir: Path, work: Path, seed: int, actions: list, *, finish: bool) -> Path:
-    from mlgym.env import MLGymEnv
+    from mlgym.env.core import MLGymEnv
 
     env = MLGymEnv("digits", log_dir=log_dir, work_dir=work)
     env.run_info = {"agent": "scripted", "model": "fake-llm", "seed": seed}
@@ -73,7 +73,7 @@ def make_runs(base: Path) -> dict[str, Path]:
         if _made:
             return dict(_made)
         os.environ.setdefault("MLGYM_DATA_DIR", "/tmp/mlgym-test-data")
-        from mlgym import runner
+        from mlgym.runs import runner
 
         runs, work = base / "runs", base / "work"
         for seed in (0, 1):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgym.actions import ToolCall, parse_action
-from mlgym.errors import ActionError
+from mlgym.env.actions import ToolCall, parse_action
+from mlgym.core.errors import ActionError
 
 
 @pytest.mark.parametrize(

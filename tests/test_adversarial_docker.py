@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mlgym.errors import SandboxError
+from mlgym.core.errors import SandboxError
 from mlgym.sandbox import Limits, make_sandbox
 from mlgym.sandbox.uids import in_range
 

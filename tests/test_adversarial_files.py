@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import fs
-from mlgym.errors import MLGymError
-from mlgym.scoring import evaluate
-from mlgym.snapshot import Snapshotter
-from mlgym.tools import files as file_tools
+from mlgym.core import fs
+from mlgym.core.errors import MLGymError
+from mlgym.grading.scoring import evaluate
+from mlgym.runlog.snapshot import Snapshotter
+from mlgym.env.tools import files as file_tools
 
 pytestmark = pytest.mark.timeout(600)  # a FIFO opened blocking would hang: fail instead
 ROUNDS = int(os.environ.get("MLGYM_RACE_ROUNDS", "400"))  # x 14 racing operations
@@ -206,8 +206,8 @@ _MEMORY_PROBE = textwrap.dedent(r"""
     import json, os, resource, sys
     from pathlib import Path
     from mlgym.sandbox.local import LocalSandbox
-    from mlgym.tools import REGISTRY
-    from mlgym.tools.base import ToolContext
+    from mlgym.env.tools import REGISTRY
+    from mlgym.env.tools.base import ToolContext
     ws = Path(sys.argv[1])
     ctx = ToolContext(sandbox=LocalSandbox(ws, isolation="plain"))
     def rss():

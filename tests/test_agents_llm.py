@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from llm_server import ScriptedLLM, react
 
-from mlgym import runner
-from mlgym.trace import load as load_trace
+from mlgym.runs import runner
+from mlgym.runlog.trace import load as load_trace
 
 MAIN, FAST, EDIT = "openai/test-model", "openai/fast-model", "openai/edit-model"
 SUMMARY = "[Reasoning]: checked.\n[Action]: ran the tool.\n[Observation]: it worked."
@@ -121,8 +121,8 @@ def test_replay_from_cache_with_the_server_stopped(tmp_path, monkeypatch):
 def test_resume_after_a_crash(llm, tmp_path):
     from mlgym.agents.research import ResearchAgent
 
-    from mlgym.env import MLGymEnv
-    from mlgym.errors import LLMError
+    from mlgym.env.core import MLGymEnv
+    from mlgym.core.errors import LLMError
 
     log_dir = tmp_path / "run"
     llm.script(MAIN, EPISODE[0], EPISODE[1], {"status": 400, "message": "the provider fell over"})
@@ -177,9 +177,9 @@ def test_tool_calling_agents_complete_an_episode(llm, tmp_path, agent):
 
 
 def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path):
-    from mlgym.env import MLGymEnv
-    from mlgym.llm import RunLLMs
-    from mlgym.tools.llm_tools import LLM_TOOLS
+    from mlgym.env.core import MLGymEnv
+    from mlgym.llm.client import RunLLMs
+    from mlgym.env.tools.llm_tools import LLM_TOOLS
 
     env = MLGymEnv("digits", sandbox="local", log_dir=tmp_path / "log", work_dir=tmp_path / "ws", tools=("Undo Edit Script", "Write File", *LLM_TOOLS))
     try:
@@ -220,7 +220,7 @@ def test_missing_api_key_gives_one_line(capsys, monkeypatch):
 def test_research_prompt_stays_under_its_token_cap(llm):
     from mlgym.agents.research import ResearchAgent
 
-    from mlgym.llm import count_tokens
+    from mlgym.llm.client import count_tokens
 
     args = runner.build_parser().parse_args(["--llm-name", MAIN, "--llm-base-url", llm.url])
     agent = ResearchAgent(args)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from llm_server import ScriptedLLM
 
-from mlgym import runner
-from mlgym.trace import load
+from mlgym.runs import runner
+from mlgym.runlog.trace import load
 
 MAIN = "openai/test-model"
 HEAD = "import pandas as pd\nfrom sklearn.model_selection import train_test_split\n"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from amlb_openml_cache import SHARED, write_cache
-from mlgym.amlb_bench import ray_resources
-from mlgym.bench import load_grid
-from mlgym.errors import MLGymError
+from mlgym.families.amlb.bench import ray_resources
+from mlgym.runs.bench import load_grid
+from mlgym.core.errors import MLGymError
 
 pytestmark = pytest.mark.skipif(not (SHARED / "kc2_train.arff").is_file(), reason=f"AMLB test resources missing in {SHARED}")
 CI_CONSTRAINT = "ci:\n  folds: 2\n  max_runtime_seconds: 10\n  cores: 1\n  max_mem_size_mb: 2048\n"
@@ -101,7 +101,7 @@ def test_amlb_grid_killed_and_resumed_writes_results_csv(tmp_path: Path, amlb_en
     assert f"{len(done_before)} done" in text
     for log_dir, run_id in done_before.items():  # finished runs were not run again
         assert json.loads((log_dir / "result.json").read_text())["run_id"] == run_id
-    from mlgym import plot
+    from mlgym.analysis import plot
 
     assert plot.main([str(out), "--out", str(out / "figures")]) in (0, None)
     assert (out / "figures" / "performance_profiles.svg").is_file()

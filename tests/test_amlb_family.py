@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from amlb_openml_cache import SHARED, write_cache
-from mlgym.data import TaskData, prepare
-from mlgym.errors import DataError, TaskError
-from mlgym.families import amlb
-from mlgym.metrics import canonical
-from mlgym.task import TaskSpec
+from mlgym.tasks.data import TaskData, prepare
+from mlgym.core.errors import DataError, TaskError
+from mlgym.families.amlb import family as amlb
+from mlgym.core.metrics import canonical
+from mlgym.tasks.spec import TaskSpec
 
 pytestmark = pytest.mark.skipif(not (SHARED / "kc2_train.arff").is_file(), reason=f"AMLB test resources missing in {SHARED}")
 
@@ -165,11 +165,11 @@ def test_automl_autogluon_path_says_what_is_missing(data_dir: Path, openml_cache
     if __import__("importlib").util.find_spec("autogluon") is not None:
         pytest.skip("autogluon is installed here: its real run is covered by the grid when selected")
     log = tmp_path / "log-ag"
-    out = subprocess.run([sys.executable, "-m", "mlgym.runner", "--task", "amlb/test/kc2/1@ci", "--agent", "automl", "--framework", "autogluon",
+    out = subprocess.run([sys.executable, "-m", "mlgym.runs.runner", "--task", "amlb/test/kc2/1@ci", "--agent", "automl", "--framework", "autogluon",
                           "--log-dir", str(log), "--python", sys.executable, "-q"], capture_output=True, text=True, timeout=300)
     result = json.loads((log / "result.json").read_text())
     assert not result["valid_submission"] and "predictions.csv not found" in result["error"], out.stdout[-2000:]
     assert "autogluon is not installed in the task environment: pip install 'autogluon.tabular'" in (log / "trace.jsonl").read_text()
-    bad = subprocess.run([sys.executable, "-m", "mlgym.runner", "--task", "amlb/test/kc2/1@ci", "--agent", "automl", "--framework", "h2o"],
+    bad = subprocess.run([sys.executable, "-m", "mlgym.runs.runner", "--task", "amlb/test/kc2/1@ci", "--agent", "automl", "--framework", "h2o"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid choice: 'h2o'" in bad.stderr

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import bench, cli
-from mlgym.errors import MLGymError
+from mlgym.runs import bench
+
+from mlgym import cli
+from mlgym.core.errors import MLGymError
 
 
 def _grid(tmp_path: Path, text: str) -> Path:

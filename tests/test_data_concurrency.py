@@ -11,8 +11,8 @@ from pathlib import Path
 
 CODE = (
     "import sys\n"
-    "from mlgym.data import prepare\n"
-    "from mlgym.task import TaskSpec\n"
+    "from mlgym.tasks.data import prepare\n"
+    "from mlgym.tasks.spec import TaskSpec\n"
     "data = prepare(TaskSpec.load(sys.argv[1]))\n"
     "print(sorted(p.name for p in data.public.iterdir()))\n"
 )

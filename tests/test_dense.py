@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from mlgym.errors import MLGymError
-from mlgym.trace import load
+from mlgym.core.errors import MLGymError
+from mlgym.runlog.trace import load
 
 B = 416 / 540  # digits' baseline accuracy (task.yaml / baseline.json)
 
@@ -70,7 +70,7 @@ def test_final_mode_has_no_validate_and_bad_mode_is_refused(env_factory):
 
 
 def test_runner_flag(tmp_path):
-    from mlgym import runner
+    from mlgym.runs import runner
 
     assert runner.main(["--task", "digits", "--agent", "baseline", "--reward-mode", "dense", "--log-dir", str(tmp_path / "r"), "-q"]) == 0
     trace = load(tmp_path / "r")

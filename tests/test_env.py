@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import mlgym
-from mlgym.errors import MLGymError
+from mlgym.core.errors import MLGymError
 
 
 def test_registered_and_make(tmp_path):

@@ -38,7 +38,7 @@ def test_evil_action_names_are_escaped_in_env_log_and_runner_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     log_dir = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "mlgym.runner", "--task", "digits", "--agent", "evil_agent:Evil", "--log-dir", str(log_dir),
+        [sys.executable, "-m", "mlgym.runs.runner", "--task", "digits", "--agent", "evil_agent:Evil", "--log-dir", str(log_dir),
          "--work-dir", str(tmp_path / "ws")],
         env=env, capture_output=True, timeout=300,
     )

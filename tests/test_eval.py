@@ -14,8 +14,8 @@ import pytest
 from evalruns import make_runs, result
 
 from mlgym import cli
-from mlgym import eval as ev
-from mlgym.errors import MLGymError
+from mlgym.analysis import eval as ev
+from mlgym.core.errors import MLGymError
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_csv_and_summary(table: dict, capsys: pytest.CaptureFixture) -> None:
 
 def test_mlagentbench_compatible_entry_point(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "mlgym.eval", "--log-folder", str(runs["root"]), "--task", "digits",
+    proc = subprocess.run([sys.executable, "-m", "mlgym.analysis.eval", "--log-folder", str(runs["root"]), "--task", "digits",
                            "--output-file", str(out)], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())

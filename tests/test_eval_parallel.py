@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from mlgym import cli
-from mlgym.task import TaskSpec
+from mlgym.tasks.spec import TaskSpec
 
 N_RUNS = 50
 

@@ -7,7 +7,7 @@ import json
 import datasets
 
 from mlgym import cli
-from mlgym.trace import load
+from mlgym.runlog.trace import load
 
 SVC = (
     "import pandas as pd\nfrom sklearn.svm import SVC\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import mlgym
-from mlgym.errors import TaskError
-from mlgym.families import EvalResult, TaskFamily, family
-from mlgym.task import TaskSpec
+from mlgym.core.errors import TaskError
+from mlgym.families.registry import EvalResult, TaskFamily, family
+from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,10 +21,10 @@ OWN_FAMILY = '''
 """A family outside mlgym: the agent must write the secret number (hidden in private/) to answer.txt."""
 from pathlib import Path
 
-from mlgym.data import build
-from mlgym.families.folder import data_mounts
-from mlgym.scoring import run_eval
-from mlgym.task import Fields, TaskSpec, common_fields
+from mlgym.tasks.data import build
+from mlgym.families.folder.family import data_mounts
+from mlgym.grading.scoring import run_eval
+from mlgym.tasks.spec import Fields, TaskSpec, common_fields
 
 CHECK = b"import json; a = open('answer.txt').read().strip(); s = open('answers/secret.txt').read().strip(); print(json.dumps({'score': float(a == s)}))"
 
@@ -111,7 +111,7 @@ def test_unknown_or_incomplete_family(tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="cannot load family"):
         family("no_such_module_xyz:Family")
     with pytest.raises(TaskError, match="lacks the TaskFamily methods"):
-        family("mlgym.families:EvalResult")
+        family("mlgym.families.registry:EvalResult")
     assert EvalResult(score=1.0, valid=True).as_dict()["valid_submission"] is True
 
 

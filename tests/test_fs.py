@@ -1,4 +1,4 @@
-"""mlgym.fs on both resolution paths (openat2 and the O_NOFOLLOW walk): escapes, symlink
+"""mlgym.core.fs on both resolution paths (openat2 and the O_NOFOLLOW walk): escapes, symlink
 components, FIFOs, hard links, directories, streaming lines, the snapshot walk."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import fs
-from mlgym.errors import PathEscapeError
+from mlgym.core import fs
+from mlgym.core.errors import PathEscapeError
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO opened blocking would hang: fail instead
 

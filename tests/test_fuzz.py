@@ -137,7 +137,7 @@ def make_action(rng: random.Random) -> tuple[str, Any]:
     if tool == "Execute Script" and rng.random() < 0.9:
         tool = "List Files"  # running scripts is slow: keep it rare
     if r < 0.35:  # a real tool, garbage arguments
-        from mlgym.tools import REGISTRY
+        from mlgym.env.tools import REGISTRY
 
         params = list(REGISTRY[tool].params)
         args: dict[Any, Any] = {}
@@ -187,7 +187,7 @@ def _strict_json(line: bytes) -> Any:
 
 def fuzz(n: int, seed: int, root: Path, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run ``n`` fuzzed actions; returns figures (escapes by exception type, kinds, episodes)."""
-    from mlgym.env import MLGymEnv
+    from mlgym.env.core import MLGymEnv
 
     rng = random.Random(seed)
     env = MLGymEnv("digits", log_dir=root / "log", work_dir=root / "ws", max_steps=10**6, max_time=10**6, exec_timeout=20,

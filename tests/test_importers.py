@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from evalruns import make_runs
 
-from mlgym import eval as ev
-from mlgym import report
-from mlgym.errors import MLGymError
-from mlgym.importers import find_mlagentbench_runs, import_mlagentbench, import_mlagentbench_tree
-from mlgym.trace import load
+from mlgym.analysis import eval as ev
+from mlgym.analysis import report
+from mlgym.core.errors import MLGymError
+from mlgym.families.mlagentbench.importers import find_mlagentbench_runs, import_mlagentbench, import_mlagentbench_tree
+from mlgym.runlog.trace import load
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_not_mlagentbench(tmp_path: Path, runs: dict[str, Path]) -> None:
 def test_mlagentbench_entry_point_reads_mlagentbench_logs(runs: dict[str, Path], tmp_path: Path) -> None:
     src = make_mab_run(tmp_path / "logs" / "digits" / "1700000003", runs)
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "mlgym.eval", "--log-folder", str(tmp_path / "logs"), "--task", "digits",
+    proc = subprocess.run([sys.executable, "-m", "mlgym.analysis.eval", "--log-folder", str(tmp_path / "logs"), "--task", "digits",
                            "--output-file", str(out)], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
@@ -196,7 +196,7 @@ def _house_truth(raw: Path) -> "tuple[Any, Any]":
 
 def test_imported_mlagentbench_runs_score_as_mlagentbench_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """house-price (MAE, positional 80/20), spaceship-titanic (accuracy, positional 80/20) and
-    cifar10 (argmax accuracy) runs in MLAgentBench's log layout: ``python -m mlgym.eval``'s
+    cifar10 (argmax accuracy) runs in MLAgentBench's log layout: ``python -m mlgym.analysis.eval``'s
     scores equal MLAgentBench's formulas computed here from the raw files, at MLAgentBench's
     0-based step numbers; ``--task`` selects runs; MLAgentBench's own names resolve."""
     import pickle

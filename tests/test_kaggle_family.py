@@ -20,10 +20,11 @@ import pandas as pd
 import pytest
 
 import mlgym
-from mlgym import cli, runner
-from mlgym.data import prepare
-from mlgym.errors import DataError, TaskError
-from mlgym.task import TaskSpec
+from mlgym import cli
+from mlgym.runs import runner
+from mlgym.tasks.data import prepare
+from mlgym.core.errors import DataError, TaskError
+from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SLUG = "playground-toy-regression"
@@ -220,7 +221,7 @@ def test_download_with_rules_not_accepted_says_where_to_accept(bench: Path, tmp_
         monkeypatch.setenv("MLGYM_KAGGLE_DIR", str(tmp_path / "empty"))
         monkeypatch.delenv("PWD", raising=False)
         # A fresh interpreter: the Kaggle client picks its endpoint once per process.
-        code = "import sys; from mlgym.data import prepare; from mlgym.task import TaskSpec\n" \
+        code = "import sys; from mlgym.tasks.data import prepare; from mlgym.tasks.spec import TaskSpec\n" \
                "try:\n    prepare(TaskSpec.load('toy-sales'))\nexcept Exception as e:\n    print(e)\n"
         msg = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False).stdout.strip()
     finally:

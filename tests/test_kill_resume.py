@@ -16,9 +16,11 @@ from typing import Callable
 
 import pytest
 
-from mlgym import cli, runner
+from mlgym import cli
+
+from mlgym.runs import runner
 from mlgym.sandbox import quota
-from mlgym.trace import load
+from mlgym.runlog.trace import load
 
 AGENT = r'''
 import time
@@ -62,7 +64,7 @@ def _eval_dirs(tmp_path: Path) -> list[Path]:
 def _kill_when(tmp_path: Path, log_dir: Path, moment: Callable[[], bool], timeout: float = 60) -> int:
     """Start the runner, SIGKILL it as soon as ``moment()`` holds; returns the exit status."""
     (tmp_path / "killtest_agent.py").write_text(AGENT)
-    argv = [sys.executable, "-m", "mlgym.runner", "--task", "digits", "--agent", "killtest_agent:Scripted",
+    argv = [sys.executable, "-m", "mlgym.runs.runner", "--task", "digits", "--agent", "killtest_agent:Scripted",
             "--log-dir", str(log_dir), "--work-dir", str(tmp_path / "ws"), "-q"]
     proc = subprocess.Popen(argv, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
@@ -79,7 +81,7 @@ def _kill_when(tmp_path: Path, log_dir: Path, moment: Callable[[], bool], timeou
 
 
 def _resume(tmp_path: Path, log_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "mlgym.runner", "--agent", "killtest_agent:Scripted", "--resume", str(log_dir),
+    argv = [sys.executable, "-m", "mlgym.runs.runner", "--agent", "killtest_agent:Scripted", "--resume", str(log_dir),
             "--work-dir", str(tmp_path / "ws2"), "-q", *extra]
     return subprocess.run(argv, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
 

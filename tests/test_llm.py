@@ -1,4 +1,4 @@
-"""mlgym.llm through litellm's real HTTP path against a scripted OpenAI-compatible server on loopback."""
+"""mlgym.llm.client through litellm's real HTTP path against a scripted OpenAI-compatible server on loopback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import pytest
 from llm_server import ScriptedLLM
 
-from mlgym.errors import BudgetExceededError, LLMError
-from mlgym.llm import (
+from mlgym.core.errors import BudgetExceededError, LLMError
+from mlgym.llm.client import (
     Budget,
     LLMClient,
     ResponseCache,
@@ -156,7 +156,7 @@ def test_missing_api_key_is_one_line(llm):
 
 def test_token_counting_works_offline_without_importing_litellm(tmp_path):
     code = (
-        "import sys, mlgym.llm as m, mlgym.env, mlgym.runner, mlgym.tools.llm_tools\n"
+        "import sys, mlgym.llm.client as m, mlgym.env.core, mlgym.runs.runner, mlgym.env.tools.llm_tools\n"
         "n = m.count_tokens('hello world'); e = m.encoding('openai/gpt-4o-mini')\n"
         "print(n, e.name, m.encoding('anthropic/claude-3').name, 'litellm' in sys.modules)\n"
     )

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgym.families.leaderboard import positions, read_scores, standing
-from mlgym.metrics import METRICS
+from mlgym.families.kaggle.leaderboard import positions, read_scores, standing
+from mlgym.core.metrics import METRICS
 
 MLGYM = Path(__file__).resolve().parents[1] / "mlgym"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import runner
-from mlgym.data import TaskData, prepare
-from mlgym.errors import TaskError
-from mlgym.scoring import evaluate
-from mlgym.task import TaskSpec, list_tasks
+from mlgym.runs import runner
+from mlgym.tasks.data import TaskData, prepare
+from mlgym.core.errors import TaskError
+from mlgym.grading.scoring import evaluate
+from mlgym.tasks.spec import TaskSpec, list_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks" / "mlagentbench"))
@@ -224,7 +224,7 @@ def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypat
     """MLGYM_BENCHMARKS=<MLAgentBench's benchmarks dir>: its tasks are listed and run as they are
     (research_problem.txt, read_only_files.txt, prepare.py and get_score from scripts/), nothing in
     them is changed, and a name also defined here is an error naming both places."""
-    from mlgym.task import task_paths
+    from mlgym.tasks.spec import task_paths
 
     mab = tmp_path / "MLAgentBench" / "benchmarks"
     tiny = _mab_folder(mab, "tiny-mab")
@@ -308,7 +308,7 @@ def test_mlagentbench_folder_whole_submission_folder(tmp_path: Path, data_dir: P
 def test_mlagentbench_folder_direction_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder outside MLAgentBench's 13 is 'higher' unless <name>.mlgym.yaml (direction, metric
     only) or MLGYM_DIRECTION_<NAME> says otherwise; the sidecar is not a task of its own."""
-    from mlgym.families.mlagentbench import direction_variable
+    from mlgym.families.mlagentbench.family import direction_variable
 
     mab = tmp_path / "benchmarks"
     _mab_folder(mab, "my-task")

@@ -13,10 +13,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import mlbench_fixtures  # noqa: E402
 
-from mlgym import cli, runner  # noqa: E402
-from mlgym.errors import MLGymError, TaskError  # noqa: E402
-from mlgym.families import mlbench  # noqa: E402
-from mlgym.task import TaskSpec  # noqa: E402
+from mlgym import cli  # noqa: E402
+
+from mlgym.runs import runner
+from mlgym.core.errors import MLGymError, TaskError  # noqa: E402
+from mlgym.families.mlbench import family as mlbench  # noqa: E402
+from mlgym.tasks.spec import TaskSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_tasks_lists_every_row_and_loads_them(rows, capsys):
         assert f"mlbench-{r['id']}" in out
     spec = TaskSpec.load("mlbench-3")
     assert spec.kind == "mlbench" and spec.submission == ("tinyclf/examples/knn/run.sh",)
-    from mlgym.metrics import METRICS
+    from mlgym.core.metrics import METRICS
 
     assert METRICS[spec.metric].direction == spec.direction and METRICS[spec.metric].kind == "harness"
     assert TaskSpec.load("mlbench/3").name == "mlbench-3"
@@ -64,7 +66,7 @@ def test_tasks_lists_every_row_and_loads_them(rows, capsys):
 
 
 def test_a_repository_names_its_interpreter(rows, tmp_path, monkeypatch):
-    from mlgym import taskenv
+    from mlgym.tasks import taskenv
 
     python = str(Path(sys.executable).absolute())  # e.g. the python of ML-Bench's conda env for the repository
     monkeypatch.setenv("MLGYM_MLBENCH_PYTHON_TINYREG", python)
@@ -198,7 +200,7 @@ class SeedAgent:
 def test_estimators_against_their_definitions():
     from math import comb
 
-    from mlgym import passk
+    from mlgym.grading import passk
 
     for n in range(1, 9):
         for c in range(n + 1):
@@ -213,7 +215,7 @@ def test_estimators_against_their_definitions():
 
 
 def test_pass_at_k_tables_and_plot_from_mlgym_eval(rows, tmp_path, capsys):
-    from mlgym import eval as mlgym_eval, plot
+    from mlgym.analysis import eval as mlgym_eval, plot
 
     runs = tmp_path / "runs"
     for seed in (0, 1, 2):  # fail, pass, fail
@@ -271,7 +273,7 @@ def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkey
 def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, capsys):
     from llm_server import ScriptedLLM
 
-    from mlgym import mlbench_llm
+    from mlgym.families.mlbench.family import oneshot as mlbench_llm
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     reg = ["I would run python train.py --model linear --epochs 30 --lr 0.05",  # argument poly missing: not run
@@ -308,7 +310,7 @@ def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, c
 
 
 def test_bm25_picks_the_matching_window(rows):
-    from mlgym import mlbench_llm
+    from mlgym.families.mlbench.family import oneshot as mlbench_llm
 
     row = mlbench.options(TaskSpec.load("mlbench-3")).row
     code = mlbench_llm.prompt(row, "code")[1]["content"]
@@ -322,7 +324,7 @@ def test_bm25_picks_the_matching_window(rows):
 
 
 def test_agent_code_sees_neither_the_answers_nor_the_mirror(rows, tmp_path, env_factory):
-    from mlgym.data import TaskData
+    from mlgym.tasks.data import TaskData
     from mlgym.sandbox.local import bwrap_available
 
     if bwrap_available():
@@ -375,7 +377,7 @@ def test_final_answer_code_block_is_the_submission_without_run_sh(rows, tmp_path
     """ML-Bench: 'Final Answer or run.sh is the submission'. No run.sh: the Final Answer's
     first fenced block is run as run.sh; prose alone is no submission."""
     import mlgym  # noqa: F401  (registers the envs)
-    from mlgym.env import MLGymEnv
+    from mlgym.env.core import MLGymEnv
 
     oracle = next(r for r in mlbench_fixtures.rows() if str(r["id"]) == "1")["output"]
     for answer, passes in ((f"I trained it with\n```bash\n{oracle}\n```\ndone", True), ("I ran train.py for you.", None)):
@@ -388,7 +390,7 @@ def test_final_answer_code_block_is_the_submission_without_run_sh(rows, tmp_path
         res = info["result"]
         if passes:
             assert res["score"] == 1.0 and res["metrics"]["all_pass"] == 1.0, res
-            from mlgym.eval import score_log_dir
+            from mlgym.analysis.eval import score_log_dir
 
             assert score_log_dir(res["log_dir"])["score"] == 1.0  # rescoring from the trace agrees
         else:
@@ -399,7 +401,7 @@ def test_extract_script_is_linear_and_matches_the_fenced_block():
     import re
     import time
 
-    from mlgym.families.mlbench import extract_script
+    from mlgym.families.mlbench.family import extract_script
 
     pat = re.compile(r"```[^\n`]*\n(.*?)```", re.S)  # the plain definition, for small inputs
     for text in ("a\n```bash\nls -l\n```\nb", "```\nx```", "``` a`b\nno\n```py\nyes\n```", "```x\nopen", "plain", "```py no newline"):

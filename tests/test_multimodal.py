@@ -16,12 +16,14 @@ from typing import Iterator
 import pandas as pd
 import pytest
 
-from mlgym import cli, runner
-from mlgym.data import prepare
-from mlgym.errors import DataError, MLGymError, TaskError
-from mlgym.families.multimodal_data import REGISTRY, UNSUPPORTED
-from mlgym.scoring import evaluate
-from mlgym.task import TaskSpec
+from mlgym import cli
+
+from mlgym.runs import runner
+from mlgym.tasks.data import prepare
+from mlgym.core.errors import DataError, MLGymError, TaskError
+from mlgym.families.multimodal.data import REGISTRY, UNSUPPORTED
+from mlgym.grading.scoring import evaluate
+from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "multimodal"
@@ -238,7 +240,7 @@ def test_loader_mistakes_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_dataset_config_keys_are_checked(tmp_path: Path) -> None:
-    from mlgym.families.multimodal_data import read_config
+    from mlgym.families.multimodal.data import read_config
 
     cfg = tmp_path / "d.yaml"
     cfg.write_text("a:\n  url: x.zip\n  label_columns: [y]\n  metric: acc\n  problem_type: multiclass\n  langs: [en]\n  shots: 5\n")
@@ -310,7 +312,7 @@ def test_unsupported_registry_names_say_why(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlgym import bench
+    from mlgym.runs import bench
 
     root = _tiny(tmp_path / "user", 4)
     (root / "tiny" / "metrics.py").write_text("def acc(y_true, y_pred):\n    return float((y_true == y_pred).mean())\n")

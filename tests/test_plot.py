@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from evalruns import make_runs
 
-from mlgym import cli, plot
-from mlgym import eval as ev
-from mlgym.errors import MLGymError
+from mlgym import cli
+
+from mlgym.analysis import plot
+from mlgym.analysis import eval as ev
+from mlgym.core.errors import MLGymError
 
 NAMES = ["success_rate", "improvement", "performance_profiles", "score_over_steps", "cost_vs_improvement"]
 

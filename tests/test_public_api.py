@@ -1,4 +1,4 @@
-"""Agents through the public API only: each env in a worker process (mlgym.rollout), the agent here.
+"""Agents through the public API only: each env in a worker process (mlgym.runs.rollout), the agent here.
 
 The tools agent's LLM records and token usage travel with its step actions (``llm_calls``,
 ``run_info``), and it ends a budget-exhausted episode with an ``end`` action."""
@@ -10,8 +10,8 @@ import json
 import pytest
 from llm_server import ScriptedLLM
 
-from mlgym.rollout import run_agents
-from mlgym.trace import load
+from mlgym.runs.rollout import run_agents
+from mlgym.runlog.trace import load
 
 MAIN = "openai/test-model"
 BETTER = ("import pandas as pd\nfrom sklearn.svm import SVC\n"
@@ -164,8 +164,8 @@ def test_research_and_react_agents_inside_gymnasium_async_vector_env(case, llm, 
 
     from mlgym.agents import load_agent
     from mlgym.agents.options import agent_tools
-    from mlgym.rollout import VectorSlot
-    from mlgym.runner import build_parser
+    from mlgym.runs.rollout import VectorSlot
+    from mlgym.runs.runner import build_parser
 
     agent = PROFILES[case][0]
     args = build_parser().parse_args(["--agent", agent, *script_research(llm, case)])
@@ -185,7 +185,7 @@ def test_research_and_react_agents_inside_gymnasium_async_vector_env(case, llm, 
 def test_llm_tools_share_the_agents_budget_and_refuse_bad_settings(llm, env_factory):
     import argparse
 
-    from mlgym.llm import RunLLMs
+    from mlgym.llm.client import RunLLMs
 
     args = argparse.Namespace(llm_name=MAIN, fast_llm_name=FAST, edit_script_llm_name=None, llm_base_url=llm.url, max_tokens=3000)
     options = RunLLMs.from_args(args).tool_options()
@@ -214,8 +214,8 @@ def _async_episode(tmp_path, agent: str, argv: list[str], make_kwargs: dict, see
     import gymnasium as gym
 
     from mlgym.agents import load_agent
-    from mlgym.rollout import VectorSlot
-    from mlgym.runner import build_parser
+    from mlgym.runs.rollout import VectorSlot
+    from mlgym.runs.runner import build_parser
 
     args = build_parser().parse_args(["--agent", agent, *argv])
     kwargs = {k: v for k, v in make_kwargs.items() if k != "id"}

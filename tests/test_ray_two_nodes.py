@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from amlb_openml_cache import SHARED, write_cache
-from mlgym.bench import load_grid
+from mlgym.runs.bench import load_grid
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.skipif(not (SHARED / "kc2_train.arff").is_file(), reason=f"AMLB test resources missing in {SHARED}"),

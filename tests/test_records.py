@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlgym.records import ResetRecord, ResultRecord, StepRecord
-from mlgym.trace import load
+from mlgym.runlog.records import ResetRecord, ResultRecord, StepRecord
+from mlgym.runlog.trace import load
 
 SVC = (
     "import pandas as pd\nfrom sklearn.svm import SVC\n"

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from evalruns import make_runs
 
-from mlgym import cli, report
+from mlgym import cli
+
+from mlgym.analysis import report
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

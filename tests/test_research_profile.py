@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from llm_server import ScriptedLLM
 
-from mlgym import runner
-from mlgym.errors import TaskError
-from mlgym.task import TaskSpec
+from mlgym.runs import runner
+from mlgym.core.errors import TaskError
+from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

@@ -1,4 +1,4 @@
-"""``mlgym.rollout``: episodes in worker processes, a batched policy that never waits for a slow one, agents in threads."""
+"""``mlgym.runs.rollout``: episodes in worker processes, a batched policy that never waits for a slow one, agents in threads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from mlgym import cli
 from mlgym.rollout import rollout
-from mlgym.trace import load
+from mlgym.runlog.trace import load
 
 SLOW = "import time\ntime.sleep(4)\nprint('slept')\n"
 
@@ -66,7 +66,7 @@ def _by_turn(body):
 def test_llm_policy_batches_and_replays_from_its_cache(tmp_path, monkeypatch):
     from llm_server import ScriptedLLM
 
-    from mlgym.llm_policy import LLMPolicy
+    from mlgym.runs.llm_policy import LLMPolicy
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ScriptedLLM() as llm:

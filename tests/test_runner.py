@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from mlgym import cli, runner
+from mlgym import cli
+
+from mlgym.runs import runner
 
 
 def test_runner_full_episode(tmp_path, capsys):
@@ -37,7 +39,7 @@ def test_user_errors_are_one_line(argv, message, capsys):
 
 
 def test_bad_flag_value_exits_nonzero():
-    proc = subprocess.run([sys.executable, "-m", "mlgym.runner", "--max-steps", "-3"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "mlgym.runs.runner", "--max-steps", "-3"], capture_output=True, text=True)
     assert proc.returncode == 2 and "expected a positive integer" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -65,7 +67,7 @@ def test_console_script_installed():
 def test_tasks_lists_every_family_and_says_how_to_list_hub_rows(monkeypatch, capsys):
     """`mlgym tasks` (no --family): folder, kaggle, mlagentbench, multimodal and AMLB tasks in one
     table; ML-Bench's rows, which need the hub, named with the command that lists them."""
-    from mlgym.cli import main
+    from mlgym.cli.app import main
 
     monkeypatch.delenv("MLGYM_MLBENCH", raising=False)
     assert main(["tasks"]) == 0

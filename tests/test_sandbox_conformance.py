@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgym.data import link_tree
-from mlgym.errors import MLGymError
+from mlgym.tasks.data import link_tree
+from mlgym.core.errors import MLGymError
 from mlgym.sandbox import Limits, Mount, make_sandbox
 
 BACKENDS = ["local-plain", "local-bwrap", "docker"]

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from mlgym import runner
+from mlgym.runs import runner
 from mlgym.agents.search import validation_score
 from mlgym.agents.search_space import MARK, MODELS, add, marked_kind, model, numeric, propose
-from mlgym.task import TaskSpec
-from mlgym.trace import load
+from mlgym.tasks.spec import TaskSpec
+from mlgym.runlog.trace import load
 
 STARTER = (TaskSpec.load("digits").root / "env" / "train.py").read_text()
 

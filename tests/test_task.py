@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgym.errors import TaskError
-from mlgym.task import TaskSpec, list_tasks
+from mlgym.core.errors import TaskError
+from mlgym.tasks.spec import TaskSpec, list_tasks
 
 DIGITS = Path(__file__).resolve().parents[1] / "benchmarks" / "digits"
 

@@ -1,4 +1,4 @@
-"""Task environments (mlgym.taskenv): agent code and the eval run in a lean per-task venv.
+"""Task environments (mlgym.tasks.taskenv): agent code and the eval run in a lean per-task venv.
 
 Real builds (pip from the package registry / its cache), real sandboxes: no mocks.  The
 extra requirement is ``tabulate`` (tiny, pure Python, pinned here), absent from the default
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import taskenv
-from mlgym.env import MLGymEnv
-from mlgym.task import DEFAULT_REQUIREMENTS, TaskSpec
+from mlgym.tasks import taskenv
+from mlgym.env.core import MLGymEnv
+from mlgym.tasks.spec import DEFAULT_REQUIREMENTS, TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = (
@@ -93,7 +93,7 @@ def test_extra_requirement_is_installed_and_environments_are_shared_by_content(t
     _task_with(bench, "envtask-b", ["tabulate==0.9.0"])
     _task_with(bench, "envtask-c", ["tabulate==0.8.10"])
     monkeypatch.setenv("MLGYM_BENCHMARKS", str(bench))
-    from mlgym.task import _scan
+    from mlgym.tasks.spec import _scan
 
     _scan.cache_clear()
     a, b, c = (TaskSpec.load(n) for n in ("envtask-a", "envtask-b", "envtask-c"))
@@ -125,7 +125,7 @@ def test_missing_environment_is_one_line_naming_the_command(tmp_path: Path) -> N
     _task_with(bench, "envtask-never", ["tabulate==0.8.9"])
     env = {**os.environ, "MLGYM_BENCHMARKS": str(bench), "MLGYM_ENV_BUILD": "never",
            "MLGYM_ENV_DIR": str(tmp_path / "envs")}
-    r = subprocess.run([sys.executable, "-m", "mlgym.runner", "--task", "envtask-never", "--agent", "baseline",
+    r = subprocess.run([sys.executable, "-m", "mlgym.runs.runner", "--task", "envtask-never", "--agent", "baseline",
                         "--log-dir", str(tmp_path / "log")], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr, r.stderr
@@ -158,7 +158,7 @@ def test_cli_build_list_which(tmp_path: Path) -> None:
 
 
 def test_yaml_mistakes_in_environment_are_one_line(tmp_path: Path) -> None:
-    from mlgym.errors import TaskError
+    from mlgym.core.errors import TaskError
 
     dest = _task_with(tmp_path, "envtask-bad", ["tabulate"])
     for bad, key in (("environment:\n  requirement: [x]\n", "environment.requirement"),
@@ -176,7 +176,7 @@ def test_extra_requirement_on_docker(tmp_path: Path, monkeypatch: pytest.MonkeyP
     bench.mkdir()
     _task_with(bench, "envtask-docker", ["tabulate==0.9.0"])
     monkeypatch.setenv("MLGYM_BENCHMARKS", str(bench))
-    from mlgym.task import _scan
+    from mlgym.tasks.spec import _scan
 
     _scan.cache_clear()
     env = MLGymEnv("envtask-docker", sandbox="docker", log_dir=tmp_path / "log", work_dir=tmp_path / "ws")

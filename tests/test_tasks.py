@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgym import runner
-from mlgym.data import TaskData, prepare
-from mlgym.errors import DataError
-from mlgym.task import TaskSpec
+from mlgym.runs import runner
+from mlgym.tasks.data import TaskData, prepare
+from mlgym.core.errors import DataError
+from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE = REPO.parent / "shared" / "data" / "kaggle"
@@ -311,7 +311,7 @@ def _run_eval(spec: TaskSpec, answers: Path, submission: str, tmp_path: Path) ->
     ws = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
     ws.mkdir()
     if spec.kind == "kaggle":  # the family's grader, exactly as the eval sandbox gets it
-        from mlgym.families.kaggle import grader_argv, grader_files
+        from mlgym.families.kaggle.family import grader_argv, grader_files
 
         for fname, src in grader_files(spec).items():
             (ws / fname).write_bytes(src if isinstance(src, bytes) else src.read_bytes())
@@ -375,7 +375,7 @@ def test_eval_rejects_malformed_submissions(name: str, tmp_path: Path, data_dir:
 
 
 def test_invalid_submission_reaches_the_result(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlgym.scoring import evaluate
+    from mlgym.grading.scoring import evaluate
 
     _provide("house-prices", data_dir, monkeypatch)
     spec = TaskSpec.load("house-prices")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mlgym.tools import CORE_TOOLS, REGISTRY
+from mlgym.env.tools import CORE_TOOLS, REGISTRY
 from mlgym.sandbox.local import bwrap_available
 
 needs_bwrap = pytest.mark.skipif(
@@ -159,8 +159,8 @@ def test_failing_script_reports_exit_code(env):
 
 @needs_bwrap
 def test_code_cannot_read_hidden_files_or_network(env):
-    from mlgym.data import TaskData
-    from mlgym.task import TaskSpec
+    from mlgym.tasks.data import TaskData
+    from mlgym.tasks.spec import TaskSpec
 
     task = TaskSpec.load("digits")
     answers = TaskData(task).private / "test_labels.csv"

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlgym import cli, runner
-from mlgym.trace import load, restore_workspace
+from mlgym import cli
+
+from mlgym.runs import runner
+from mlgym.runlog.trace import load, restore_workspace
 
 
 def _objects_bytes(log_dir: Path) -> int:
@@ -53,7 +55,7 @@ def test_deleted_file_recorded(env_factory):
 
 KILLED_RUN = r"""
 import os, signal, sys
-from mlgym.env import MLGymEnv
+from mlgym.env.core import MLGymEnv
 env = MLGymEnv("digits", log_dir=sys.argv[1], work_dir=sys.argv[2])
 env.reset(seed=0)
 env.step({"name": "Execute Script", "arguments": {"script_name": "train.py"}})

@@ -139,7 +139,7 @@ def prepare_args() -> tuple[Path, Path, Path]:
 
 
 def needs_files(msg: str) -> NoReturn:
-    """Exit 3 with one line: the data can be neither found nor downloaded (see mlgym.data)."""
+    """Exit 3 with one line: the data can be neither found nor downloaded (see mlgym.tasks.data)."""
     print(msg, file=sys.stderr)
     sys.exit(EXIT_NEEDS_FILES)
 
@@ -147,7 +147,7 @@ def needs_files(msg: str) -> NoReturn:
 def kaggle_files(slugs: list[str], raw: Path, needed: list[str]) -> Path:
     """A folder holding ``needed`` (relative paths) of the first competition found: ``raw/``,
     ``$MLGYM_KAGGLE_DIR/<slug>/``, ``shared/data/kaggle/<slug>/`` beside the checkout, else
-    the Kaggle download (mlgym.kaggle) into ``raw/``."""
+    the Kaggle download (mlgym.families.kaggle.source) into ``raw/``."""
     def ok(d: Path) -> bool:
         return all((d / n).exists() for n in needed)
 
@@ -161,7 +161,7 @@ def kaggle_files(slugs: list[str], raw: Path, needed: list[str]) -> Path:
                 return d
     why = "no kaggle download attempted"
     try:
-        from mlgym import kaggle
+        from mlgym.families.kaggle.family import source as kaggle
 
         for slug in slugs:
             comp = kaggle.Competition(slug=slug, id_col="id", targets=("y",), train_file=Path(needed[0]).name)

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlgym.errors import SandboxError
+from mlgym.core.errors import SandboxError
 from mlgym.sandbox.base import ExecResult, Limits, Mount, Sandbox
 
 __all__ = ["BACKENDS", "ExecResult", "Limits", "Mount", "Sandbox", "make_sandbox"]

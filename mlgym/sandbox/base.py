@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
-from mlgym.errors import SandboxError
+from mlgym.core.errors import SandboxError
 
 __all__ = ["ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "check_writable"]
 

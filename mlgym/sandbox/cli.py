@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mlgym.errors import MLGymError, SandboxError
+from mlgym.core.errors import MLGymError, SandboxError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = "mlgym-base:bookworm"

@@ -46,9 +46,9 @@ from docker.client import DockerClient, from_env
 from docker.types import DeviceRequest, Ulimit
 from docker.types import Mount as DockerMount
 
-from mlgym import fs
-from mlgym.errors import ImageMissingError, SandboxError
-from mlgym.paths import resolve_in
+from mlgym.core import fs
+from mlgym.core.errors import ImageMissingError, SandboxError
+from mlgym.core.paths import resolve_in
 from mlgym.sandbox import uids
 from mlgym.sandbox._proc import HeadTail
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_IMAGE", "DockerSandbox", "connect", "gc"]
 log = logging.getLogger(__name__)
 DEFAULT_IMAGE = "mlgym-task:latest"
 WORKDIR = "/workspace"
-LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.task"
+LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.tasks.spec"
 LABEL_OWNER = "mlgym.owner"  # "<hostname>:<pid>" of the process that made the container
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
 # Kills every live process of uid $u in the container, using only shell builtins: no fork,
@@ -141,13 +141,13 @@ _env_image_lock = threading.Lock()
 
 def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> str:
     """``base`` plus a layer holding ``requirements`` at the locked versions: the docker
-    counterpart of :mod:`mlgym.taskenv`, tagged ``mlgym-task-env:<content key>`` (the
+    counterpart of :mod:`mlgym.tasks.taskenv`, tagged ``mlgym-task-env:<content key>`` (the
     task environment's key and the base image's id), built once, reused after."""
     import hashlib
     import shutil
     import tempfile
 
-    from mlgym import taskenv
+    from mlgym.tasks import taskenv
     from mlgym.sandbox.cli import _stream_build  # the same streaming build as `mlgym sandbox build`
 
     plan = taskenv.plan_for(requirements)
@@ -167,7 +167,7 @@ def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> s
             (ctx / "Dockerfile").write_text(
                 f"FROM {base}\nUSER root\nCOPY constraints.txt /tmp/mlgym-constraints.txt\n"
                 f"RUN {json.dumps(run)}\nRUN [\"rm\", \"-f\", \"/tmp/mlgym-constraints.txt\"]\n"
-                f"LABEL mlgym.env-key={plan.key} mlgym.base-image={base_id}\n"
+                f"LABEL mlgym.env.core-key={plan.key} mlgym.base-image={base_id}\n"
             )
             log.info("building %s: %s on %s", tag, " ".join(plan.requirements), base)
             for line in _stream_build(client, ctx, tag, {}, False):

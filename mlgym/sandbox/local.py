@@ -49,9 +49,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from mlgym import fs
-from mlgym.errors import SandboxError
-from mlgym.paths import resolve_in
+from mlgym.core import fs
+from mlgym.core.errors import SandboxError
+from mlgym.core.paths import resolve_in
 from mlgym.sandbox import uids
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
@@ -114,7 +114,7 @@ def python_roots(python: str | None = None) -> list[Path]:
     and ``python``'s venv with the interpreter it is built on.
 
     The harness's own venv (litellm, mlgym's import hook, ...) is bound only when
-    ``python`` is None or is ours; a task environment (:mod:`mlgym.taskenv`) or the
+    ``python`` is None or is ours; a task environment (:mod:`mlgym.tasks.taskenv`) or the
     runner's ``--python`` leaves it out of the sandbox.
     """
     base = Path(base_python())
@@ -132,7 +132,7 @@ def python_roots(python: str | None = None) -> list[Path]:
 
 def hidden_paths() -> list[Path]:
     """Paths that must not be visible even when they sit inside a bound Python tree."""
-    from mlgym.task import benchmarks_roots  # local import: task imports sandbox
+    from mlgym.tasks.spec import benchmarks_roots  # local import: task imports sandbox
 
     return [Path(__file__).resolve().parents[1], *benchmarks_roots()]
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlgym.py2pickle import Py2Str, py2_pickle
+from mlgym.families.folder.py2pickle import Py2Str, py2_pickle
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 TARBALL = "cifar-10-python.tar.gz"

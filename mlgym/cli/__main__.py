@@ -1,0 +1,3 @@
+from mlgym.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,831 @@
+"""``MLGymEnv``: one ML task as a ``gymnasium.Env`` with text observations and actions.
+
+    env = gym.make("mlgym/digits-v0", sandbox="local")
+    obs, info = env.reset(seed=0)          # info["tools"]: JSON schemas for function calling
+    obs, reward, terminated, truncated, info = env.step(
+        {"name": "Execute Script", "arguments": {"script_name": "train.py"}})
+
+Actions are ``{"name", "arguments"}`` dicts or ``Action: ...`` / ``Action Input: ...``
+text.  A bad action yields an error observation (``info["error"]``), never an
+exception.  Rewards are 0 on every step except the last, whose reward is the
+improvement over the baseline (see :mod:`mlgym.grading.scoring`); with ``reward_mode="dense"``
+a step that changes the validation predictions pays the change of their validation
+improvement (see :mod:`mlgym.env.dense`).  The episode ends on
+``Final Answer`` (terminated) or when the step or time limit is reached (truncated);
+either way the submission is scored and ``result.json`` written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import logging
+import math
+import os
+import shutil
+import string
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
+
+from mlgym.tasks import taskenv
+from mlgym.env.actions import parse_action
+from mlgym.tasks.data import TaskData, link_tree
+from mlgym.env.dense import REWARD_MODES, VALID_SUBMISSION, Validator
+from mlgym.core.errors import ActionError, MLGymError
+from mlgym.sandbox import Limits, Mount, Sandbox, make_sandbox
+from mlgym.sandbox.quota import Quota
+from mlgym.core.safetext import printable
+from mlgym.grading.scoring import baseline_for, evaluate
+from mlgym.core.scratch import collect as collect_scratch
+from mlgym.runlog.records import AsideRecord
+from mlgym.tasks.spec import TaskSpec
+from mlgym.env.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
+from mlgym.runlog.trace import (
+    TORN, TRACE, ResetRecord, ResultRecord, ResumeRecord, Snapshotter, StepRecord, Trace, TraceWriter, load, restore_workspace,
+    to_json, to_utf8,
+)
+
+log = logging.getLogger("mlgym")
+
+# Wide charset for sampling; ``UnicodeText.contains`` accepts any string anyway, since
+# script output can hold any character.
+CHARSET = string.printable + "äöüßéèàçñ€—–“”‘’…→←✓✗αβγλμσπ中文日本語"
+READ_ONLY_TOOLS = {"List Files", "Read File", "Inspect Script Lines", "Final Answer"}
+QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its size quota
+# Tools an agent may run between steps (an ``aside`` action, not a step): the research log of
+# the research agent's mlgym profile, which MLAgentBench counts as steps only with --retrieval.
+ASIDE_TOOLS = ("Append Summary to Research Log", "Retrieval from Research Log")
+# The keys of the ``llm_tools`` option (mlgym.llm.client.RunLLMs.tool_options); anything else is refused,
+# so nothing unexpected (a key) reaches the trace.
+NOTE_KEYS = frozenset({"llm_calls", "run_info", "llm_usage", "llm_tools"})  # what a dict action carries besides its call
+LLM_TOOL_KEYS = frozenset({
+    "fast", "edit", "base_url", "api_key_env", "cache", "small_trace", "retries", "backoff", "timeout", "max_cost",
+    "max_tokens", "profile", "edit_backups", "inspect_max_lines",
+})
+
+
+class UnicodeText(spaces.Text):
+    """A Text space that contains every ``str`` up to ``max_length`` characters."""
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+
+def _episode_limits(task: TaskSpec, memory_mb: int | None = None, cpus: float | None = None) -> Limits:
+    tl = task.limits
+    return Limits(
+        timeout=tl.exec_timeout, memory_mb=memory_mb or tl.memory_mb, max_processes=tl.max_processes,
+        output_bytes=tl.output_bytes, network=tl.network, cpus=cpus,
+    )
+
+
+class MLGymEnv(gym.Env[str, Any]):
+    """See the module docstring.  Constructor arguments mirror the runner's flags."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    observation_space: spaces.Text
+    action_space: spaces.Text
+
+    def __init__(
+        self,
+        task: str | TaskSpec,
+        *,
+        sandbox: str = "local",
+        log_dir: str | Path | None = None,
+        work_dir: str | Path | None = None,
+        python: str | None = None,
+        max_steps: int | None = None,
+        max_time: float | None = None,
+        exec_timeout: float | None = None,
+        device: str | None = None,
+        memory_mb: int | None = None,
+        cpus: float | None = None,
+        tools: Sequence[str] | None = None,
+        sandbox_options: dict[str, Any] | None = None,
+        fsync: bool = True,
+        render_mode: str | None = None,
+        reward_mode: str = "final",
+    ) -> None:
+        self.task = task if isinstance(task, TaskSpec) else TaskSpec.load(task)
+        self.sandbox_kind = sandbox
+        self.base_log_dir = Path(log_dir) if log_dir else None
+        self.work_root = Path(work_dir) if work_dir else Path("workspaces")
+        # The agent's interpreter: --python when given; else, on the local backends, the
+        # task's environment (mlgym.tasks.taskenv, built on the first reset), never the harness's.
+        self.python_override = python
+        self._env_opts: dict[str, Any] = {}  # the task environment's sandbox options (mlgym.tasks.taskenv)
+        self.python = python or ("python" if sandbox.startswith("local") else "python3")
+        self.max_steps = max_steps or self.task.limits.max_steps
+        self.max_time = max_time or self.task.limits.max_time
+        self.exec_timeout = exec_timeout or self.task.limits.exec_timeout
+        self.memory_mb, self.cpus = memory_mb, cpus  # override task.yaml's limits
+        self.sandbox_options = dict(sandbox_options or {})
+        if device is not None:
+            self.sandbox_options["device"] = device
+        self.tool_names = tuple(tools) if tools else CORE_TOOLS
+        if reward_mode not in REWARD_MODES:
+            raise MLGymError(f"unknown reward_mode {reward_mode!r}; choose one of: {', '.join(REWARD_MODES)}")
+        self.reward_mode = reward_mode  # what each step pays: see mlgym.env.dense
+        if reward_mode == "dense" and "Validate" not in self.tool_names:
+            import mlgym.env.tools.validate  # noqa: F401  (registers Validate)
+
+            self.tool_names += ("Validate",)
+        if any(t not in REGISTRY for t in self.tool_names):
+            import mlgym.env.tools.llm_tools  # noqa: F401  (registers the LLM-backed tools)
+        unknown = [t for t in self.tool_names if t not in REGISTRY]
+        if unknown:
+            raise MLGymError(f"unknown tools {unknown}; registered: {', '.join(REGISTRY)}")
+        self._schemas = [REGISTRY[n].json_schema() for n in self.tool_names]
+        self.fsync = fsync
+        self.render_mode = render_mode
+        # min_length=0: an empty file read is an empty observation, and still in the space
+        self.observation_space = UnicodeText(min_length=0, max_length=2_000_000, charset=CHARSET)
+        self.action_space = UnicodeText(max_length=200_000, charset=CHARSET)
+        self.data: TaskData | None = None
+        self.sandbox: Sandbox | None = None
+        self.ctx: ToolContext | None = None
+        self.writer: TraceWriter | None = None
+        self.snap: Snapshotter | None = None
+        self.quota: Quota | None = None  # the workspace size limit while an episode runs
+        self.result: dict[str, Any] | None = None
+        self.run_id = ""
+        self.log_dir: Path | None = None
+        self.workspace: Path | None = None
+        self.steps = 0
+        self._resets = 0
+        self._start = 0.0
+        self._done = True
+        self._last_obs = ""
+        self._validator: Validator | None = None  # dense mode: scores valid_submission.csv
+        self._v = 0.0  # dense mode: the validation improvement paid so far
+        self._validation: dict[str, Any] | None = None  # this step's validation, once scored
+        self._log_handler: logging.Handler | None = None
+        self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
+        self._tool_llms: Any = None  # mlgym.llm.client.RunLLMs of the LLM-backed tools, built here (llm_tools)
+        self._tool_llm_options: dict[str, Any] | None = None
+        if self.spec is None:  # built directly, not by gym.make: still declare what we are
+            self.spec = EnvSpec(
+                id=f"mlgym/{self.task.name.split('/')[0]}-v0", entry_point="mlgym.env.core:MLGymEnv",  # amlb/...: mlgym/amlb-v0
+                nondeterministic=True, kwargs={"task": self.task.name},
+            )
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode; ``options={"resume": LOG_DIR}`` continues a cut-short one.
+
+        ``options={"run_info": {...}}`` adds keys (agent and model names, ...) to the reset
+        record and ``result.json``: how an agent in another process (a vector env's or
+        :mod:`mlgym.runs.rollout`'s worker) names itself.  ``options={"llm_tools": {...}}``
+        (:meth:`mlgym.llm.client.RunLLMs.tool_options`) builds the models of the LLM-backed tools
+        here, in the env's process (a dict action may carry it too).
+
+        A resumed run keeps its run_id, its step count and its clock (the time used so
+        far counts against ``max_time``).  A log folder whose trace has no reset record
+        (killed while starting) holds nothing to continue: the episode starts afresh
+        there.  A finished run cannot be resumed (:class:`MLGymError`).
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        self._merge_run_info(options.get("run_info"))
+        self._teardown()
+        self._resets += 1
+        collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
+        self.data = self.task.family.prepare(self.task)
+        if self.python_override is None:  # the task's environment; built now if missing (mlgym.tasks.taskenv)
+            self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: log.info("%s", msg))
+            self.python = str(self._env_opts.get("python", self.python))
+        resume = Path(options["resume"]) if options.get("resume") else None
+        prior = self._prior(resume) if resume is not None else None
+        prior_reset = prior.reset if prior is not None else None
+        self.run_id = str((prior_reset or {}).get("run_id") or options.get("run_id") or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+        self.log_dir = resume if resume is not None else self._pick_log_dir()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._attach_log()
+        if prior is None:
+            self._set_aside_unstarted(self.log_dir)
+        else:
+            self._drop_stale_result(self.log_dir)
+        self.workspace = _fresh_dir((self.work_root / f"{self.task.name}-{self.run_id}").resolve())
+        self.quota = _mount_quota(self.workspace, self.task.limits.workspace_mb)
+        if prior is not None:
+            restore_workspace(prior, self.workspace)
+        else:
+            self.task.family.build_workspace(self.task, self.workspace)
+        env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
+        opts = {**self.sandbox_options, "env": env_vars}
+        opts["hide"] = self.task.hide
+        opts.update(self._env_opts)
+        if self.sandbox_kind.startswith("local"):
+            opts["python"] = self.python
+        if self.sandbox_kind == "docker":
+            opts.setdefault("run_id", self.run_id)
+            opts.setdefault("task", self.task.name)
+        mounts = self._dense_mounts(self.task.family.mounts(self.task, self.data), prior)
+        inside = tuple(m.target for m in mounts if not os.path.isabs(m.target))  # e.g. data/
+        self.sandbox = make_sandbox(
+            self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
+            mounts=mounts, **opts,
+        )
+        if os.geteuid() == 0 and not hasattr(self.sandbox, "uid"):
+            os.chmod(self.workspace, 0o777)  # a backend without its own uid runs agent code as nobody
+        # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
+        # subprocess (possibly root) could write through a link into the cache: copy.
+        for m in mounts:
+            if m.target in inside and (m.mirror or self.sandbox.name == "local-plain"):
+                link_tree(m.source, self.workspace / m.target, copy=self.sandbox.name == "local-plain")
+            elif m.target in inside:  # bound only (Mount.mirror): just its mount point
+                (self.workspace / m.target).mkdir(parents=True, exist_ok=True)
+        self.sandbox.start()
+        self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
+        if self._validator is not None:
+            self.ctx.extra["validate"] = self._validate_now
+        self._tool_llms, self._tool_llm_options = None, None
+        if options.get("llm_tools"):
+            self._configure_tools(options["llm_tools"])
+        self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)
+        self.writer = TraceWriter(self.log_dir, fsync=self.fsync)
+        if self.writer.repaired_bytes:
+            log.warning("the trace's last line was cut by a kill: %d bytes moved to %s", self.writer.repaired_bytes, TORN)
+        elapsed = 0.0
+        if prior is not None:
+            self.snap.prime(prior.files_at())
+            self.snap.changes()  # learn stats of the restored files
+            self.steps, elapsed = prior.last_step, prior.elapsed
+            self.writer.append(ResumeRecord(run_id=self.run_id, steps_so_far=self.steps, elapsed=round(elapsed, 3)))
+            log.info("resumed run %s after step %d (%.1fs used)", self.run_id, self.steps, elapsed)
+        else:
+            self.steps = 0
+            self.writer.append(ResetRecord(
+                task=self.task.name, task_root=str(self.task.root), run_id=self.run_id, seed=seed,
+                sandbox=self.sandbox.name, workspace=str(self.workspace), tools=list(self.tool_names),
+                limits={"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
+                quota=self.quota.kind, files=self.snap.changes(), observation=self.describe(),
+                task_description=self.task_description(), extra=dict(self.run_info),
+            ))
+        self._start = time.monotonic() - elapsed
+        self._done = False
+        self.result = None
+        obs = self.describe()
+        self._last_obs = obs
+        log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
+        return obs, self._info(task_description=self.task_description(), research_problem=self.research_problem())
+
+    def _prior(self, resume: Path) -> Trace | None:
+        """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
+        if not resume.is_dir():
+            raise MLGymError(f"cannot resume: {resume} is not a folder")
+        try:
+            prior = load(resume)
+        except FileNotFoundError:
+            return None  # killed before the trace was made: nothing to continue
+        reset = prior.reset
+        if reset is None:
+            return None
+        if reset.get("task") != self.task.name:
+            raise MLGymError(f"cannot resume {resume}: it is a run of task {reset.get('task')!r}, not {self.task.name!r}")
+        if prior.finished:
+            raise MLGymError(f"cannot resume {resume}: the run already finished ({(prior.result or {}).get('reason')})")
+        return prior
+
+    @staticmethod
+    def _set_aside_unstarted(log_dir: Path) -> None:
+        """A trace without a reset record (killed while starting) is kept aside, not appended to."""
+        path = log_dir / TRACE
+        if path.exists():
+            aside = log_dir / f"{TRACE}.unstarted-{int(time.time())}"
+            os.replace(path, aside)
+            log.warning("%s had no reset record (killed while starting): moved to %s; starting afresh", path, aside.name)
+
+    @staticmethod
+    def _drop_stale_result(log_dir: Path) -> None:
+        """A result.json scored from a snapshot of the unfinished run is out of date once it goes on."""
+        path = log_dir / "result.json"
+        try:
+            stale = json.loads(path.read_text()).get("episode_finished") is not True
+        except (OSError, ValueError, AttributeError):
+            stale = path.exists()
+        if stale:
+            path.unlink(missing_ok=True)
+
+    def _pick_log_dir(self) -> Path:
+        if self.base_log_dir is None:
+            return Path("runs") / self.task.name / self.run_id
+        if self._resets == 1 and not started(self.base_log_dir):
+            return self.base_log_dir
+        return self.base_log_dir.parent / f"{self.base_log_dir.name}.{self.run_id}"
+
+    def task_description(self) -> str:
+        """The research problem and the step budget, without the tool list (reset's ``info["task_description"]``)."""
+        dense = f" {self._validator.describe()}" if self._validator is not None else ""
+        return f"{self.task.family.describe(self.task)}{dense} You have {self.max_steps} steps."
+
+    def research_problem(self) -> str:
+        """The task's own problem text (an MLAgentBench task's research_problem.txt), reset's ``info["research_problem"]``."""
+        return str(getattr(self.task, "research_problem", None) or self.task.description)
+
+    def describe(self) -> str:
+        """The first observation: research problem, where things are, the tools."""
+        tools = "\n".join(REGISTRY[n].prompt_text() for n in self.tool_names)
+        return (
+            f"{self.task_description()}\n\n"
+            f"You have access to the following tools:\n{tools}\n\n"
+            "Respond with:\nAction: <tool name>\nAction Input: <JSON object with the arguments>"
+        )
+
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "task": self.task.name, "run_id": self.run_id, "log_dir": str(self.log_dir),
+            "workspace": str(self.workspace), "sandbox": self.sandbox.name if self.sandbox else None,
+            "step": self.steps, "tools": self._schemas,
+            "tool_names": list(self.tool_names), "metric": self.task.metric, "direction": self.task.direction,
+            "max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout,
+            "family": self.task.kind, "reward_mode": self.reward_mode,
+            **({"tool_llm_usage": self._tool_llms.budget.own()} if self._tool_llms is not None else {}), **extra,
+        }
+
+    # ------------------------------------------------------------------- step
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One action.  Never raises for anything the agent sent or did.
+
+        Every step writes exactly one trace record, also when something inside failed:
+        a bad action is an ``ActionError:`` observation, a host-side failure an
+        ``EnvError:`` one naming the exception type (the traceback goes to the record,
+        not the console).  Only calling it outside an episode raises.
+        """
+        if self._done or self.ctx is None or self.writer is None or self.snap is None:
+            raise MLGymError("the episode is over (or was never started); call reset() first")
+        if isinstance(action, dict) and "name" not in action and isinstance(action.get("aside"), dict):
+            return self._aside(action)
+        t0 = time.monotonic()
+        self.steps += 1
+        # A script may not run past the episode's time limit either.
+        remaining = self.max_time - (t0 - self._start)
+        self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
+        out = _Outcome()
+        self._validation = None
+        problem = self._tools_from(action)
+        ending = self._agent_notes(action)
+        if isinstance(action, dict):  # the notes are recorded on their own (no settings in raw_action)
+            action = {k: v for k, v in action.items() if k not in NOTE_KEYS}
+            if "name" not in action and isinstance(action.get("text"), str):
+                action = action["text"]  # a text action with notes: {"text": ..., "llm_calls": ...}
+        try:
+            if ending is not None:
+                out.obs = f"The agent ended the episode ({ending})."
+            elif problem is not None:
+                out.fail("ActionError", problem, None)
+            else:
+                self._act(action, out)
+            self._after(out)
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: record the step, then stop
+            out.fail("EnvError", f"interrupted ({type(e).__name__})", e)
+            self._record(action, out, time.monotonic() - t0)
+            raise
+        duration = time.monotonic() - t0
+        out.obs = out.obs[: self.observation_space.max_length]  # tools clip far below; a guarantee for the space
+        terminated = out.ends and out.error is None
+        elapsed = time.monotonic() - self._start
+        reason = "final_answer" if terminated else None
+        truncated = False
+        if ending is not None:
+            truncated, reason = True, ending
+        elif not terminated and self.steps >= self.max_steps:
+            truncated, reason = True, "max_steps"
+        elif not terminated and elapsed >= self.max_time:
+            truncated, reason = True, "max_time"
+        # The last step is scored before it is recorded: its record carries the reward step returns.
+        res = self._score(reason) if reason else None
+        reward = float(res["reward"]) if res is not None else self._dense_reward(out)
+        self._record(action, out, duration, reward, elapsed)
+        if res is not None:
+            self._conclude(res)
+        self._last_obs = out.obs
+        info = self._info(error=out.error, duration=duration)
+        if self.result is not None:
+            info["result"] = self.result
+        return out.obs, reward, terminated, truncated, info
+
+    def _agent_notes(self, action: Any) -> str | None:
+        """What a dict action may carry besides the tool call, for agents in another process.
+
+        ``llm_calls``: the agent's model calls since its last step (trace ``llm`` records,
+        written before this step's); ``run_info``: keys for ``result.json`` (token usage...);
+        ``end`` in an action without ``name``: end the episode now with that reason (the
+        step's observation says so; it is scored as truncated); ``llm_usage``: the agent's own
+        model spend (:meth:`mlgym.llm.client.Budget.own`), counted against the LLM tools' budget.
+        Returns that reason.
+        """
+        if not isinstance(action, dict):
+            return None
+        assert self.writer is not None
+        calls = action.get("llm_calls")
+        for rec in calls if isinstance(calls, list) else ():
+            if isinstance(rec, dict):
+                self.writer.append({**rec, "type": "llm"})
+        self._merge_run_info(action.get("run_info"))
+        if self._tool_llms is not None:
+            self._tool_llms.budget.set_outside(action.get("llm_usage"))
+        end = action.get("end")
+        if "name" not in action and isinstance(end, str) and end.strip():
+            return printable(end.strip(), 60)
+        return None
+
+    def _merge_run_info(self, info: Any) -> None:
+        """An agent's keys for the reset record and ``result.json``; never one the result sets itself."""
+        if isinstance(info, dict):
+            self.run_info.update({str(k): v for k, v in info.items() if str(k) not in _RESULT_KEYS})
+
+    def _tools_from(self, action: Any) -> str | None:
+        """A dict action's ``llm_tools``: (re)build the LLM tools' models; what was wrong with it, or None."""
+        if not isinstance(action, dict) or not action.get("llm_tools"):
+            return None
+        try:
+            self._configure_tools(action["llm_tools"])
+        except MLGymError as e:
+            return f"llm_tools: {e}"
+        return None
+
+    def _configure_tools(self, options: Any) -> None:
+        """The models of the LLM-backed tools, built in this process from ``options`` (see
+        :meth:`mlgym.llm.client.RunLLMs.tool_options`), and the tools' profile settings; recorded as
+        ``tool_llms`` in the run's info (names and settings only).  The same options again: nothing."""
+        from mlgym.llm.client import RunLLMs
+        from mlgym.env.tools.llm_tools import BACKUP_DIR
+
+        if options == self._tool_llm_options:
+            return
+        if not isinstance(options, dict):
+            raise MLGymError("llm_tools must be a mapping (mlgym.llm.client.RunLLMs.tool_options)")
+        unknown = sorted(str(k) for k in options if k not in LLM_TOOL_KEYS)
+        if unknown:
+            raise MLGymError(f"unknown llm_tools keys {unknown}; known: {', '.join(sorted(LLM_TOOL_KEYS))}")
+        assert self.ctx is not None and self.workspace is not None
+        llms = RunLLMs.for_tools(options, on_call=self._trace_llm)
+        if self._tool_llms is not None:  # reconfigured mid-episode: the spend so far still counts
+            old = self._tool_llms.budget
+            llms.budget.calls, llms.budget.tokens, llms.budget.cost, llms.budget.outside = old.calls, old.tokens, old.cost, old.outside
+        self._tool_llms, self._tool_llm_options = llms, dict(options)
+        self.ctx.extra.update(llm=llms.fast, edit_llm=llms.edit, research_problem=self.task.description)
+        if options.get("profile"):
+            self.ctx.extra["profile"] = str(options["profile"])
+        if options.get("inspect_max_lines"):
+            self.ctx.inspect_max_lines = int(options["inspect_max_lines"])
+        if options.get("edit_backups"):  # MLAgentBench's backup/ folder for AI edits
+            self.ctx.extra["edit_backups"] = True
+            backup = self.workspace / BACKUP_DIR
+            if not os.path.lexists(backup):
+                backup.mkdir()
+                os.chmod(backup, 0o777)
+        self._merge_run_info({"tool_llms": dict(options)})
+
+    def _trace_llm(self, record: dict[str, Any]) -> None:
+        if self.writer is not None:
+            self.writer.append(record)
+
+    def _aside(self, action: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """``{"aside": {"name", "arguments"}, ...notes}``: run one of :data:`ASIDE_TOOLS` between
+        steps.  Not a step (the step count, the clock's limits and the reward are untouched; an
+        ``end`` is ignored); written to the trace as an ``aside`` record.  Returns reward 0.
+        ``{"aside": {}, ...notes}`` runs nothing and records only the notes (an agent that stops
+        hands over its last model calls this way)."""
+        import mlgym.env.tools.llm_tools  # noqa: F401  (registers the aside tools)
+
+        assert self.writer is not None
+        t0 = time.monotonic()
+        problem = self._tools_from(action)
+        self._agent_notes(action)
+        out = _Outcome()
+        call = action["aside"]
+        if not call and problem is None:
+            return "", 0.0, False, False, self._info(error=None, duration=time.monotonic() - t0, aside=True)
+        if problem is not None:
+            out.fail("ActionError", problem, None)
+        elif call.get("name") not in ASIDE_TOOLS:
+            out.fail("ActionError", f"only {' and '.join(ASIDE_TOOLS)} can run between steps, not {printable(str(call.get('name')), 60)}", None)
+        else:
+            self._act({"name": call["name"], "arguments": call.get("arguments") or {}}, out, ASIDE_TOOLS)
+        duration = time.monotonic() - t0
+        if out.name is None and isinstance(call.get("name"), str):  # refused before parsing: what was asked
+            out.name = call["name"]
+        self.writer.append(AsideRecord(
+            after_step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
+            error=out.error is not None, duration=round(duration, 6),
+        ))
+        return out.obs, 0.0, False, False, self._info(error=out.error, duration=duration, aside=True)
+
+    def _act(self, action: Any, out: _Outcome, tools: Sequence[str] | None = None) -> None:
+        """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
+        assert self.ctx is not None
+        try:
+            call = parse_action(action, self.action_space.max_length)
+            out.name, out.arguments = call.name, call.arguments
+            tool = lookup(call.name, self.tool_names if tools is None else tools)
+            out.name = tool.name
+            args = tool.validate(call.arguments)
+        except Exception as e:  # noqa: BLE001 - whatever is wrong with an action, it is the action's fault
+            out.fail("ActionError", str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}", e)
+            return
+        if tool.name in QUOTA_GUARDED and self.quota is not None:
+            over = self._quota_exceeded()
+            if over:
+                out.fail("ActionError", f"{tool.name} is refused while the workspace is over its quota: {over}", None)
+                return
+        try:
+            obs = tool.fn(self.ctx, **args)
+            out.obs = obs if isinstance(obs, str) else str(obs)
+            out.ends = tool.ends_episode
+        except Exception as e:  # noqa: BLE001 - classified: the agent's doing, or ours
+            out.fail(_blame(e), self._message(e), e)
+
+    def _after(self, out: _Outcome) -> None:
+        """Snapshot what changed, add the snapshotter's and the quota's notes to the observation."""
+        assert self.snap is not None
+        notes: list[str] = []
+        if not (out.name in READ_ONLY_TOOLS and out.error is None):
+            try:
+                out.files = self.snap.changes()
+            except Exception as e:  # noqa: BLE001 - a workspace the agent made unreadable must not end the run
+                out.snapshot_error = f"{type(e).__name__}: {self._message(e)}"
+                notes.append(f"EnvError: the workspace snapshot failed ({out.snapshot_error}); changes of this step are not recorded.")
+                log.warning("step %d: snapshot failed: %s", self.steps, printable(out.snapshot_error))
+            last = getattr(self.snap, "last_notes", None)
+            notes += [last] if isinstance(last, str) else list(last or ())
+        if self.quota is not None:
+            over = self._quota_exceeded()
+            if over:
+                notes.append(over)
+        if notes:
+            out.obs = "\n".join([out.obs, *(n for n in notes if n)])
+
+    def _quota_exceeded(self) -> str | None:
+        try:
+            return self.quota.exceeded() if self.quota is not None else None
+        except Exception as e:  # noqa: BLE001 - measuring a hostile tree may fail; say so, do not stop
+            return f"the workspace size could not be measured ({type(e).__name__})"
+
+    def _message(self, e: BaseException) -> str:
+        """The exception's text for the agent, host paths of the workspace made relative."""
+        text = str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}"
+        if self.workspace is not None:
+            text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
+        return text
+
+    # ------------------------------------------------------------- dense rewards (mlgym.env.dense)
+    def _dense_mounts(self, mounts: list[Mount], prior: Trace | None) -> list[Mount]:
+        """Dense mode: the carved split at data/ instead of the public data; the paid v restored on resume."""
+        self._validator, self._v = None, 0.0
+        if self.reward_mode != "dense":
+            return mounts
+        assert self.data is not None
+        self._validator = Validator(self.task, self.data, sandbox=self.sandbox_kind, python=self.python,
+                                    sandbox_options=self._eval_options())
+        if prior is not None:
+            self._v = next((float(s["validation"]["improvement"]) for s in reversed(prior.steps) if s.get("validation")), 0.0)
+        public = self.data.public.resolve()
+        return [dataclasses.replace(m, source=self._validator.public) if Path(m.source).resolve() == public else m for m in mounts]
+
+    def _validate_now(self) -> dict[str, Any]:
+        assert self._validator is not None and self.workspace is not None
+        self._validation = self._validator.score(self.workspace)
+        return self._validation
+
+    def _dense_reward(self, out: _Outcome) -> float:
+        """A step before the last: 0, or in dense mode the change of the validation improvement."""
+        if self._validator is None:
+            return 0.0
+        if self._validation is None and VALID_SUBMISSION in out.files:
+            self._validate_now()
+        if self._validation is None:
+            return 0.0
+        v = float(self._validation["improvement"])
+        reward, self._v = v - self._v, v
+        return reward
+
+    def _record(self, action: Any, out: _Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
+        assert self.writer is not None
+        log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
+        raw = action if isinstance(action, str) else _safe_repr(action) if out.arguments is None else None
+        self.writer.append(StepRecord(
+            step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
+            duration=round(duration, 6), error=out.error is not None, files=out.files, reward=reward,
+            elapsed=round(time.monotonic() - self._start if elapsed is None else elapsed, 3), error_type=out.error_type or None,
+            traceback=out.traceback or None, snapshot_error=out.snapshot_error or None, raw_action=raw,
+            validation=self._validation,
+        ))
+
+    # ------------------------------------------------------------- ending
+    def finish(self, reason: str) -> float:
+        """End the episode now (also for budget limits set by agents); score; write result.json.
+
+        Scoring never raises: a failure is the result's ``error`` (``EnvError: ...``).
+        """
+        if self.result is not None:
+            return float(self.result.get("reward", 0.0))
+        res = self._score(reason)
+        self._conclude(res)
+        return float(res["reward"])
+
+    def _score(self, reason: str) -> dict[str, Any]:
+        """Evaluate the submission (the episode is over from here on); the result, not yet written."""
+        assert self.workspace is not None and self.data is not None and self.log_dir is not None
+        self._done = True
+        try:
+            res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
+                           sandbox_options=self._eval_options(), final_answer=self.ctx.final_answer if self.ctx else None)
+        except Exception as e:  # noqa: BLE001 - a hostile workspace must not lose the result
+            log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
+            res = _failed_result(self.task, self.data, f"EnvError: scoring failed ({self._message(e)})")
+        improvement = res.get("improvement")
+        reward = float(improvement) if isinstance(improvement, (int, float)) and math.isfinite(improvement) else 0.0
+        res.update(
+            run_id=self.run_id, log_dir=str(self.log_dir), reason=reason, steps=self.steps, reward=reward,
+            wall_time=round(time.monotonic() - self._start, 3), sandbox=self.sandbox.name if self.sandbox else None,
+            final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, **self.run_info,
+        )
+        return res
+
+    def _conclude(self, res: dict[str, Any]) -> None:
+        """Keep the result: the trace's result record, ``result.json``, ``trace.json``."""
+        assert self.log_dir is not None
+        self.result = res
+        if self.writer is not None:
+            self.writer.append(ResultRecord(result=res))
+        write_json(self.log_dir / "result.json", res)
+        try:
+            self._export_mlagentbench()
+        except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
+            log.warning("could not write trace.json: %s", printable(e))
+        log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
+
+    def _eval_options(self) -> dict[str, Any]:
+        opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}
+        opts.update(self._env_opts)
+        if self.sandbox_kind.startswith("local"):
+            opts["python"] = self.python
+        if self.sandbox_kind == "docker":
+            opts.update(run_id=self.run_id + "-eval", task=self.task.name)
+        return opts
+
+    def _export_mlagentbench(self) -> None:
+        """``trace.json`` in MLAgentBench's layout, written once at the end."""
+        assert self.log_dir is not None
+        trace = load(self.log_dir)
+        steps = [
+            {"action": {"name": r["action"]["name"], "args": r["action"]["arguments"]}, "observation": r["observation"], "timestamp": r["time"]}
+            for r in trace.steps
+        ]
+        write_json(self.log_dir / "trace.json", {"steps": steps, "low_level_steps": [], "task_description": self.task.description})
+
+    # ------------------------------------------------------------- lifecycle
+    def render(self) -> str | None:
+        return self._last_obs if self.render_mode == "ansi" else None
+
+    def _attach_log(self) -> None:
+        assert self.log_dir is not None
+        self._detach_log()
+        handler = logging.FileHandler(self.log_dir / "env.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("mlgym").addHandler(handler)
+        if logging.getLogger("mlgym").level == logging.NOTSET or logging.getLogger("mlgym").level > logging.INFO:
+            logging.getLogger("mlgym").setLevel(logging.INFO)
+        self._log_handler = handler
+
+    def _detach_log(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("mlgym").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def _teardown(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        if self.quota is not None:
+            try:
+                self.quota.release()
+            except Exception as e:  # noqa: BLE001 - umount failing must not hide the episode's end
+                log.warning("could not release the workspace quota of %s: %s", self.workspace, printable(e))
+            self.quota = None
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self._detach_log()
+
+    def close(self) -> None:
+        self._teardown()
+        super().close()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one.
+
+    Strict JSON whatever the data holds (agent text with lone surrogates, NaN): see
+    :func:`mlgym.runlog.trace.to_json`.
+    """
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(to_utf8(to_json(obj, indent=2, ensure_ascii=True)))
+    os.replace(tmp, path)
+
+
+def started(log_dir: Path) -> bool:
+    """Whether ``log_dir`` holds a run that got as far as its reset record."""
+    try:
+        return load(log_dir).reset is not None
+    except FileNotFoundError:
+        return False
+
+
+class _Outcome:
+    """What one step produced, filled in as it goes (so a failure anywhere still records it)."""
+
+    def __init__(self) -> None:
+        self.obs = ""
+        self.name: str | None = None
+        self.arguments: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.kind = ""
+        self.error_type: str | None = None
+        self.traceback: str | None = None
+        self.snapshot_error: str | None = None
+        self.files: dict[str, str | None] = {}
+        self.ends = False
+
+    def fail(self, kind: str, message: str, exc: BaseException | None) -> None:
+        self.kind, self.error = kind, message
+        self.obs = f"{kind}: {message}"
+        self.ends = False
+        if exc is not None:
+            self.error_type = type(exc).__name__
+            if kind == "EnvError":
+                self.traceback = "".join(traceback.format_exception(exc))[-20_000:]
+
+
+# Keys of result.json that the env sets; an agent's run_info cannot replace them.
+_RESULT_KEYS = frozenset({
+    "type", "time", "task", "metric", "direction", "score", "baseline", "baseline_source", "improvement", "success",
+    "valid_submission", "error", "metrics", "eval_seconds", "leaderboard", "run_id", "log_dir", "reason", "steps", "reward",
+    "wall_time", "sandbox", "final_answer", "episode_finished",
+})
+
+# OSErrors an agent causes with a bad path or its own workspace (not the host's trouble).
+_AGENT_ERRNOS = {
+    errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP,
+    errno.EEXIST, errno.ENOTEMPTY, errno.EINVAL, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMLINK,
+    errno.EROFS, errno.EXDEV, errno.ETXTBSY, errno.EBUSY, errno.ENXIO, errno.EAGAIN,
+}
+
+
+def _blame(e: BaseException) -> str:
+    """"ActionError" when the agent's arguments or workspace caused ``e``, else "EnvError"."""
+    if isinstance(e, (ActionError, UnicodeError, RecursionError)):
+        return "ActionError"  # unencodable paths; trees or links nested past any sane depth
+    if isinstance(e, OSError) and e.errno in _AGENT_ERRNOS:
+        return "ActionError"
+    if isinstance(e, RuntimeError) and "symlink loop" in str(e).lower():
+        return "ActionError"  # pathlib's resolve() on a link cycle
+    return "EnvError"
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)[:10_000]
+    except Exception:  # noqa: BLE001 - an agent's object with a failing __repr__
+        return f"<{type(obj).__name__}>"
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty new folder at ``path``; a leftover there that cannot be removed gets a sibling."""
+    for i in range(100):
+        cand = path if i == 0 else path.with_name(f"{path.name}.{i}")
+        if cand.exists():
+            shutil.rmtree(cand, ignore_errors=True)
+        try:
+            cand.mkdir(parents=True)
+            return cand
+        except FileExistsError:
+            continue
+    raise MLGymError(f"cannot make a fresh workspace at {path}: 100 leftovers there")
+
+
+def _mount_quota(workspace: Path, size_mb: int) -> Quota:
+    """The workspace size quota (:mod:`mlgym.sandbox.quota`); a host that cannot mount one gets a soft one."""
+    try:
+        return Quota.mount(workspace, size_mb)
+    except ValueError as e:  # not empty: a leftover we could not clear
+        raise MLGymError(f"cannot set up the workspace quota: {e}") from None
+
+
+def _failed_result(task: TaskSpec, data: TaskData, error: str) -> dict[str, Any]:
+    base, how = baseline_for(task, data)
+    return {
+        "task": task.name, "metric": task.metric, "direction": task.direction, "score": None, "baseline": base,
+        "baseline_source": how, "improvement": None, "success": False, "valid_submission": False, "error": error,
+    }

@@ -1,0 +1,1 @@
+"""mlgym.families.folder."""

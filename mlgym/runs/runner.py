@@ -1,0 +1,231 @@
+"""``python -m mlgym.runner``: run one episode of one agent on one task.
+
+    python -m mlgym.runner --task digits --agent baseline --log-dir runs/first
+
+Flags follow MLAgentBench's runner where they make sense.  User mistakes (unknown
+task or agent, missing data, bad flag values) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from mlgym.core.errors import MLGymError
+from mlgym.core.safetext import printable
+from mlgym.agents.options import add_options as add_agent_options, agent_tools
+
+log = logging.getLogger("mlgym")
+DEFAULT_TASK = "digits"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mlgym.runner", description="Run one agent episode on one mlgym task.")
+    p.add_argument("--task", default=None, help="task name (see `mlgym tasks`) or a folder with task.yaml (default: digits; "
+                   "with --resume: the run's own)")
+    p.add_argument("--agent", default="baseline", help="agent name, or module:Class of your own")
+    p.add_argument("--log-dir", type=Path, default=None, help="folder for trace.jsonl, result.json, env.log")
+    p.add_argument("--work-dir", type=Path, default=Path("workspaces"), help="where episode workspaces are made")
+    p.add_argument("--sandbox", default="local", help="local (bwrap if available), local-bwrap, local-plain, docker")
+    p.add_argument("--device", default=None, help="GPU index for the docker sandbox (e.g. 0)")
+    p.add_argument("--python", default=None, help="Python interpreter the agent's scripts run with")
+    p.add_argument("--max-steps", type=_positive_int, default=None, help="step limit (default: the task's)")
+    p.add_argument("--max-time", type=_positive_float, default=None, help="episode wall-clock limit in seconds")
+    p.add_argument("--exec-timeout", type=_positive_float, default=None, help="per Execute Script limit in seconds")
+    p.add_argument("--memory-mb", type=_positive_int, default=None, help="memory limit of the sandbox (default: the task's)")
+    p.add_argument("--cpus", type=_positive_float, default=None, help="CPU share of the docker sandbox, e.g. 1.5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", type=Path, default=None, help="continue a killed run from its log folder")
+    p.add_argument("--no-fsync", action="store_true", help="do not fsync the trace each step (faster, less safe)")
+    p.add_argument("--reward-mode", choices=("final", "dense"), default="final",
+                   help="final: only the last step pays (test improvement); dense: validation improvements along the way "
+                        "(see docs/rl.md)")
+    g = p.add_argument_group("LLM agents")
+    g.add_argument("--llm-name", default=None, help="litellm model name, e.g. openai/gpt-4o-mini")
+    g.add_argument("--fast-llm-name", default=None, help="model for LLM-backed tools (default: --llm-name)")
+    g.add_argument("--edit-script-llm-name", default=None, help="model for Edit Script (AI) (default: --fast-llm-name)")
+    g.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint for all models")
+    g.add_argument("--max-cost", type=_positive_float, default=None, help="stop the episode after this many USD")
+    g.add_argument("--max-tokens", type=_positive_int, default=None, help="stop the episode after this many tokens")
+    g.add_argument("--llm-cache", type=Path, default=None, help="on-disk response cache folder (replayable runs)")
+    g.add_argument("--small-trace", action="store_true", help="store prompt hashes instead of full prompts")
+    add_agent_options(p)  # MLAgentBench's agent flags, declared in agents/options.py
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    return p
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """CLI-layer progress: the library logs, this shows it on stderr."""
+    lg = logging.getLogger("mlgym")
+    if any(getattr(h, "_mlgym_cli", False) for h in lg.handlers):
+        return
+    try:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, markup=False, rich_tracebacks=False, log_time_format="%H:%M:%S")
+    except ImportError:  # pragma: no cover
+        handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    handler._mlgym_cli = True  # type: ignore[attr-defined]
+    lg.addHandler(handler)
+    lg.setLevel(logging.INFO)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    from mlgym.runs import baseline
+    from mlgym.agents import load_agent
+    from mlgym.env.core import MLGymEnv
+
+    agent_cls = load_agent(args.agent)  # fail fast, before any data preparation
+    if args.resume is not None:
+        done = _check_resume(args)
+        if done is not None:
+            return done
+    args.task = args.task or DEFAULT_TASK
+    first_use = args.resume is None and baseline.missing(args.task)
+    if first_use and args.agent != "baseline":  # issue 10: measured on first use, and recorded
+        baseline.measure(args.task, sandbox=args.sandbox, python=args.python, say=lambda m: print(m, file=sys.stderr))
+    env = MLGymEnv(
+        args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
+        max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
+        fsync=not args.no_fsync, tools=agent_tools(agent_cls, args), memory_mb=args.memory_mb, cpus=args.cpus,
+        reward_mode=args.reward_mode,
+    )
+    agent = agent_cls(args)
+    options: dict[str, Any] = {"run_info": {"agent": args.agent, "model": args.llm_name, "seed": args.seed}}
+    if args.resume:
+        options["resume"] = str(args.resume)
+    try:
+        obs, info = env.reset(seed=args.seed, options=options)
+        try:
+            result = agent.run(env, obs, info)
+        except MLGymError as e:
+            log.warning("agent stopped: %s", e)
+            result = None
+        if env.result is None:  # the agent stopped without ending the episode
+            env.finish(reason="agent_stopped")
+        final = result or env.result
+        if first_use and args.agent == "baseline" and final and final.get("score") is not None and env.data is not None:
+            baseline.record(env.data.dir, float(final["score"]), f"baseline agent on this data (first use, run {env.run_id})")
+        return final
+    except KeyboardInterrupt:
+        where = env.log_dir
+        print(f"\ninterrupted: trace kept in {where}; continue with --resume {where}", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        env.close()
+
+
+def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Settle what ``--resume`` continues; returns the result when the run already finished.
+
+    The task (and seed) come from the trace's reset record: a different ``--task`` is an
+    error, a missing one is taken from there.  A trace without a reset record (killed
+    while starting) is started afresh in the same folder by the env.
+    """
+    from mlgym.env.core import write_json
+    from mlgym.tasks.spec import TaskSpec
+    from mlgym.runlog.trace import load
+
+    if not Path(args.resume).is_dir():
+        raise MLGymError(f"cannot resume: {args.resume} is not a folder")
+    try:
+        reset = (trace := load(args.resume)).reset
+    except FileNotFoundError:
+        reset = None
+    if reset is None:
+        print(f"{args.resume}: nothing was recorded before the kill; starting the run afresh there", file=sys.stderr)
+        return None
+    recorded = str(reset.get("task"))
+    if args.task is not None and TaskSpec.load(args.task).name != recorded:
+        raise MLGymError(f"cannot resume {args.resume}: it is a run of task {recorded!r}, not {args.task!r} (leave --task out)")
+    if args.task is None:
+        root = reset.get("task_root")
+        args.task = root if root and not _loads(recorded) and Path(root).is_dir() else recorded
+    if isinstance(reset.get("seed"), int):
+        args.seed = reset["seed"]
+    result = trace.result
+    if result is None:
+        return None
+    print(f"{args.resume}: the run already finished ({result.get('reason')}); nothing to resume", file=sys.stderr)
+    if not (Path(args.resume) / "result.json").is_file():
+        write_json(Path(args.resume) / "result.json", {k: v for k, v in result.items() if k not in ("type", "time")})
+    return result
+
+
+def _loads(task: str) -> bool:
+    from mlgym.tasks.spec import TaskSpec
+
+    try:
+        TaskSpec.load(task)
+        return True
+    except MLGymError:
+        return False
+
+
+def summary(result: dict[str, Any], log_dir: str | Path) -> str:
+    imp = result.get("improvement")
+    lines = [
+        f"task        {result['task']}  ({result['metric']}, {result['direction']} is better)",
+        f"score       {_fmt(result.get('score'))}",
+        f"baseline    {_fmt(result.get('baseline'))}",
+        f"improvement {'n/a' if imp is None else f'{round(imp, 4) + 0.0:+.2%}'}",  # no "-0.00%"
+        f"success     {result.get('success')}",
+        f"steps       {result.get('steps')}   wall time {result.get('wall_time', 0):.1f}s   ended by {result.get('reason')}",
+    ]
+    if result.get("error"):
+        lines.append(f"error       {printable(result['error'], 2000)}")  # may quote the agent's output
+    lines.append(f"trace       {Path(log_dir) / 'trace.jsonl'}")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.quiet)
+    t0 = time.monotonic()
+    try:
+        result = run(args)
+    except MLGymError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if result is None:
+        print("error: the episode produced no result", file=sys.stderr)
+        return 1
+    print(summary(result, result["log_dir"]))
+    log.debug("runner took %.1fs", time.monotonic() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    sys.exit(main())
