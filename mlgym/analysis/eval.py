@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.grading.passk import columns as passk_columns, pass_table
 from mlgym.core.scratch import collect as collect_scratch, scratch_dir
@@ -668,7 +669,7 @@ def _task_names(task: str) -> set[str]:
 
 
 def _mlagentbench_main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m mlgym.analysis.eval", description="MLAgentBench-compatible evaluation of a log folder.")
+    p = Parser(prog="python -m mlgym.analysis.eval", description="MLAgentBench-compatible evaluation of a log folder.")
     p.add_argument("--log-folder", default="logs")
     p.add_argument("--task", default=None, help="only runs of this task")
     p.add_argument("--output-file", default="results.json")
@@ -693,7 +694,7 @@ def _mlagentbench_main(argv: Sequence[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlgym eval", description="Score and tabulate every run under the given folders.")
+    p = Parser(prog="mlgym eval", description="Score and tabulate every run under the given folders.")
     p.add_argument("dirs", nargs="*", type=Path, help="folders to search for runs (folders holding trace.jsonl)")
     p.add_argument("--out", type=Path, default=Path("eval"), help="output folder (table.json, runs.csv, aggregates.csv, aup.csv)")
     p.add_argument("--sandbox", default="local", help="sandbox used to score runs that have no result.json")

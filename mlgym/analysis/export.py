@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.runlog.trace import Trace, load, to_json, to_utf8
 
@@ -136,7 +137,7 @@ def export(runs: Sequence[str | Path], fmt: str, out: str | Path) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlgym export", description="Export runs as training data (messages, rewards, metadata).")
+    p = Parser(prog="mlgym export", description="Export runs as training data (messages, rewards, metadata).")
     p.add_argument("runs", nargs="+", type=Path, help="run log folders, or folders holding them")
     p.add_argument("--format", choices=FORMATS, default="chat",
                    help="chat: JSONL of role/content messages; openai: JSONL with tool calls and tool schemas; "

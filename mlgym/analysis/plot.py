@@ -10,7 +10,6 @@ and ``cost_vs_improvement`` in each format.  Every function returns a matplotlib
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 import warnings
@@ -23,6 +22,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.analysis.eval import MAX_RESCORE, evaluate_runs, load_table, method_label
 
@@ -361,7 +361,7 @@ def table_from_sources(sources: Sequence[Path], *, sandbox: str = "local", max_r
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mlgym plot", description="Figures from `mlgym eval` output or from folders of runs.")
+    p = Parser(prog="mlgym plot", description="Figures from `mlgym eval` output or from folders of runs.")
     p.add_argument("sources", nargs="+", type=Path, help="table.json (or its folder), or folders of runs")
     p.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf")

@@ -13,7 +13,6 @@ even a mistake in escaping could not run a script.  All text from traces is esca
 
 from __future__ import annotations
 
-import argparse
 import base64
 import difflib
 import hashlib
@@ -26,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgym.core.parsing import Parser
 from mlgym.analysis.eval import MAX_RESCORE, method_label
 from mlgym.runlog.trace import Trace, load
 
@@ -330,7 +330,7 @@ def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS
 def main(argv: Sequence[str] | None = None) -> int:
     from mlgym.analysis.plot import table_from_sources
 
-    p = argparse.ArgumentParser(prog="mlgym report", description="A self-contained HTML page for a folder of runs.")
+    p = Parser(prog="mlgym report", description="A self-contained HTML page for a folder of runs.")
     p.add_argument("source", type=Path, help="a folder of runs, or eval's table.json (or its folder)")
     p.add_argument("--out", type=Path, default=Path("report.html"))
     p.add_argument("--max-runs", type=int, default=100, help="runs shown step by step (all are in the runs table)")

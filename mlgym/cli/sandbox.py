@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError, SandboxError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlgym sandbox", description="Manage sandbox backends.")
+    p = Parser(prog="mlgym sandbox", description="Manage sandbox backends.")
     sub = p.add_subparsers(metavar="COMMAND")
     b = sub.add_parser("build", help="build the Docker task image from the top-level Dockerfile")
     b.add_argument("--tag", default=os.environ.get("MLGYM_DOCKER_IMAGE", "mlgym-task:latest"))

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from mlgym.core.parsing import Parser
 from mlgym.tasks import taskenv
 from mlgym.core.errors import MLGymError
 from mlgym.tasks.spec import TaskSpec, list_tasks
@@ -98,7 +99,7 @@ def cmd_which(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mlgym env", description="Task environments: the Python agent code runs in.")
+    p = Parser(prog="mlgym env", description="Task environments: the Python agent code runs in.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     b = sub.add_parser("build", help="build task environments (once per content key; resumable)")
     b.add_argument("task", nargs="*")

@@ -18,9 +18,13 @@ class TaskError(MLGymError):
 class DataError(MLGymError):
     """Task data is missing, corrupt, or cannot be downloaded."""
 
+    reason = "data_error"  # the ending reason when this ends a run: status "error"
+
 
 class SandboxError(MLGymError):
     """A sandbox backend is unavailable or broken (not: a command that failed)."""
+
+    reason = "sandbox_error"  # the ending reason when this ends a run: status "error"
 
 
 class ImageMissingError(SandboxError):
@@ -41,6 +45,14 @@ class AgentError(MLGymError):
 
 class LLMError(MLGymError):
     """An LLM call failed for good (after retries), or a key is missing."""
+
+    reason = "llm_error"  # the run's ending reason (result.json) when this ends it: status "error"
+
+
+class LLMUnavailable(LLMError):
+    """The LLM service could not be reached (or kept failing) after every retry."""
+
+    reason = "llm_unreachable"
 
 
 class BudgetExceededError(MLGymError):

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlgym.core.errors import BudgetExceededError, LLMError
+from mlgym.core.errors import BudgetExceededError, LLMError, LLMUnavailable
 from mlgym.runlog.records import LLMRecord
 
 __all__ = [
@@ -436,8 +436,11 @@ class LLMClient:
                 _skip_mcp(True)
                 kwargs["_skip_mcp_handler"] = True
             except Exception as e:
-                if not _retryable(e) or attempt >= self.retries:
-                    raise LLMError(f"{self.model}: {_one_line(e)}" + (f" (after {attempt} retries)" if attempt else "")) from e
+                retryable = _retryable(e)
+                self._record_failure(req, e, attempt, time.monotonic() - t0)
+                if not retryable or attempt >= self.retries:
+                    cls = LLMUnavailable if retryable else LLMError
+                    raise cls(f"{self.model}: {_one_line(e)}" + (f" (after {attempt} retries)" if attempt else "")) from e
                 delay = _retry_after(e)
                 if delay is None:
                     delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.8, 1.2)
@@ -466,6 +469,19 @@ class LLMClient:
             content=content, tool_calls=tool_calls, prompt_tokens=p_tok, completion_tokens=c_tok, cost=cost,
             latency=round(latency, 6), cached=False, model=self.model, finish_reason=choice.finish_reason, usage_source=source,
         )
+
+    def _record_failure(self, req: dict[str, Any], e: BaseException, attempt: int, latency: float) -> None:
+        """A failed attempt reaches the trace too (an ``llm`` record with ``error``): retries and an unreachable
+        service are visible where the run is read, not only in the log."""
+        if self.on_call is None:
+            return
+        rec = LLMRecord(model=self.model, purpose="failed call", completion="", prompt=None,
+                        prompt_sha256=ResponseCache.key(req), latency=round(latency, 6),
+                        extra={"error": f"{type(e).__name__}: {_one_line(e)}", "attempt": attempt + 1})
+        try:
+            self.on_call(rec.to_dict())
+        except Exception:  # noqa: BLE001 - recording must not hide the call's own failure
+            log.debug("could not record a failed LLM call", exc_info=True)
 
     def _record(self, req: dict[str, Any], key: str, reply: LLMReply, purpose: str, *, priced: bool) -> None:
         if self.on_call is None:

@@ -25,6 +25,7 @@ continued by a resume).  A run is finished when its trace holds a ``result`` rec
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import math
 import os
@@ -153,6 +154,10 @@ class TraceWriter:
         self.path = self.log_dir / TRACE
         self.repaired_bytes = repair(self.path)
         self._fh = open(self.path, "ab", buffering=0)
+        try:  # "being written": readers (mlgym.runlog.status.lock_held) see the lock; the kernel drops it on any death
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # another writer (or a filesystem without locks): readers fall back to the trace's age
         self.fsync = fsync
         self._dirty = threading.Event()
         self._closing = False

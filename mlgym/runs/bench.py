@@ -19,7 +19,6 @@ written to ``OUT/eval/``.  Runs fan out over local processes (``-j``) or, with
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 
 
@@ -153,7 +153,7 @@ def execute(grid: Grid, run: Run, work_dir: Path) -> tuple[Run, int, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mlgym bench", description="Run a grid of tasks x agents x seeds (resumable).")
+    p = Parser(prog="mlgym bench", description="Run a grid of tasks x agents x seeds (resumable).")
     p.add_argument("grid", type=Path, help="grid YAML file")
     p.add_argument("--out", type=Path, default=None, help="folder for the runs (default: runs/<grid name>)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (default 1)")

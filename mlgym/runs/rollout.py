@@ -18,7 +18,6 @@ arguments given here (``max_steps``, ``sandbox``, ``tools``, ...), like ``gym.ma
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing as mp
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 
 __all__ = ["Episode", "RemoteEnv", "VectorSlot", "main", "rollout", "run_agents"]
@@ -282,7 +282,7 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mlgym rollout", description="Run N episodes of one agent at once, each env in a worker.")
+    p = Parser(prog="mlgym rollout", description="Run N episodes of one agent at once, each env in a worker.")
     p.add_argument("--task", default="digits")
     p.add_argument("--agent", default="baseline", help="an agent that uses only the public env API (baseline, search, ...)")
     p.add_argument("-n", "--episodes", type=int, default=8)

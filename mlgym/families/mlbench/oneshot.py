@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.families.mlbench import family as mlbench
 from mlgym.grading.passk import pass_at_k
@@ -151,7 +152,7 @@ def score_answer(row: mlbench.Row, answer: str, *, seconds: float, sandbox: str 
 
 # ------------------------------------------------------------------ driver
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlgym mlbench-llm", description="ML-Bench's one-shot LLM setting: Pass@k without an agent loop.")
+    p = Parser(prog="mlgym mlbench-llm", description="ML-Bench's one-shot LLM setting: Pass@k without an agent loop.")
     p.add_argument("--llm-name", required=True, help="litellm model name, e.g. openai/gpt-4o-mini")
     p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint")
     p.add_argument("--setting", choices=SETTINGS, default="oracle", help="what the prompt adds to the instruction (default: oracle)")
