@@ -30,7 +30,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 from mlgym.core.errors import ActionError, PathEscapeError
 
 __all__ = [
-    "NotRegularFile", "WalkEntry", "copy_out", "escape", "file_size", "iter_chunks", "link_error", "listdir", "normalize",
+    "CopyBudget", "NotRegularFile", "WalkEntry", "copy_out", "escape", "file_size", "iter_chunks", "link_error", "listdir", "normalize",
     "open_file",
     "owner_of", "read_bytes", "read_lines", "stat", "unlink", "walk", "write_bytes", "write_stream",
 ]
@@ -412,23 +412,84 @@ def iter_chunks(f: BinaryIO, limit: int | None = None, size: int = CHUNK) -> Ite
         yield block
 
 
-def copy_out(root: Path, rel: str, dest: Path, *, limit: int | None = None) -> None:
+class CopyBudget:
+    """Totals a set of copies may bring (a submission into scoring): files, apparent size
+    (``st_size``) and allocated bytes (blocks the copies really use).  :func:`copy_out` charges
+    it; going over any total raises ActionError and leaves nothing of that file behind."""
+
+    def __init__(self, *, files: int, apparent: int, allocated: int) -> None:
+        self.files, self.apparent, self.allocated = files, apparent, allocated
+
+    def take(self, rel: str, *, files: int = 0, apparent: int = 0, allocated: int = 0) -> None:
+        for name, want, left in (("files", files, self.files), ("apparent size", apparent, self.apparent),
+                                 ("allocated size", allocated, self.allocated)):
+            if want > left:
+                raise ActionError(f"{rel!r}: the submission is over its total {name} cap")
+        self.files -= files
+        self.apparent -= apparent
+        self.allocated -= allocated
+
+
+def _extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The data extents of ``fd`` up to ``size`` (SEEK_DATA/SEEK_HOLE; the whole file where the
+    file system cannot say)."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # only a hole is left
+                return
+            yield pos, size
+            return
+        if start >= size:
+            return
+        try:
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        except OSError:
+            end = size
+        yield start, end
+        pos = end
+
+
+def copy_out(root: Path, rel: str, dest: Path, *, limit: int | None = None, budget: CopyBudget | None = None) -> None:
     """Copy the agent's regular file ``rel`` to ``dest``, a host path the harness controls.
 
-    Streams; a file over ``limit`` bytes raises ActionError and nothing is left at ``dest``.
+    Streams, and keeps holes holes (only data extents are read; an all-zero block is not
+    written), so a sparse file costs the host what it costs the agent.  A file over ``limit``
+    bytes, or one that takes ``budget`` past a total, raises ActionError and nothing is left
+    at ``dest``.  The copy never grows past the size the file had when it was opened.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
     with open_file(root, rel) as src:
-        if limit is not None and os.fstat(src.fileno()).st_size > limit:
+        fd = src.fileno()
+        info = os.fstat(fd)
+        size = info.st_size
+        if limit is not None and size > limit:
             raise ActionError(f"{rel!r} is over the size limit of {limit} bytes")
+        if budget is not None:  # refused before a byte is written when the totals say so
+            budget.take(rel, files=1, apparent=size)
+            if info.st_blocks * 512 > budget.allocated:
+                raise ActionError(f"{rel!r}: the submission is over its total allocated size cap")
         try:
-            with open(tmp, "xb") as out:
-                for block in iter_chunks(src, None if limit is None else limit + 1):
-                    out.write(block)
-                if limit is not None and out.tell() > limit:
-                    raise ActionError(f"{rel!r} is over the size limit of {limit} bytes")
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                for start, end in _extents(fd, size):
+                    off = start
+                    while off < end:
+                        block = os.pread(fd, min(CHUNK, end - off), off)
+                        if not block:
+                            break
+                        if block.count(0) != len(block):  # all zero: stays a hole
+                            if budget is not None:
+                                budget.take(rel, allocated=len(block))
+                            os.pwrite(out, block, off)
+                        off += len(block)
+                os.ftruncate(out, size)
+            finally:
+                os.close(out)
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):

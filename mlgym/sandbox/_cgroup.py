@@ -22,6 +22,8 @@ from pathlib import Path
 from functools import partial
 from typing import Callable, Iterable
 
+from mlgym.sandbox import cpu
+
 log = logging.getLogger(__name__)
 ROOT = Path(os.environ.get("MLGYM_CGROUP_ROOT", "/sys/fs/cgroup"))
 _REMOVE_WAIT = 5.0  # seconds remove() keeps killing and retrying rmdir (EBUSY) before giving up
@@ -31,14 +33,19 @@ class Cgroup:
     """One group per sandbox.  ``None`` from :meth:`create` when cgroups are unusable."""
 
     def __init__(self, dirs: dict[str, Path], v2: bool) -> None:
-        self.dirs = dirs  # controller -> directory ("pids", "memory", optionally "freezer")
+        self.dirs = dirs  # controller -> directory ("pids", "memory", optionally "freezer", "cpu", "cpuset")
         self.v2 = v2
         self._oom_base = 0
+        self.cores: list[int] | None = None  # the cpuset, when CPU limits were asked for
 
     @classmethod
-    def create(cls, memory_mb: int, max_processes: int) -> "Cgroup | None":
+    def create(cls, memory_mb: int, max_processes: int, cpus: float | None = None,
+               cores: int | None = None) -> "Cgroup | None":
+        """``cpus`` (a CFS quota) and ``cores`` (a cpuset of that many cores; default ceil(cpus)):
+        see :mod:`mlgym.sandbox.cpu`."""
         if os.environ.get("MLGYM_NO_CGROUP"):
             return None
+        want = cpu.choose_cores(cpus, cores, cpu.host_cpus()) if cpu.limited(cpus, cores) else None
         name = f"mlgym-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         remove_stale()
         made: list[Path] = []
@@ -56,7 +63,13 @@ class Cgroup:
                     (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 1024 * 1024))
                 except OSError:
                     pass
-                return cls(dirs, v2=False)
+                if want is not None:
+                    extra = cpu.set_v1(ROOT, name, cpus, want)
+                    made += extra.values()
+                    dirs.update(extra)
+                group = cls(dirs, v2=False)
+                group.cores = want
+                return group
             if (ROOT / "cgroup.controllers").exists():
                 d = ROOT / name
                 d.mkdir()
@@ -64,7 +77,11 @@ class Cgroup:
                 (d / "pids.max").write_text(str(max_processes))
                 (d / "memory.max").write_text(str(memory_mb * 1024 * 1024))
                 (d / "memory.swap.max").write_text("0")
-                return cls({"pids": d, "memory": d, "freezer": d}, v2=True)
+                if want is not None:
+                    cpu.set_v2(ROOT, d, cpus, want)
+                group = cls({"pids": d, "memory": d, "freezer": d}, v2=True)
+                group.cores = want
+                return group
         except OSError as e:
             log.debug("cgroups unavailable: %s", e)
             for d in made:
@@ -246,7 +263,7 @@ def remove_stale() -> int:
     their processes are killed (a frozen group is thawed) and the directories removed.
     Returns the number of directories removed."""
     groups: dict[str, list[Path]] = {}
-    for parent in (ROOT / "pids", ROOT / "memory", ROOT / "freezer", ROOT):
+    for parent in (ROOT / "pids", ROOT / "memory", ROOT / "freezer", ROOT / "cpu", ROOT / "cpuset", ROOT):
         try:
             entries = list(parent.glob("mlgym-*-*")) if parent.is_dir() else []
         except OSError:

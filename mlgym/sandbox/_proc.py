@@ -157,8 +157,10 @@ def run_bounded(
     stdin: str | None = None,
     preexec_fn: Callable[[], None] | None = None,
     kill_tree: Callable[[int], None] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ExecResult:
-    """Run ``argv`` (no shell); on timeout kill its whole process group (and ``kill_tree``)."""
+    """Run ``argv`` (no shell); on timeout kill its whole process group (and ``kill_tree``).
+    ``pass_fds``: kept open in the child (bwrap reads its seccomp program from one)."""
     start = time.monotonic()
     # Our own pipes, so the Pump alone owns (and closes) the parent's ends.
     out_r, out_w = os.pipe()
@@ -167,7 +169,7 @@ def run_bounded(
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdin=in_r, stdout=out_w, stderr=err_w,
-            start_new_session=True, preexec_fn=preexec_fn,
+            start_new_session=True, preexec_fn=preexec_fn, pass_fds=tuple(pass_fds),
         )
     except (FileNotFoundError, PermissionError) as e:
         for fd in (out_r, err_r, in_w):  # the child ends are closed below

@@ -42,7 +42,8 @@ class Limits:
     file_size_mb: int = 2048  # largest file a command may write
     max_processes: int = 256  # processes / threads per sandbox
     output_bytes: int = 64 * 1024  # per stream kept in ExecResult (head + tail)
-    cpus: float | None = None  # CPU share (docker); None = all
+    cpus: float | None = None  # CPU share (a CFS quota on every backend); None = all
+    cores: int | None = None  # how many cores (a cpuset; a constraint that names cores); None = ceil(cpus)
     network: bool = False  # allow network access
 
 

@@ -49,7 +49,7 @@ from docker.types import Mount as DockerMount
 from mlgym.core import fs
 from mlgym.core.errors import ImageMissingError, SandboxError
 from mlgym.core.paths import resolve_in
-from mlgym.sandbox import uids
+from mlgym.sandbox import cpu, seccomp, uids
 from mlgym.sandbox._proc import HeadTail
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
 
@@ -301,7 +301,9 @@ class DockerSandbox:
             pids_limit=lim.max_processes,
             cap_drop=["ALL"],
             cap_add=_CAPS,
-            security_opt=["no-new-privileges"],
+            # the local-bwrap filter's refusals (mlgym.sandbox.seccomp): Docker's default profile
+            # allows process_vm_*, ptrace attach and the NUMA calls, this one does not
+            security_opt=["no-new-privileges", *([f"seccomp={seccomp.docker_profile()}"] if seccomp.enabled() else [])],
             tmpfs={d: f"rw,nosuid,nodev,size={max(1, lim.memory_mb) if d != '/run/lock' else 1}m,mode=1777"
                    for d in ("/tmp", "/var/tmp", "/run/lock")},
             ulimits=[Ulimit(name="fsize", soft=lim.file_size_mb << 20, hard=lim.file_size_mb << 20),
@@ -312,6 +314,8 @@ class DockerSandbox:
             kwargs["ulimits"].append(Ulimit(name="cpu", soft=lim.cpu_seconds, hard=lim.cpu_seconds + 5))
         if lim.cpus:
             kwargs["nano_cpus"] = int(lim.cpus * 1e9)
+        if cpu.limited(lim.cpus, lim.cores):  # the cores, as on local: ceil(cpus) unless a constraint names them
+            kwargs["cpuset_cpus"] = cpu.format_cpulist(cpu.choose_cores(lim.cpus, lim.cores, cpu.host_cpus()))
         if self.device:
             kwargs["device_requests"] = [_gpu_request(self.device)]
         try:

@@ -52,7 +52,7 @@ from typing import Mapping, Sequence
 from mlgym.core import fs
 from mlgym.core.errors import SandboxError
 from mlgym.core.paths import resolve_in
-from mlgym.sandbox import uids
+from mlgym.sandbox import cpu, seccomp, uids
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
@@ -265,6 +265,7 @@ class LocalSandbox:
         self._server: _Server | None = None
         self._tag = uuid.uuid4().hex
         self._user_procs: int | None = None
+        self._fds: list[int] = []  # read by bwrap (seccomp program, cpu list): passed, then closed
         # One long-lived bwrap per sandbox with a process server in it (see _spawner);
         # MLGYM_BWRAP_PER_EXEC=1 starts a new bwrap for every command instead.
         self.persistent = self.use_bwrap and not os.environ.get("MLGYM_BWRAP_PER_EXEC")
@@ -277,7 +278,7 @@ class LocalSandbox:
         self.workspace.mkdir(parents=True, exist_ok=True)
         os.chmod(self.workspace, 0o700)  # not world-accessible (as root: hand_over below too)
         if self.root:
-            self._cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes)
+            self._cgroup = Cgroup.create(self.limits.memory_mb, self.limits.max_processes, self.limits.cpus, self.limits.cores)
             if self.use_bwrap or self._plain_can_drop():
                 if self.uid is None:
                     self.uid = self.gid = uids.allocate()
@@ -431,6 +432,7 @@ class LocalSandbox:
 
     def _preexec(self) -> None:
         """The slow path (no util-linux): what :meth:`_launcher` does, in the child."""
+        seccomp.join_fresh_session_keyring()
         if self._cgroup is not None:
             self._cgroup.preexec_join()
         self._rlimits()
@@ -511,6 +513,9 @@ class LocalSandbox:
         tree.add("--dev", None, "/dev")
         tree.add("--tmpfs", None, "/tmp", perms="1777")
         tree.add("--tmpfs", None, "/dev/shm", perms="1777")
+        cpu_args, cpu_fds = cpu.bwrap_args(self._cgroup.cores if self._cgroup is not None else None)
+        tree.args += cpu_args  # lscpu/loky see the cores; os.cpu_count() the cpuset
+        self._fds += cpu_fds
         if self.device is not None:  # GPU device nodes (the driver's libraries are under /usr)
             for node in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
                 if node.exists():
@@ -535,6 +540,10 @@ class LocalSandbox:
         for m in self.mounts:
             tree.add("--ro-bind" if m.read_only else "--bind", str(m.source), str(self._target(m)))
         args += tree.args
+        if seccomp.enabled():  # installed by bwrap right before exec: the server and all it starts
+            fd = seccomp.memfd()
+            self._fds.append(fd)
+            args += ["--seccomp", str(fd)]
         if drop:  # root without CAP_DAC_OVERRIDE cannot enter the 0700 workspace: children chdir
             args += ["--chdir", "/", "--"]
             if not server:
@@ -575,18 +584,32 @@ class LocalSandbox:
             full = launcher + full
         if self._cgroup is not None:
             self._cgroup.reset_oom()
-        res = run_bounded(
-            full,
-            cwd=self.workspace,
-            env=self._env(env),
-            timeout=limit,
-            output_bytes=self.limits.output_bytes,
-            stdin=stdin,
-            preexec_fn=None if launcher is not None else self._preexec,
-            kill_tree=self._cgroup.kill_all if self._cgroup is not None else self._kill_tagged,
-        )
+        fds = self._take_fds()
+        try:
+            res = run_bounded(
+                full,
+                cwd=self.workspace,
+                env=self._env(env),
+                timeout=limit,
+                output_bytes=self.limits.output_bytes,
+                stdin=stdin,
+                # local-plain has no syscall filter: a fresh session keyring keeps the harness's keys out of reach
+                preexec_fn=self._preexec if launcher is None else None if self.use_bwrap else seccomp.join_fresh_session_keyring,
+                kill_tree=self._cgroup.kill_all if self._cgroup is not None else self._kill_tagged,
+                pass_fds=fds,
+            )
+        finally:
+            self._close_fds(fds)
         self._classify(res)
         return res
+
+    def _take_fds(self) -> tuple[int, ...]:
+        fds, self._fds = tuple(self._fds), []
+        return fds
+
+    def _close_fds(self, fds: Sequence[int]) -> None:
+        for fd in fds:
+            os.close(fd)
 
     def _classify(self, res: ExecResult) -> None:
         if self._cgroup is not None and not res.timed_out and res.returncode != 0 and self._cgroup.oom_killed():
@@ -618,15 +641,18 @@ class _Server:
         ids = [str(box.uid), str(box.gid)] if box.root and box.uid is not None else ["-1", "-1"]
         argv = box._bwrap_argv([base_python(), "-I", "-S", "-c", SERVER, str(child.fileno()), *ids], server=True)
         launcher = box._launcher()
+        fds = box._take_fds()
         try:
             proc = subprocess.Popen(
                 (launcher or []) + argv, cwd="/", env=box._env(None),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                pass_fds=(child.fileno(),), start_new_session=True,
-                preexec_fn=None if launcher is not None else box._preexec,
+                pass_fds=(child.fileno(), *fds), start_new_session=True,
+                # once per sandbox: a fresh session keyring (keyctl is refused by the filter anyway)
+                preexec_fn=seccomp.join_fresh_session_keyring if launcher is not None else box._preexec,
             )
         finally:
             child.close()
+            box._close_fds(fds)
         server = cls(proc, host, box)
         probe = server.run(["true"], {"PATH": "/usr/bin:/bin"}, 30.0, None, sweep=False)
         if probe.returncode != 0:

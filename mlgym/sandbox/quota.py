@@ -26,6 +26,7 @@ import subprocess
 from pathlib import Path
 
 from mlgym.sandbox._cgroup import _alive
+from mlgym.sandbox import mountns
 
 __all__ = ["Quota", "mounted", "remove_stale"]
 
@@ -112,6 +113,9 @@ class Quota:
         except OSError:
             pass
         os.chmod(workspace, 0o700)
+        if mountns.private():  # the mount dies with this namespace: the loop device holds the image till then
+            image.unlink(missing_ok=True)
+            return cls(workspace, size_mb, "loop-ext4", None)
         return cls(workspace, size_mb, "loop-ext4", image)
 
     def usage(self) -> int:
