@@ -223,7 +223,8 @@ def _mab_folder(root: Path, name: str) -> Path:
 def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLGYM_BENCHMARKS=<MLAgentBench's benchmarks dir>: its tasks are listed and run as they are
     (research_problem.txt, read_only_files.txt, prepare.py and get_score from scripts/), nothing in
-    them is changed, and a name also defined here is an error naming both places."""
+    them is changed, and a folder named like a built-in task wins over it (issue 22); the built-in
+    stays reachable by its family-qualified name."""
     from mlgym.tasks.spec import task_paths
 
     mab = tmp_path / "MLAgentBench" / "benchmarks"
@@ -235,10 +236,9 @@ def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypat
     spec = TaskSpec.load("tiny-mab")
     assert spec.description.startswith("Predict y") and spec.options.read_only == ("train.csv", "test.csv")
     assert "Do not change these files: train.csv, test.csv" in spec.family.describe(spec)
-    with pytest.raises(TaskError, match="defined twice") as err:
-        TaskSpec.load("spaceship-titanic")
+    assert TaskSpec.load("spaceship-titanic").root == clash.resolve()
     ours = [p for p in task_paths()["spaceship-titanic"] if p.parent != clash / "scripts"]
-    assert str(clash / "scripts" / "research_problem.txt") in str(err.value) and len(ours) == 1 and str(ours[0]) in str(err.value)
+    assert len(ours) == 1 and TaskSpec.load("kaggle/spaceship-titanic").source == ours[0]
     assert runner.main(["--task", "tiny-mab", "--agent", "baseline", "--log-dir", str(tmp_path / "log"), "--work-dir", str(tmp_path / "ws"), "-q"]) == 0
     result = json.loads((tmp_path / "log" / "result.json").read_text())
     assert result["valid_submission"], result["error"]
@@ -308,7 +308,7 @@ def test_mlagentbench_folder_whole_submission_folder(tmp_path: Path, data_dir: P
 def test_mlagentbench_folder_direction_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder outside MLAgentBench's 13 is 'higher' unless <name>.mlgym.yaml (direction, metric
     only) or MLGYM_DIRECTION_<NAME> says otherwise; the sidecar is not a task of its own."""
-    from mlgym.families.mlagentbench.family import direction_variable
+    from mlgym.families.mlagentbench.folder_family import direction_variable
 
     mab = tmp_path / "benchmarks"
     _mab_folder(mab, "my-task")

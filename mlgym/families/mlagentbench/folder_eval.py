@@ -2,10 +2,11 @@
 
 Usage: ``python mab_folder_eval.py '<json>'`` in the eval workspace, which holds the agent's
 files (those it wrote) and the prepared task at ``answers/`` (``env/``, ``scripts/``).  It
-rebuilds what MLAgentBench scores: the submission folder is the prepared ``env/`` with the
-agent's files over it (babylm's ``babyLM_for_hf.py`` and ``output/``, CLRS's ``checkpoints/``);
+rebuilds what MLAgentBench scores (its snapshot of the work dir): the submission folder is the
+prepared ``env/`` less its read-only files, with the agent's files over it (babylm's ``babyLM_for_hf.py`` and ``output/``, CLRS's ``checkpoints/``);
 ``get_score(submission_folder)`` of ``scripts/eval.py`` runs with cwd ``scripts/`` and
-``../env`` beside it, as MLAgentBench runs it.  JSON keys: ``files`` (the agent's files, relative),
+``../env`` beside it, as MLAgentBench runs it.  JSON keys: ``files`` (the agent's files, relative), ``read_only``
+(prepared paths left out, as MLAgentBench leaves them out),
 ``links`` (name -> target relative to ``scripts/``, for evals that read data relative to the cwd),
 ``kind`` (``file``/``dir``/``folder``: get_score; ``speed``: run ``script`` in the submission
 folder and read ``pattern`` from its output), ``timeout``.  Prints ``{"score": ...}`` last.
@@ -36,11 +37,14 @@ def build(cfg: dict[str, Any]) -> tuple[str, str]:
     sub = os.path.join(root, "sub")
     os.makedirs(sub)
     env_dir = os.path.join(answers, "env")
+    read_only = [r.rstrip("/") for r in cfg.get("read_only", [])]  # not in MLAgentBench's snapshot of the work dir
     for dirpath, _dirs, files in os.walk(env_dir):
         rel = os.path.relpath(dirpath, env_dir)
-        os.makedirs(os.path.join(sub, rel), exist_ok=True)
         for f in files:
-            _link(os.path.join(dirpath, f), os.path.normpath(os.path.join(sub, rel, f)))
+            path = os.path.normpath(os.path.join(rel, f))
+            if any(path == r or path.startswith(r + "/") for r in read_only):
+                continue
+            _link(os.path.join(dirpath, f), os.path.join(sub, path))
     for f in cfg.get("files", []):
         _link(os.path.join(here, f), os.path.join(sub, f))
     scripts = os.path.join(root, "scripts")

@@ -158,6 +158,9 @@ class MLAgentBenchFolderFamily:
         elif table:
             metric, direction = "accuracy", "higher"
             how = "MLAgentBench never scores it (no scripts/eval.py)"
+        elif sub.get("kind") == "speed":
+            metric, direction = "seconds", "lower"
+            how = "the time the script prints, lower is better"
         else:
             metric, direction = "accuracy", "higher"
             how = "MLAgentBench does not say which direction is better: higher is assumed"
@@ -175,7 +178,7 @@ class MLAgentBenchFolderFamily:
             if b.get("use"):
                 baseline = Baseline(reported, f"MLAgentBench's reported baseline ({b.get('measured', 'plot.py')})")
             else:
-                baseline = Baseline(None, f"{baseline.measured} (MLAgentBench reports {reported:g}: {b.get('measured', 'plot.py')})")
+                baseline = Baseline(None, f"unknown until measured (MLAgentBench reports {reported:g}: {b.get('measured', 'plot.py')})")
         kind = str(sub.get("kind", "folder"))
         submission: tuple[str, ...] = (str(sub["path"]),) if kind == "file" else ()
         missing = tuple(str(x) for x in [*(table or {}).get("downloads", ()), *(table or {}).get("needs", ())])
@@ -243,7 +246,7 @@ class MLAgentBenchFolderFamily:
                 if not any(c.startswith(opts.submission_path + "/") for c in copied):
                     return EvalResult(error=f"no submission: {opts.submission_path}/ not found in the workspace "
                                             f"(or nothing in it changed since the start)")
-            cfg = {"files": copied, "links": dict(opts.links), "kind": "speed" if opts.submission_kind == "speed" else "score",
+            cfg = {"files": copied, "read_only": read_only_paths(data.public, opts.read_only), "links": dict(opts.links), "kind": "speed" if opts.submission_kind == "speed" else "score",
                    "script": opts.script, "pattern": opts.pattern, "timeout": task.eval_timeout}
             wanted = dataclasses.replace(task, submission=tuple(dict.fromkeys([*task.submission, *copied])))
             return run_eval(wanted, data, Path(tmp), {"mab_folder_eval.py": PAYLOAD},
