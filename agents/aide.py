@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 import gymnasium as gym
-from mlgym.agents.base import Agent
+from mlgym.agents.base import Agent, end_episode, hand_over
 from mlgym.agents.search import validation_score
 
 from mlgym.core.errors import BudgetExceededError
@@ -96,7 +96,8 @@ class AIDEAgent(Agent):
         def act(name: str, **arguments: Any) -> tuple[str, bool]:
             nonlocal used, info
             used += 1
-            out, _r, term, trunc, info = env.step({"name": name, "arguments": arguments, **self.llms.notes()})
+            hand_over(env, self.llms)
+            out, _r, term, trunc, info = env.step({"name": name, "arguments": arguments})
             return out, term or trunc
 
         try:
@@ -130,7 +131,7 @@ class AIDEAgent(Agent):
                                                  f"{best.score if best else None} ({best.kind if best else 'none'}).")
         except BudgetExceededError:
             if not info.get("result"):
-                *_, info = env.step({"end": "budget", **self.llms.notes()})
+                *_, info = end_episode(env, "budget", self.llms)
         if not info.get("result"):  # the model gave no code: end here, its calls recorded
-            *_, info = env.step({"end": "agent_stopped", **self.llms.notes()})
+            *_, info = end_episode(env, "agent_stopped", self.llms)
         return info.get("result")

@@ -38,7 +38,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from mlgym.agents.base import Agent
+from mlgym.agents.base import Agent, end_episode, env_method, hand_over
 from mlgym.agents.research import MLAB_ALL_TOOLS, mlab_prompt_tools, mlab_tool_text, profile_sampling
 from mlgym.agents.tools_agent import NUDGE, SYSTEM, Turns, task_text
 from pydantic import ConfigDict
@@ -47,7 +47,7 @@ from mlgym.env.actions import parse_json_loose
 from mlgym.core.errors import ActionError, AgentError, BudgetExceededError
 from mlgym.llm.client import LLMClient, RunLLMs, count_message_tokens, truncate_tokens
 
-log = logging.getLogger("mlgym.agents.langchain")
+log = logging.getLogger(__name__)  # mlgym.agents.langchain_agent
 
 
 class MLGymChatModel(BaseChatModel):
@@ -94,9 +94,9 @@ class MLGymChatModel(BaseChatModel):
 
 
 def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any],  # type: ignore[type-arg]
-              notes: Callable[[], dict[str, Any]] = dict) -> list[BaseTool]:
+              before: Callable[[], None] = lambda: None) -> list[BaseTool]:
     """One StructuredTool per env tool, its args schema the env's JSON schema; calling it steps ``env``
-    (with ``notes()``'s keys: the LLM records and usage, see :meth:`mlgym.llm.client.RunLLMs.notes`)."""
+    (after ``before()``: e.g. handing the LLM records and usage to the env, :func:`mlgym.agents.base.hand_over`)."""
     tools: list[BaseTool] = []
     for schema in schemas:
         fn = schema["function"]
@@ -104,7 +104,8 @@ def env_tools(env: gym.Env, schemas: list[dict[str, Any]], state: dict[str, Any]
         def call(_name: str = fn["name"], **arguments: Any) -> str:
             if state.get("done"):
                 return "Not run: the episode has ended."
-            obs, _r, term, trunc, info = env.step({"name": _name, "arguments": arguments, **notes()})
+            before()
+            obs, _r, term, trunc, info = env.step({"name": _name, "arguments": arguments})
             if term or trunc:
                 state.update(done=True, result=info.get("result"))
             return str(obs)
@@ -194,15 +195,21 @@ class LangChainAgent(Agent):
         return template.replace("{input}", problem).replace("{agent_scratchpad}", pad)
 
     def run_react(self, env: gym.Env, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
-        # Only the public API: the LLM tools' models are built in the env's process from ``llm_tools``,
-        # this agent's model calls and usage travel with its actions.
+        # Only the public API: the LLM tools' models are built in the env's process (configure_llm_tools),
+        # this agent's model calls and usage are handed over before each action.
         self.llms.collect()
-        tool_opts = self.llms.tool_options()
+        problem = env_method(env, "configure_llm_tools")(self.llms.tool_options())
+        if problem:  # the LLM-backed tools then say they have no model
+            log.warning("langchain agent: %s", problem)
         state: dict[str, Any] = {}
 
         def act(action: dict[str, Any]) -> str:
-            out, _r, term, trunc, step_info = env.step({
-                **action, **self.llms.notes(), "llm_usage": self.llms.budget.own(), "llm_tools": tool_opts})
+            hand_over(env, self.llms)
+            env_method(env, "report_llm_usage")(self.llms.budget.own())
+            if "end" in action:
+                out, _r, term, trunc, step_info = end_episode(env, action["end"])
+            else:
+                out, _r, term, trunc, step_info = env.step(action)
             self.llms.budget.set_outside(step_info.get("tool_llm_usage"))
             if term or trunc:
                 state.update(done=True, result=step_info.get("result"))
@@ -251,7 +258,7 @@ class LangChainAgent(Agent):
         self.llms.collect()
         client: LLMClient = self.llms.main
         state: dict[str, Any] = {}
-        tools = env_tools(env, info["tools"], state, self.llms.notes)
+        tools = env_tools(env, info["tools"], state, lambda: hand_over(env, self.llms))
         by_name = {t.name: t for t in tools}
         model = self.chat_model.bind_tools(tools)
         head: list[BaseMessage] = [SystemMessage(SYSTEM), HumanMessage(info.get("task_description") or task_text(obs))]
@@ -267,7 +274,7 @@ class LangChainAgent(Agent):
                 if not ai.tool_calls and not ai.invalid_tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
-                        env.step({"end": "agent_stopped", **self.llms.notes()})
+                        end_episode(env, "agent_stopped", self.llms)
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([ai, HumanMessage(NUDGE)])
                     continue
@@ -287,7 +294,7 @@ class LangChainAgent(Agent):
             return state.get("result")  # type: ignore[no-any-return]
         except BudgetExceededError as e:
             log.warning("langchain agent: %s", e)
-            *_, end_info = env.step({"end": "budget", **self.llms.notes()})
+            *_, end_info = end_episode(env, "budget", self.llms)
             return end_info.get("result")  # type: ignore[no-any-return]
 
 

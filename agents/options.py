@@ -1,4 +1,4 @@
-"""Runner flags the agents declare themselves, so ``mlgym/runs/runner.py`` only calls two hooks.
+"""Runner flags the agents declare themselves, so ``mlgym/runs/runner.py`` only calls two hooks; the typed options.
 
 :func:`add_options` adds MLAgentBench's research-agent and langchain flags (same names,
 same defaults as its ``runner.py``) and our ``--profile``; :func:`agent_tools` asks an agent
@@ -9,7 +9,9 @@ to its ``tools`` attribute.  See docs/research_agent.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 PROFILES = ("mlagentbench", "mlgym")
@@ -78,7 +80,61 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                    help="the AutoML framework --agent automl fits within the task's constraint")
 
 
-def agent_tools(agent_cls: Any, args: argparse.Namespace) -> Sequence[str] | None:
+@dataclasses.dataclass
+class AgentOptions:
+    """What an agent is told: the runner's flags as typed fields (same names and defaults as the runner's
+    ``--flags``), instead of its ``argparse.Namespace``.  ``extra``: flags of the user's own parser (read as
+    attributes too)."""
+
+    agent: str = "baseline"
+    seed: int = 0
+    task: str | None = None
+    resume: Path | None = None
+    # LLM agents
+    llm_name: str | None = None
+    fast_llm_name: str | None = None
+    edit_script_llm_name: str | None = None
+    llm_base_url: str | None = None
+    max_cost: float | None = None
+    max_tokens: int | None = None
+    llm_cache: Path | None = None
+    small_trace: bool = False
+    # research / langchain agents (MLAgentBench's flags)
+    profile: str = "mlagentbench"
+    agent_type: str = "ResearchAgent"
+    resume_step: int = 0
+    edit_script_llm_max_tokens: int = 4000
+    agent_max_steps: int = 50
+    actions_remove_from_prompt: list[str] = dataclasses.field(default_factory=list)
+    actions_add_to_prompt: list[str] = dataclasses.field(default_factory=list)
+    retrieval: bool = False
+    valid_format_entires: list[str] | None = None
+    max_steps_in_context: int = 3
+    max_observation_steps_in_context: int = 3
+    max_retries: int = 5
+    langchain_agent: str | None = None
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    # automl agent
+    framework: str = "sklearn"
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace | dict[str, Any]) -> AgentOptions:
+        """The options in a runner namespace (or a mapping); names that are no field go to ``extra``."""
+        values = dict(vars(ns) if isinstance(ns, argparse.Namespace) else ns)
+        names = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
+        return cls(**{k: v for k, v in values.items() if k in names},
+                   extra={k: v for k, v in values.items() if k not in names and k != "extra"})
+
+    def __getattr__(self, name: str) -> Any:  # only called for names that are no field: the user's own flags
+        extra = self.__dict__.get("extra") or {}
+        if name in extra:
+            return extra[name]
+        raise AttributeError(name)
+
+
+def agent_tools(agent_cls: Any, args: AgentOptions | argparse.Namespace) -> Sequence[str] | None:
     """The env's tools for ``agent_cls`` under these flags (None: the env's core tools)."""
     pick = getattr(agent_cls, "tools_for", None)
     if callable(pick):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from mlgym.agents.base import Agent
+from mlgym.agents.base import Agent, end_episode, env_method, hand_over
 
 from mlgym.env.actions import parse_action, parse_json_loose
 from mlgym.core.safetext import printable
@@ -379,8 +379,8 @@ class ResearchAgent(Agent):
     # ------------------------------------------------------------ loop
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
         # Only the public API (the env may live in another process): the LLM tools' models are built
-        # in the env's process from ``llm_tools`` (sent with every action), this agent's model calls
-        # and usage travel with its actions, the research log is written and read through the env.
+        # in the env's process (configure_llm_tools), this agent's model calls and usage are handed over
+        # before each action, the research log is written and read through the env (aside).
         self._log_dir = info["log_dir"]
         self._done, self._result = False, None
         self.llms.collect()
@@ -392,6 +392,9 @@ class ResearchAgent(Agent):
             self._tool_opts = self.llms.tool_options()
             problem = info.get("task_description") or obs.split("\n\nYou have access to the following tools:")[0]
             self._initial = self.initial_prompt(str(problem).removeprefix("Research Problem: "), tool_names)
+        problem = env_method(env, "configure_llm_tools")(self._tool_opts)
+        if problem:  # the LLM-backed tools then say they have no model
+            log.warning("research agent: %s", printable(problem))
         if getattr(self.args, "resume", None):
             self.load(env)
         try:
@@ -406,21 +409,28 @@ class ResearchAgent(Agent):
             self.save()
             if not self._done:
                 try:  # the model calls made since the last action still reach the trace
-                    self._act(env, {"aside": {}})
+                    self._hand_over(env)
                 except MLGymError as e:
                     log.warning("could not hand over the last model calls: %s", printable(e))
             raise
 
-    def _notes(self) -> dict[str, Any]:
-        """What every action carries: the LLM records and usage since the last one, the agent's own
-        spend (for the LLM tools' budget), and the LLM tools' models."""
-        notes = self.llms.notes()
-        notes["run_info"]["format_errors"] = self.state["format_errors"]
-        return {**notes, "llm_usage": self.llms.budget.own(), "llm_tools": self._tool_opts}
+    def _hand_over(self, env: gym.Env) -> None:  # type: ignore[type-arg]
+        """Before every env call: the LLM records and usage since the last one, and the agent's own spend
+        (for the LLM tools' budget)."""
+        hand_over(env, self.llms, format_errors=self.state["format_errors"])
+        env_method(env, "report_llm_usage")(self.llms.budget.own())
 
     def _act(self, env: gym.Env, action: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:  # type: ignore[type-arg]
-        """One env call (a step, an ``end`` or an ``aside``) with the notes; keeps the tools' spend and the result."""
-        obs, reward, term, trunc, info = env.step({**action, **self._notes()})
+        """One env call (a step, ``{"end": reason}``, ``{"aside": call}`` or ``{"text": ...}``) after handing over
+        the notes; keeps the tools' spend and the result."""
+        self._hand_over(env)
+        if "end" in action:
+            obs, reward, term, trunc, info = end_episode(env, str(action["end"]))
+        elif "aside" in action:
+            obs, info = env_method(env, "aside")(action["aside"].get("name"), action["aside"].get("arguments"))
+            reward, term, trunc = 0.0, False, False
+        else:
+            obs, reward, term, trunc, info = env.step(action["text"] if "text" in action else action)
         self.llms.budget.set_outside(info.get("tool_llm_usage"))
         if term or trunc:
             self._done, self._result = True, info.get("result")

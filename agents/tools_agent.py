@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
-from mlgym.agents.base import Agent
+from mlgym.agents.base import Agent, end_episode, hand_over
 
 from mlgym.core.errors import AgentError, BudgetExceededError
 from mlgym.llm.client import RunLLMs, count_message_tokens, truncate_tokens
 
-log = logging.getLogger("mlgym.agents.tools")
+log = logging.getLogger(__name__)  # mlgym.agents.tools_agent
 
 SYSTEM = (
     "You are a machine learning engineer working in a sandboxed folder. Solve the research problem by calling "
@@ -93,7 +93,7 @@ class ToolsAgent(Agent):
                 if not reply.tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
-                        env.step({"end": "agent_stopped", **self.llms.notes()})
+                        end_episode(env, "agent_stopped", self.llms)
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([{"role": "assistant", "content": reply.content}, {"role": "user", "content": NUDGE}])
                     continue
@@ -110,7 +110,8 @@ class ToolsAgent(Agent):
                     if done:
                         out = "Not run: the episode has ended."
                     else:
-                        out, _r, term, trunc, step_info = env.step({"name": tc["name"], "arguments": tc["arguments"], **self.llms.notes()})
+                        hand_over(env, self.llms)
+                        out, _r, term, trunc, step_info = env.step({"name": tc["name"], "arguments": tc["arguments"]})
                         done, result = term or trunc, step_info.get("result")
                     turn.append({"role": "tool", "tool_call_id": tc["id"], "content": truncate_tokens(out, self.obs_tokens, model)})
                 turns.add(turn)
@@ -118,7 +119,7 @@ class ToolsAgent(Agent):
                     return result
         except BudgetExceededError as e:
             log.warning("tools agent: %s", e)
-            *_, end_info = env.step({"end": "budget", **self.llms.notes()})
+            *_, end_info = end_episode(env, "budget", self.llms)
             return end_info.get("result")  # type: ignore[no-any-return]
 
 

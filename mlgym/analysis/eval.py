@@ -214,7 +214,7 @@ def _read_cache(log_dir: Path) -> dict[str, Any]:
 
 
 def _write_cache(log_dir: Path, scores: dict[str, Any]) -> None:
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
 
     try:
         write_json(log_dir / CACHE, {"version": 1, "scores": scores})
@@ -297,7 +297,7 @@ def run_row(
                 result = score_log_dir(log_dir, sandbox=sandbox, trace=trace)
                 row["scored_from"] = "trace (last snapshot)"
                 if write_results:
-                    from mlgym.env.core import write_json
+                    from mlgym.runlog.jsonio import write_json
 
                     write_json(log_dir / "result.json", result)
             except MLGymError as e:
@@ -550,7 +550,7 @@ def _csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> 
 
 
 def write_table(table: dict[str, Any], out: Path) -> None:
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "table.json", table)
@@ -677,7 +677,7 @@ def _mlagentbench_main(argv: Sequence[str]) -> int:
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE)
     p.add_argument("--sandbox", default="local")
     args = p.parse_args(argv)
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
     from mlgym.families.mlagentbench.importers import find_mlagentbench_runs, import_mlagentbench_tree
 
     folders = [args.log_folder]

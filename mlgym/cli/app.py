@@ -121,7 +121,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a run from its log folder, e.g. one killed before its Final Answer."""
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
     from mlgym.analysis.eval import score_log_dir
 
     result = score_log_dir(args.log_dir, sandbox=args.sandbox)

@@ -6,7 +6,11 @@
         {"name": "Execute Script", "arguments": {"script_name": "train.py"}})
 
 Actions are ``{"name", "arguments"}`` dicts or ``Action: ...`` / ``Action Input: ...``
-text.  A bad action yields an error observation (``info["error"]``), never an
+text (``env.action_space``, :class:`mlgym.env.spaces.ActionSpace`, contains exactly those).
+Everything else an agent has to say is a public method, reachable in a worker through
+``VectorEnv.call``: :meth:`MLGymEnv.record_llm_calls`, :meth:`~MLGymEnv.set_run_info`,
+:meth:`~MLGymEnv.report_llm_usage`, :meth:`~MLGymEnv.configure_llm_tools`,
+:meth:`~MLGymEnv.aside`, :meth:`~MLGymEnv.end_episode` and :meth:`~MLGymEnv.finish`.  A bad action yields an error observation (``info["error"]``), never an
 exception.  Rewards are 0 on every step except the last, whose reward is the
 improvement over the baseline (see :mod:`mlgym.grading.scoring`); with ``reward_mode="dense"``
 a step that changes the validation predictions pays the change of their validation
@@ -24,7 +28,6 @@ import logging
 import math
 import os
 import shutil
-import string
 import time
 import traceback
 import uuid
@@ -38,26 +41,29 @@ from gymnasium.envs.registration import EnvSpec
 from mlgym.tasks import taskenv
 from mlgym.env.actions import parse_action
 from mlgym.tasks.data import TaskData, link_tree
-from mlgym.env.dense import REWARD_MODES, VALID_SUBMISSION, Validator
+from mlgym.env.dense import REWARD_MODES, DenseReward, FinalReward
+from mlgym.env.legacy import legacy_notes
+from mlgym.env.logs import EpisodeLog
+from mlgym.env.spaces import CHARSET, ActionSpace, UnicodeText
 from mlgym.core.errors import ActionError, MLGymError
 from mlgym.sandbox import Limits, Mount, Sandbox, make_sandbox
+from mlgym.sandbox.base import capabilities
 from mlgym.sandbox.quota import Quota
 from mlgym.core.safetext import printable
 from mlgym.grading.scoring import baseline_for, evaluate
 from mlgym.core.scratch import collect as collect_scratch
-from mlgym.runlog.records import AsideRecord
+from mlgym.runlog.status import status_for_reason
+from mlgym.runlog.jsonio import write_json
+from mlgym.runlog.records import SCHEMA_VERSION, AsideRecord
 from mlgym.tasks.spec import TaskSpec
 from mlgym.env.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
 from mlgym.runlog.trace import (
     TORN, TRACE, ResetRecord, ResultRecord, ResumeRecord, Snapshotter, StepRecord, Trace, TraceWriter, load, restore_workspace,
-    to_json, to_utf8,
 )
+from mlgym.families.base import run_exporters
 
-log = logging.getLogger("mlgym")
+__all__ = ["CHARSET", "MLGymEnv", "UnicodeText", "started", "write_json"]
 
-# Wide charset for sampling; ``UnicodeText.contains`` accepts any string anyway, since
-# script output can hold any character.
-CHARSET = string.printable + "äöüßéèàçñ€—–“”‘’…→←✓✗αβγλμσπ中文日本語"
 READ_ONLY_TOOLS = {"List Files", "Read File", "Inspect Script Lines", "Final Answer"}
 QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its size quota
 # Tools an agent may run between steps (an ``aside`` action, not a step): the research log of
@@ -65,18 +71,10 @@ QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its si
 ASIDE_TOOLS = ("Append Summary to Research Log", "Retrieval from Research Log")
 # The keys of the ``llm_tools`` option (mlgym.llm.client.RunLLMs.tool_options); anything else is refused,
 # so nothing unexpected (a key) reaches the trace.
-NOTE_KEYS = frozenset({"llm_calls", "run_info", "llm_usage", "llm_tools"})  # what a dict action carries besides its call
 LLM_TOOL_KEYS = frozenset({
     "fast", "edit", "base_url", "api_key_env", "cache", "small_trace", "retries", "backoff", "timeout", "max_cost",
     "max_tokens", "profile", "edit_backups", "inspect_max_lines",
 })
-
-
-class UnicodeText(spaces.Text):
-    """A Text space that contains every ``str`` up to ``max_length`` characters."""
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
 
 
 def _episode_limits(task: TaskSpec, memory_mb: int | None = None, cpus: float | None = None) -> Limits:
@@ -92,7 +90,7 @@ class MLGymEnv(gym.Env[str, Any]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
     observation_space: spaces.Text
-    action_space: spaces.Text
+    action_space: ActionSpace
 
     def __init__(
         self,
@@ -122,7 +120,8 @@ class MLGymEnv(gym.Env[str, Any]):
         # task's environment (mlgym.tasks.taskenv, built on the first reset), never the harness's.
         self.python_override = python
         self._env_opts: dict[str, Any] = {}  # the task environment's sandbox options (mlgym.tasks.taskenv)
-        self.python = python or ("python" if sandbox.startswith("local") else "python3")
+        self.caps = capabilities(sandbox)  # what the backend does (mlgym.sandbox.base.Capabilities)
+        self.python = python or ("python" if self.caps.host_python else "python3")
         self.max_steps = max_steps or self.task.limits.max_steps
         self.max_time = max_time or self.task.limits.max_time
         self.exec_timeout = exec_timeout or self.task.limits.exec_timeout
@@ -134,6 +133,7 @@ class MLGymEnv(gym.Env[str, Any]):
         if reward_mode not in REWARD_MODES:
             raise MLGymError(f"unknown reward_mode {reward_mode!r}; choose one of: {', '.join(REWARD_MODES)}")
         self.reward_mode = reward_mode  # what each step pays: see mlgym.env.dense
+        self.reward: FinalReward = FinalReward()  # the reward mode's strategy, rebuilt at each reset
         if reward_mode == "dense" and "Validate" not in self.tool_names:
             import mlgym.env.tools.validate  # noqa: F401  (registers Validate)
 
@@ -148,7 +148,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.render_mode = render_mode
         # min_length=0: an empty file read is an empty observation, and still in the space
         self.observation_space = UnicodeText(min_length=0, max_length=2_000_000, charset=CHARSET)
-        self.action_space = UnicodeText(max_length=200_000, charset=CHARSET)
+        self.action_space = ActionSpace(max_length=200_000, charset=CHARSET)  # samples: garbage, answered with ActionError
         self.data: TaskData | None = None
         self.sandbox: Sandbox | None = None
         self.ctx: ToolContext | None = None
@@ -164,10 +164,8 @@ class MLGymEnv(gym.Env[str, Any]):
         self._start = 0.0
         self._done = True
         self._last_obs = ""
-        self._validator: Validator | None = None  # dense mode: scores valid_submission.csv
-        self._v = 0.0  # dense mode: the validation improvement paid so far
-        self._validation: dict[str, Any] | None = None  # this step's validation, once scored
-        self._log_handler: logging.Handler | None = None
+        self.episode_log = EpisodeLog()  # this env's logger and its env.log (mlgym.env.logs)
+        self.log = self.episode_log.logger
         self.run_info: dict[str, Any] = {}  # agent / model names etc. copied into result.json
         self._tool_llms: Any = None  # mlgym.llm.client.RunLLMs of the LLM-backed tools, built here (llm_tools)
         self._tool_llm_options: dict[str, Any] | None = None
@@ -193,14 +191,17 @@ class MLGymEnv(gym.Env[str, Any]):
         there.  A finished run cannot be resumed (:class:`MLGymError`).
         """
         super().reset(seed=seed)
-        options = options or {}
+        with self.episode_log.active():
+            return self._reset(seed, options or {})
+
+    def _reset(self, seed: int | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         self._merge_run_info(options.get("run_info"))
         self._teardown()
         self._resets += 1
         collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
         self.data = self.task.family.prepare(self.task)
         if self.python_override is None:  # the task's environment; built now if missing (mlgym.tasks.taskenv)
-            self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: log.info("%s", msg))
+            self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: self.log.info("%s", msg))
             self.python = str(self._env_opts.get("python", self.python))
         resume = Path(options["resume"]) if options.get("resume") else None
         prior = self._prior(resume) if resume is not None else None
@@ -223,12 +224,13 @@ class MLGymEnv(gym.Env[str, Any]):
         opts = {**self.sandbox_options, "env": env_vars}
         opts["hide"] = self.task.hide
         opts.update(self._env_opts)
-        if self.sandbox_kind.startswith("local"):
+        if self.caps.host_python:
             opts["python"] = self.python
-        if self.sandbox_kind == "docker":
+        if self.caps.labels:
             opts.setdefault("run_id", self.run_id)
             opts.setdefault("task", self.task.name)
-        mounts = self._dense_mounts(self.task.family.mounts(self.task, self.data), prior)
+        self.reward = self._reward_mode()
+        mounts = self.reward.mounts(self.task.family.mounts(self.task, self.data), prior.steps if prior is not None else None)
         inside = tuple(m.target for m in mounts if not os.path.isabs(m.target))  # e.g. data/
         self.sandbox = make_sandbox(
             self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
@@ -238,29 +240,31 @@ class MLGymEnv(gym.Env[str, Any]):
             os.chmod(self.workspace, 0o777)  # a backend without its own uid runs agent code as nobody
         # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
         # subprocess (possibly root) could write through a link into the cache: copy.
+        copy = not capabilities(self.sandbox.name).protected_links
         for m in mounts:
-            if m.target in inside and (m.mirror or self.sandbox.name == "local-plain"):
-                link_tree(m.source, self.workspace / m.target, copy=self.sandbox.name == "local-plain")
+            if m.target in inside and (m.mirror or copy):
+                link_tree(m.source, self.workspace / m.target, copy=copy)
             elif m.target in inside:  # bound only (Mount.mirror): just its mount point
                 (self.workspace / m.target).mkdir(parents=True, exist_ok=True)
         self.sandbox.start()
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
-        if self._validator is not None:
-            self.ctx.extra["validate"] = self._validate_now
+        if isinstance(self.reward, DenseReward):
+            self.reward.workspace = self.workspace
+        self.ctx.extra.update(self.reward.extra_context())
         self._tool_llms, self._tool_llm_options = None, None
         if options.get("llm_tools"):
             self._configure_tools(options["llm_tools"])
         self.snap = Snapshotter(self.workspace, self.log_dir, exclude=inside)
         self.writer = TraceWriter(self.log_dir, fsync=self.fsync)
         if self.writer.repaired_bytes:
-            log.warning("the trace's last line was cut by a kill: %d bytes moved to %s", self.writer.repaired_bytes, TORN)
+            self.log.warning("the trace's last line was cut by a kill: %d bytes moved to %s", self.writer.repaired_bytes, TORN)
         elapsed = 0.0
         if prior is not None:
             self.snap.prime(prior.files_at())
             self.snap.changes()  # learn stats of the restored files
             self.steps, elapsed = prior.last_step, prior.elapsed
             self.writer.append(ResumeRecord(run_id=self.run_id, steps_so_far=self.steps, elapsed=round(elapsed, 3)))
-            log.info("resumed run %s after step %d (%.1fs used)", self.run_id, self.steps, elapsed)
+            self.log.info("resumed run %s after step %d (%.1fs used)", self.run_id, self.steps, elapsed)
         else:
             self.steps = 0
             self.writer.append(ResetRecord(
@@ -275,7 +279,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.result = None
         obs = self.describe()
         self._last_obs = obs
-        log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
+        self.log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
         return obs, self._info(task_description=self.task_description(), research_problem=self.research_problem())
 
     def _prior(self, resume: Path) -> Trace | None:
@@ -295,14 +299,13 @@ class MLGymEnv(gym.Env[str, Any]):
             raise MLGymError(f"cannot resume {resume}: the run already finished ({(prior.result or {}).get('reason')})")
         return prior
 
-    @staticmethod
-    def _set_aside_unstarted(log_dir: Path) -> None:
+    def _set_aside_unstarted(self, log_dir: Path) -> None:
         """A trace without a reset record (killed while starting) is kept aside, not appended to."""
         path = log_dir / TRACE
         if path.exists():
             aside = log_dir / f"{TRACE}.unstarted-{int(time.time())}"
             os.replace(path, aside)
-            log.warning("%s had no reset record (killed while starting): moved to %s; starting afresh", path, aside.name)
+            self.log.warning("%s had no reset record (killed while starting): moved to %s; starting afresh", path, aside.name)
 
     @staticmethod
     def _drop_stale_result(log_dir: Path) -> None:
@@ -324,7 +327,7 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def task_description(self) -> str:
         """The research problem and the step budget, without the tool list (reset's ``info["task_description"]``)."""
-        dense = f" {self._validator.describe()}" if self._validator is not None else ""
+        dense = f" {self.reward.describe()}" if self.reward.describe() else ""
         return f"{self.task.family.describe(self.task)}{dense} You have {self.max_steps} steps."
 
     def research_problem(self) -> str:
@@ -362,21 +365,22 @@ class MLGymEnv(gym.Env[str, Any]):
         """
         if self._done or self.ctx is None or self.writer is None or self.snap is None:
             raise MLGymError("the episode is over (or was never started); call reset() first")
-        if isinstance(action, dict) and "name" not in action and isinstance(action.get("aside"), dict):
-            return self._aside(action)
+        with self.episode_log.active():
+            if isinstance(action, dict) and not action.keys() <= {"name", "arguments", "args"}:
+                return legacy_notes(self, action)  # deprecated dict side channel (docs/rl.md)
+            return self._step(action)
+
+    def _step(self, action: Any, ending: str | None = None, problem: str | None = None) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """One step: ``ending`` (:meth:`end_episode`) records a step that ends the episode without running a tool;
+        ``problem``: an ``ActionError`` to answer instead of running the action."""
+        assert self.ctx is not None
         t0 = time.monotonic()
         self.steps += 1
         # A script may not run past the episode's time limit either.
         remaining = self.max_time - (t0 - self._start)
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
         out = _Outcome()
-        self._validation = None
-        problem = self._tools_from(action)
-        ending = self._agent_notes(action)
-        if isinstance(action, dict):  # the notes are recorded on their own (no settings in raw_action)
-            action = {k: v for k, v in action.items() if k not in NOTE_KEYS}
-            if "name" not in action and isinstance(action.get("text"), str):
-                action = action["text"]  # a text action with notes: {"text": ..., "llm_calls": ...}
+        self.reward.begin_step()
         try:
             if ending is not None:
                 out.obs = f"The agent ended the episode ({ending})."
@@ -403,7 +407,7 @@ class MLGymEnv(gym.Env[str, Any]):
             truncated, reason = True, "max_time"
         # The last step is scored before it is recorded: its record carries the reward step returns.
         res = self._score(reason) if reason else None
-        reward = float(res["reward"]) if res is not None else self._dense_reward(out)
+        reward = float(res["reward"]) if res is not None else self.reward.step_reward(out.files)
         self._record(action, out, duration, reward, elapsed)
         if res is not None:
             self._conclude(res)
@@ -413,45 +417,51 @@ class MLGymEnv(gym.Env[str, Any]):
             info["result"] = self.result
         return out.obs, reward, terminated, truncated, info
 
-    def _agent_notes(self, action: Any) -> str | None:
-        """What a dict action may carry besides the tool call, for agents in another process.
-
-        ``llm_calls``: the agent's model calls since its last step (trace ``llm`` records,
-        written before this step's); ``run_info``: keys for ``result.json`` (token usage...);
-        ``end`` in an action without ``name``: end the episode now with that reason (the
-        step's observation says so; it is scored as truncated); ``llm_usage``: the agent's own
-        model spend (:meth:`mlgym.llm.client.Budget.own`), counted against the LLM tools' budget.
-        Returns that reason.
-        """
-        if not isinstance(action, dict):
-            return None
-        assert self.writer is not None
-        calls = action.get("llm_calls")
-        for rec in calls if isinstance(calls, list) else ():
+    # ------------------------------------------------------------- the agent's side of the episode (public)
+    def record_llm_calls(self, records: Any) -> None:
+        """The agent's model calls since its last step, as trace ``llm`` records (written before the next
+        step's); anything that is no mapping is left out."""
+        if self.writer is None:
+            return
+        for rec in records if isinstance(records, list) else ():
             if isinstance(rec, dict):
                 self.writer.append({**rec, "type": "llm"})
-        self._merge_run_info(action.get("run_info"))
+
+    def set_run_info(self, info: Any) -> None:
+        """Keys (agent and model names, token usage...) for the reset record and ``result.json``; a key the
+        result sets itself is never replaced.  Also a reset option: ``options={"run_info": {...}}``."""
+        self._merge_run_info(info)
+
+    def report_llm_usage(self, usage: Any) -> None:
+        """The agent's own model spend (:meth:`mlgym.llm.client.Budget.own`), counted against the LLM tools' budget."""
         if self._tool_llms is not None:
-            self._tool_llms.budget.set_outside(action.get("llm_usage"))
-        end = action.get("end")
-        if "name" not in action and isinstance(end, str) and end.strip():
-            return printable(end.strip(), 60)
+            self._tool_llms.budget.set_outside(usage)
+
+    def configure_llm_tools(self, options: Any) -> str | None:
+        """Build the LLM-backed tools' models here, in the env's process (:meth:`mlgym.llm.client.RunLLMs.tool_options`;
+        also the reset option ``llm_tools``).  Returns what was wrong with ``options``, or None; never raises."""
+        if not options:
+            return None
+        try:
+            with self.episode_log.active():
+                self._configure_tools(options)
+        except MLGymError as e:
+            return f"llm_tools: {e}"
         return None
+
+    def end_episode(self, reason: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """End the episode now, as a step: its record's observation says the agent ended it, it is scored as
+        truncated with ``reason``; returns what ``step`` returns."""
+        if self._done or self.ctx is None or self.writer is None or self.snap is None:
+            raise MLGymError("the episode is over (or was never started); call reset() first")
+        reason = printable(str(reason).strip(), 60) or "agent_stopped"
+        with self.episode_log.active():
+            return self._step({"end": reason}, ending=reason)
 
     def _merge_run_info(self, info: Any) -> None:
         """An agent's keys for the reset record and ``result.json``; never one the result sets itself."""
         if isinstance(info, dict):
             self.run_info.update({str(k): v for k, v in info.items() if str(k) not in _RESULT_KEYS})
-
-    def _tools_from(self, action: Any) -> str | None:
-        """A dict action's ``llm_tools``: (re)build the LLM tools' models; what was wrong with it, or None."""
-        if not isinstance(action, dict) or not action.get("llm_tools"):
-            return None
-        try:
-            self._configure_tools(action["llm_tools"])
-        except MLGymError as e:
-            return f"llm_tools: {e}"
-        return None
 
     def _configure_tools(self, options: Any) -> None:
         """The models of the LLM-backed tools, built in this process from ``options`` (see
@@ -490,36 +500,36 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.writer is not None:
             self.writer.append(record)
 
-    def _aside(self, action: dict[str, Any]) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """``{"aside": {"name", "arguments"}, ...notes}``: run one of :data:`ASIDE_TOOLS` between
-        steps.  Not a step (the step count, the clock's limits and the reward are untouched; an
-        ``end`` is ignored); written to the trace as an ``aside`` record.  Returns reward 0.
-        ``{"aside": {}, ...notes}`` runs nothing and records only the notes (an agent that stops
-        hands over its last model calls this way)."""
+    def aside(self, name: str, arguments: Any = None) -> tuple[str, dict[str, Any]]:
+        """Run one of :data:`ASIDE_TOOLS` between steps (the research log of the research agent's mlgym profile).
+
+        Not a step: the step count, the clock's limits and the reward are untouched; written to the
+        trace as an ``aside`` record.  Returns the observation and an info (``error`` set when refused)."""
+        if self._done or self.writer is None:
+            raise MLGymError("the episode is over (or was never started); call reset() first")
+        with self.episode_log.active():
+            return self._aside(name, arguments)
+
+    def _aside(self, name: Any, arguments: Any, problem: str | None = None) -> tuple[str, dict[str, Any]]:
         import mlgym.env.tools.llm_tools  # noqa: F401  (registers the aside tools)
 
         assert self.writer is not None
         t0 = time.monotonic()
-        problem = self._tools_from(action)
-        self._agent_notes(action)
         out = _Outcome()
-        call = action["aside"]
-        if not call and problem is None:
-            return "", 0.0, False, False, self._info(error=None, duration=time.monotonic() - t0, aside=True)
         if problem is not None:
             out.fail("ActionError", problem, None)
-        elif call.get("name") not in ASIDE_TOOLS:
-            out.fail("ActionError", f"only {' and '.join(ASIDE_TOOLS)} can run between steps, not {printable(str(call.get('name')), 60)}", None)
+        elif name not in ASIDE_TOOLS:
+            out.fail("ActionError", f"only {' and '.join(ASIDE_TOOLS)} can run between steps, not {printable(str(name), 60)}", None)
         else:
-            self._act({"name": call["name"], "arguments": call.get("arguments") or {}}, out, ASIDE_TOOLS)
+            self._act({"name": name, "arguments": arguments or {}}, out, ASIDE_TOOLS)
         duration = time.monotonic() - t0
-        if out.name is None and isinstance(call.get("name"), str):  # refused before parsing: what was asked
-            out.name = call["name"]
+        if out.name is None and isinstance(name, str):  # refused before parsing: what was asked
+            out.name = name
         self.writer.append(AsideRecord(
             after_step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
             error=out.error is not None, duration=round(duration, 6),
         ))
-        return out.obs, 0.0, False, False, self._info(error=out.error, duration=duration, aside=True)
+        return out.obs, self._info(error=out.error, duration=duration, aside=True)
 
     def _act(self, action: Any, out: _Outcome, tools: Sequence[str] | None = None) -> None:
         """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
@@ -555,7 +565,7 @@ class MLGymEnv(gym.Env[str, Any]):
             except Exception as e:  # noqa: BLE001 - a workspace the agent made unreadable must not end the run
                 out.snapshot_error = f"{type(e).__name__}: {self._message(e)}"
                 notes.append(f"EnvError: the workspace snapshot failed ({out.snapshot_error}); changes of this step are not recorded.")
-                log.warning("step %d: snapshot failed: %s", self.steps, printable(out.snapshot_error))
+                self.log.warning("step %d: snapshot failed: %s", self.steps, printable(out.snapshot_error))
             last = getattr(self.snap, "last_notes", None)
             notes += [last] if isinstance(last, str) else list(last or ())
         if self.quota is not None:
@@ -578,59 +588,42 @@ class MLGymEnv(gym.Env[str, Any]):
             text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
         return text
 
-    # ------------------------------------------------------------- dense rewards (mlgym.env.dense)
-    def _dense_mounts(self, mounts: list[Mount], prior: Trace | None) -> list[Mount]:
-        """Dense mode: the carved split at data/ instead of the public data; the paid v restored on resume."""
-        self._validator, self._v = None, 0.0
+    # ------------------------------------------------------------- reward modes (mlgym.env.dense)
+    def _reward_mode(self) -> FinalReward:
+        """This episode's reward strategy: :class:`FinalReward`, or :class:`DenseReward` (the carved validation split)."""
         if self.reward_mode != "dense":
-            return mounts
+            return FinalReward()
         assert self.data is not None
-        self._validator = Validator(self.task, self.data, sandbox=self.sandbox_kind, python=self.python,
-                                    sandbox_options=self._eval_options())
-        if prior is not None:
-            self._v = next((float(s["validation"]["improvement"]) for s in reversed(prior.steps) if s.get("validation")), 0.0)
-        public = self.data.public.resolve()
-        return [dataclasses.replace(m, source=self._validator.public) if Path(m.source).resolve() == public else m for m in mounts]
-
-    def _validate_now(self) -> dict[str, Any]:
-        assert self._validator is not None and self.workspace is not None
-        self._validation = self._validator.score(self.workspace)
-        return self._validation
-
-    def _dense_reward(self, out: _Outcome) -> float:
-        """A step before the last: 0, or in dense mode the change of the validation improvement."""
-        if self._validator is None:
-            return 0.0
-        if self._validation is None and VALID_SUBMISSION in out.files:
-            self._validate_now()
-        if self._validation is None:
-            return 0.0
-        v = float(self._validation["improvement"])
-        reward, self._v = v - self._v, v
-        return reward
+        return DenseReward(self.task, self.data, sandbox=self.sandbox_kind, python=self.python, sandbox_options=self._eval_options())
 
     def _record(self, action: Any, out: _Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
         assert self.writer is not None
-        log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
+        self.log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
         raw = action if isinstance(action, str) else _safe_repr(action) if out.arguments is None else None
         self.writer.append(StepRecord(
             step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
             duration=round(duration, 6), error=out.error is not None, files=out.files, reward=reward,
             elapsed=round(time.monotonic() - self._start if elapsed is None else elapsed, 3), error_type=out.error_type or None,
             traceback=out.traceback or None, snapshot_error=out.snapshot_error or None, raw_action=raw,
-            validation=self._validation,
+            validation=self.reward.validation,
         ))
 
     # ------------------------------------------------------------- ending
-    def finish(self, reason: str) -> float:
+    def finish(self, reason: str, *, status: str | None = None, error: str | None = None) -> float:
         """End the episode now (also for budget limits set by agents); score; write result.json.
 
-        Scoring never raises: a failure is the result's ``error`` (``EnvError: ...``).
+        Scoring never raises: a failure is the result's ``error`` (``EnvError: ...``).  ``status``
+        (:mod:`mlgym.runlog.status`; default: what ``reason`` implies) and ``error`` let the runner say that the
+        harness or a service failed (``error``) or that the run was interrupted (``cancelled``).
         """
         if self.result is not None:
             return float(self.result.get("reward", 0.0))
-        res = self._score(reason)
-        self._conclude(res)
+        with self.episode_log.active():
+            res = self._score(reason)
+            res["status"] = status or status_for_reason(reason)
+            if error:
+                res["error"] = printable(error, 2000)
+            self._conclude(res)
         return float(res["reward"])
 
     def _score(self, reason: str) -> dict[str, Any]:
@@ -641,14 +634,15 @@ class MLGymEnv(gym.Env[str, Any]):
             res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
                            sandbox_options=self._eval_options(), final_answer=self.ctx.final_answer if self.ctx else None)
         except Exception as e:  # noqa: BLE001 - a hostile workspace must not lose the result
-            log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
+            self.log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
             res = _failed_result(self.task, self.data, f"EnvError: scoring failed ({self._message(e)})")
         improvement = res.get("improvement")
         reward = float(improvement) if isinstance(improvement, (int, float)) and math.isfinite(improvement) else 0.0
         res.update(
             run_id=self.run_id, log_dir=str(self.log_dir), reason=reason, steps=self.steps, reward=reward,
             wall_time=round(time.monotonic() - self._start, 3), sandbox=self.sandbox.name if self.sandbox else None,
-            final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, **self.run_info,
+            final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, version=SCHEMA_VERSION,
+            status=status_for_reason(reason), **self.run_info,
         )
         return res
 
@@ -659,30 +653,33 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.writer is not None:
             self.writer.append(ResultRecord(result=res))
         write_json(self.log_dir / "result.json", res)
-        try:
-            self._export_mlagentbench()
-        except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
-            log.warning("could not write trace.json: %s", printable(e))
-        log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
+        self._export()
+        self.log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
 
     def _eval_options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}
         opts.update(self._env_opts)
-        if self.sandbox_kind.startswith("local"):
+        if self.caps.host_python:
             opts["python"] = self.python
-        if self.sandbox_kind == "docker":
+        if self.caps.labels:
             opts.update(run_id=self.run_id + "-eval", task=self.task.name)
         return opts
 
-    def _export_mlagentbench(self) -> None:
-        """``trace.json`` in MLAgentBench's layout, written once at the end."""
+    def _export(self) -> None:
+        """The registered run exporters (:func:`mlgym.families.base.run_exporters`: compatibility files made
+        from the trace, e.g. MLAgentBench's ``trace.json``); a failing one is logged, the result stays written."""
         assert self.log_dir is not None
-        trace = load(self.log_dir)
-        steps = [
-            {"action": {"name": r["action"]["name"], "args": r["action"]["arguments"]}, "observation": r["observation"], "timestamp": r["time"]}
-            for r in trace.steps
-        ]
-        write_json(self.log_dir / "trace.json", {"steps": steps, "low_level_steps": [], "task_description": self.task.description})
+        try:
+            exporters = run_exporters()
+            trace = load(self.log_dir)
+        except (ImportError, AttributeError, OSError, ValueError) as e:
+            self.log.warning("run exporters not run: %s", printable(e))
+            return
+        for name, export in exporters:
+            try:
+                export(trace, self.task)
+            except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
+                self.log.warning("run exporter %s failed: %s", name, printable(e))
 
     # ------------------------------------------------------------- lifecycle
     def render(self) -> str | None:
@@ -690,19 +687,10 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def _attach_log(self) -> None:
         assert self.log_dir is not None
-        self._detach_log()
-        handler = logging.FileHandler(self.log_dir / "env.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("mlgym").addHandler(handler)
-        if logging.getLogger("mlgym").level == logging.NOTSET or logging.getLogger("mlgym").level > logging.INFO:
-            logging.getLogger("mlgym").setLevel(logging.INFO)
-        self._log_handler = handler
+        self.episode_log.attach(self.log_dir)
 
     def _detach_log(self) -> None:
-        if self._log_handler is not None:
-            logging.getLogger("mlgym").removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
+        self.episode_log.detach()
 
     def _teardown(self) -> None:
         if self.sandbox is not None:
@@ -712,7 +700,7 @@ class MLGymEnv(gym.Env[str, Any]):
             try:
                 self.quota.release()
             except Exception as e:  # noqa: BLE001 - umount failing must not hide the episode's end
-                log.warning("could not release the workspace quota of %s: %s", self.workspace, printable(e))
+                self.log.warning("could not release the workspace quota of %s: %s", self.workspace, printable(e))
             self.quota = None
         if self.writer is not None:
             self.writer.close()
@@ -722,17 +710,6 @@ class MLGymEnv(gym.Env[str, Any]):
     def close(self) -> None:
         self._teardown()
         super().close()
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of one.
-
-    Strict JSON whatever the data holds (agent text with lone surrogates, NaN): see
-    :func:`mlgym.runlog.trace.to_json`.
-    """
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(to_utf8(to_json(obj, indent=2, ensure_ascii=True)))
-    os.replace(tmp, path)
 
 
 def started(log_dir: Path) -> bool:
@@ -772,7 +749,7 @@ class _Outcome:
 _RESULT_KEYS = frozenset({
     "type", "time", "task", "metric", "direction", "score", "baseline", "baseline_source", "improvement", "success",
     "valid_submission", "error", "metrics", "eval_seconds", "leaderboard", "run_id", "log_dir", "reason", "steps", "reward",
-    "wall_time", "sandbox", "final_answer", "episode_finished",
+    "wall_time", "sandbox", "final_answer", "episode_finished", "version", "status",
 })
 
 # OSErrors an agent causes with a bad path or its own workspace (not the host's trouble).

@@ -39,9 +39,10 @@ from mlgym.tasks.data import TaskData
 from mlgym.core.errors import MLGymError
 from mlgym.core.fs import copy_out
 from mlgym.core.scratch import scratch_dir
+from mlgym.grading.base import Submission, evaluator
 from mlgym.tasks.spec import TaskSpec
 
-__all__ = ["REWARD_MODES", "VALID_FILE", "VALID_FRACTION", "VALID_SUBMISSION", "Validator"]
+__all__ = ["REWARD_MODES", "VALID_FILE", "VALID_FRACTION", "VALID_SUBMISSION", "DenseReward", "FinalReward", "Validator"]
 
 REWARD_MODES = ("final", "dense")
 VALID_FRACTION = 0.2
@@ -144,8 +145,8 @@ class Validator:
             except (OSError, MLGymError) as e:
                 out["error"] = f"no usable {VALID_SUBMISSION}: {e}"
             else:
-                res = self.task.family.evaluate(self.task, vdata, Path(tmp), sandbox=self.sandbox, python=self.python,
-                                                sandbox_options=self.sandbox_options)
+                res = evaluator(self.task).evaluate(self.task, vdata, Submission(Path(tmp)), sandbox=self.sandbox,
+                                                    python=self.python, sandbox_options=self.sandbox_options)
                 base, _how = baseline_for(self.task, self.data)
                 if res.valid and res.score is not None and base is not None:
                     out.update(score=res.score, improvement=improvement(self.task, res.score, base))
@@ -158,3 +159,74 @@ class Validator:
         return (f"Dense rewards: data/{VALID_FILE} holds validation rows carved from the training data (without answers). "
                 f"Write predictions for them to {VALID_SUBMISSION} in the submission's format; each step that changes it "
                 f"is rewarded by the change of its validation improvement, and Validate shows its score.")
+
+
+class FinalReward:
+    """Reward mode ``final``: every step before the last pays 0 (the strategy :class:`DenseReward` replaces)."""
+
+    name = "final"
+    validation: dict[str, Any] | None = None  # never scored in this mode
+
+    def mounts(self, mounts: list[Any], prior_steps: list[dict[str, Any]] | None) -> list[Any]:
+        return mounts
+
+    def describe(self) -> str:
+        return ""
+
+    def tools(self) -> tuple[str, ...]:
+        return ()
+
+    def begin_step(self) -> None:
+        return None
+
+    def step_reward(self, files: dict[str, str | None]) -> float:
+        return 0.0
+
+    def extra_context(self) -> dict[str, Any]:
+        return {}
+
+
+class DenseReward(FinalReward):
+    """Reward mode ``dense``: a step pays the change of the validation improvement (see the module docstring)."""
+
+    name = "dense"
+
+    def __init__(self, task: TaskSpec, data: TaskData, *, sandbox: str, python: str, sandbox_options: dict[str, Any],
+                 workspace: Any = None) -> None:
+        self.validator = Validator(task, data, sandbox=sandbox, python=python, sandbox_options=sandbox_options)
+        self.workspace = workspace
+        self.paid = 0.0  # the validation improvement paid so far
+        self.validation = None
+
+    def mounts(self, mounts: list[Any], prior_steps: list[dict[str, Any]] | None) -> list[Any]:
+        """The carved split at data/ instead of the public data; the paid v restored on resume."""
+        if prior_steps is not None:
+            self.paid = next((float(s["validation"]["improvement"]) for s in reversed(prior_steps) if s.get("validation")), 0.0)
+        public = self.validator.data.public.resolve()
+        return [dataclasses.replace(m, source=self.validator.public) if Path(m.source).resolve() == public else m for m in mounts]
+
+    def describe(self) -> str:
+        return self.validator.describe()
+
+    def tools(self) -> tuple[str, ...]:
+        return ("Validate",)
+
+    def begin_step(self) -> None:
+        self.validation = None
+
+    def validate_now(self) -> dict[str, Any]:
+        assert self.workspace is not None
+        self.validation = self.validator.score(Path(self.workspace))
+        return self.validation
+
+    def step_reward(self, files: dict[str, str | None]) -> float:
+        if self.validation is None and VALID_SUBMISSION in files:
+            self.validate_now()
+        if self.validation is None:
+            return 0.0
+        v = float(self.validation["improvement"])
+        reward, self.paid = v - self.paid, v
+        return reward
+
+    def extra_context(self) -> dict[str, Any]:
+        return {"validate": self.validate_now}

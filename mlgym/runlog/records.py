@@ -15,6 +15,12 @@ aside      an agent's request between steps that is not a step (the research log
            agent's mlgym profile: Append Summary / Retrieval): tool, arguments, observation
 result     the episode's end: the scored result, also written to ``result.json``
 =========  =============================================================================
+
+Versions: the ``reset`` and ``resume`` records and ``result.json`` carry ``version``
+(:data:`SCHEMA_VERSION`); a trace written before versions existed reads as version 0.
+Reading back: :func:`parse_record` turns a trace line into its record class (unknown keys
+land in ``extra``; an unknown ``type`` gives a plain :class:`Record` holding everything in
+``extra``), :class:`Result` is ``result.json`` as a typed model.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-__all__ = ["AsideRecord", "LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "StepRecord"]
+__all__ = ["RECORD_TYPES", "SCHEMA_VERSION", "AsideRecord", "LLMRecord", "Record", "ResetRecord", "Result", "ResultRecord",
+           "ResumeRecord", "StepRecord", "parse_record"]
+
+SCHEMA_VERSION = 1  # of trace.jsonl's records and result.json
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -41,6 +50,16 @@ class Record:
             out.setdefault(k, v)
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        """The record a trace line holds (see :func:`parse_record`); keys that are no field go to ``extra``."""
+        names = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "version" in names and "version" not in d:
+            kwargs["version"] = 0  # written before versions existed
+        extra = {k: v for k, v in d.items() if k not in names and k != "type"}
+        return cls(**kwargs, extra=extra)
+
 
 def _kept(default: Any = None) -> Any:
     """A field written even when it is None (readers expect the key)."""
@@ -52,6 +71,7 @@ class ResetRecord(Record):
     type: ClassVar[str] = "reset"
     task: str
     run_id: str
+    version: int = SCHEMA_VERSION
     seed: int | None = _kept()
     task_root: str | None = None
     sandbox: str | None = None
@@ -68,6 +88,7 @@ class ResetRecord(Record):
 class ResumeRecord(Record):
     type: ClassVar[str] = "resume"
     run_id: str
+    version: int = SCHEMA_VERSION
     steps_so_far: int
     elapsed: float
 
@@ -133,3 +154,62 @@ class ResultRecord(Record):
         if self.time is not None:
             out["time"] = self.time
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResultRecord:
+        return cls(result={k: v for k, v in d.items() if k not in ("type", "time")}, time=d.get("time"))
+
+
+@dataclasses.dataclass(kw_only=True)
+class Result:
+    """``result.json`` (and a ``result`` record) as a typed model; ``extra``: the agent's keys (agent, model,
+    token usage...) and a family's; ``version`` 0 for a result written before versions existed."""
+
+    task: str
+    reward: float = 0.0
+    score: float | None = None
+    baseline: float | None = None
+    improvement: float | None = None
+    success: bool = False
+    valid_submission: bool = False
+    error: str | None = None
+    metric: str | None = None
+    direction: str | None = None
+    run_id: str | None = None
+    log_dir: str | None = None
+    reason: str | None = None
+    steps: int = 0
+    wall_time: float | None = None
+    sandbox: str | None = None
+    final_answer: str | None = None
+    episode_finished: bool = False
+    status: str | None = None  # success | error | cancelled (mlgym.runlog.status); None: written before statuses
+    label: str | None = None  # the configuration's name (runner --label; default: mlgym.runlog.status.default_label)
+    agent_config: dict[str, Any] | None = None  # the agent's options that differ from its defaults
+    version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Result:
+        names = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs.setdefault("version", 0)
+        kwargs.setdefault("task", "")
+        return cls(**kwargs, extra={k: v for k, v in d.items() if k not in names and k != "type"})
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **out}
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    c.type: c for c in (ResetRecord, ResumeRecord, StepRecord, LLMRecord, AsideRecord, ResultRecord)
+}
+
+
+def parse_record(d: dict[str, Any]) -> Record:
+    """A trace line (a dict) as its typed record; a line missing a required field raises ``TypeError``."""
+    cls = RECORD_TYPES.get(str(d.get("type")))
+    if cls is None:
+        return Record(time=d.get("time"), extra={k: v for k, v in d.items() if k != "time"})
+    return cls.from_dict(d)

@@ -24,13 +24,10 @@ import secrets
 import stat
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import Iterator, Mapping, Protocol
 
 from mlgym.core import fs
 from mlgym.core.errors import MLGymError
-
-if TYPE_CHECKING:
-    from mlgym.runlog.trace import Trace
 
 __all__ = ["OBJECTS", "Snapshotter", "restore_workspace"]
 
@@ -39,6 +36,14 @@ OBJECTS = "objects"
 MiB = 2**20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _SUID = stat.S_ISUID | stat.S_ISGID
+
+
+class Recorded(Protocol):
+    """What :func:`restore_workspace` reads: a recorded workspace (a :class:`mlgym.runlog.trace.Trace`)."""
+
+    def files_at(self, step: int | None = None) -> dict[str, str]: ...
+
+    def object_path(self, digest: str) -> Path: ...
 
 
 class _Skip(Exception):
@@ -223,7 +228,7 @@ def _blocks(fd: int, size: int) -> Iterator[bytes]:
         yield from fs.iter_chunks(f, size, 1 << 20)
 
 
-def restore_workspace(trace: "Trace", dest: Path, step: int | None = None, only: tuple[str, ...] | None = None,
+def restore_workspace(trace: Recorded, dest: Path, step: int | None = None, only: tuple[str, ...] | None = None,
                       *, owner: tuple[int, int] | None = None) -> list[str]:
     """Write the files of ``step`` (default: last) into ``dest``; returns the paths written.
 

@@ -27,75 +27,21 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
-import math
 import os
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from mlgym.runlog.records import LLMRecord, Record, ResetRecord, ResultRecord, ResumeRecord, StepRecord
+from mlgym.runlog.jsonio import to_json, to_utf8, write_json  # re-exported: callers import them from here
+from mlgym.runlog.records import SCHEMA_VERSION, LLMRecord, Record, ResetRecord, ResultRecord, ResumeRecord, StepRecord, parse_record
 from mlgym.runlog.snapshot import OBJECTS, Snapshotter, restore_workspace  # re-exported: callers import them from here
 
-__all__ = ["OBJECTS", "LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "Snapshotter", "StepRecord", "Trace",
-           "TraceWriter", "load", "restore_workspace"]
+__all__ = ["OBJECTS", "SCHEMA_VERSION", "LLMRecord", "Record", "ResetRecord", "ResultRecord", "ResumeRecord", "Snapshotter", "StepRecord", "Trace",
+           "TraceWriter", "load", "restore_workspace", "to_json", "to_utf8", "write_json"]
 
 TRACE = "trace.jsonl"
 TORN = "trace.jsonl.torn"  # bytes of a line cut by a kill, moved aside when the trace is reopened
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-_MAX_DEPTH = 200
-
-
-def to_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = False) -> str:
-    """``obj`` as strict JSON text, whatever agent data it carries.
-
-    No ``NaN``/``Infinity`` (many readers reject them: they become null), no failure on
-    non-string keys, odd objects, huge integers or deep nesting (:func:`_plain` makes
-    them plain first).  The text may hold lone surrogates (from agent text or file
-    names); :func:`to_utf8` escapes them when writing.
-    """
-    try:
-        return json.dumps(obj, ensure_ascii=ensure_ascii, allow_nan=False, indent=indent)
-    except (TypeError, ValueError, RecursionError):
-        return json.dumps(_plain(obj, 0), ensure_ascii=ensure_ascii, allow_nan=False, indent=indent)
-
-
-def to_utf8(text: str) -> bytes:
-    """UTF-8 bytes of JSON text; a lone surrogate becomes its ``\\udXXX`` JSON escape.
-
-    In text from :func:`to_json` a surrogate can only sit inside a string literal,
-    where the escape denotes the same character: ``json.loads`` gives it back.
-    """
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
-
-
-def _plain(obj: Any, depth: int) -> Any:
-    if depth > _MAX_DEPTH:
-        return "<nested too deeply>"
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, int):
-        return obj if obj.bit_length() < 10_000 else f"<integer of {obj.bit_length()} bits>"
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {_key(k): _plain(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_plain(v, depth + 1) for v in obj]
-    return _key(obj)
-
-
-def _key(obj: Any) -> str:
-    if isinstance(obj, str):
-        return obj
-    try:
-        return str(obj)
-    except Exception:  # noqa: BLE001 - any object's __str__ may fail; the record must still be written
-        return f"<{type(obj).__name__}>"
 
 
 def repair(path: Path) -> int:
@@ -257,6 +203,24 @@ class Trace:
 
     def object_path(self, digest: str) -> Path:
         return self.log_dir / OBJECTS / digest[:2] / digest
+
+    @property
+    def version(self) -> int:
+        """The schema version the trace was written with (0: before versions existed)."""
+        reset = self.reset
+        v = reset.get("version") if reset is not None else None
+        return int(v) if isinstance(v, int) else 0
+
+    def typed(self) -> list[Record]:
+        """Every record as its typed model (:func:`mlgym.runlog.records.parse_record`); lines that are no valid
+        record of their type are left out."""
+        out: list[Record] = []
+        for r in self.records:
+            try:
+                out.append(parse_record(r))
+            except TypeError:
+                continue
+        return out
 
 
 def load(log_dir: str | Path) -> Trace:

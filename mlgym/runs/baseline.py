@@ -29,7 +29,7 @@ def missing(task_name: str) -> bool:
 
 
 def record(data_dir: Path, score: float, how: str) -> None:
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
 
     write_json(Path(data_dir) / "baseline.json", {"score": score, "measured": how})
 

@@ -36,6 +36,39 @@ from mlgym.core.errors import MLGymError
 __all__ = ["Episode", "RemoteEnv", "VectorSlot", "main", "rollout", "run_agents"]
 
 Policy = Callable[[list[str], list[dict[str, Any]]], Sequence[Any]]
+# MLGymEnv's public methods besides reset/step/close, proxied by RemoteEnv and VectorSlot
+PUBLIC_METHODS = ("record_llm_calls", "set_run_info", "report_llm_usage", "configure_llm_tools", "aside", "end_episode", "finish")
+
+
+class _PublicMethods:
+    """The env's public methods on a proxy: each is ``self._remote(name, *args)``."""
+
+    result: dict[str, Any] | None
+
+    def _remote(self, name: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def record_llm_calls(self, records: Any) -> None:
+        self._remote("record_llm_calls", records)
+
+    def set_run_info(self, info: Any) -> None:
+        self._remote("set_run_info", info)
+
+    def report_llm_usage(self, usage: Any) -> None:
+        self._remote("report_llm_usage", usage)
+
+    def configure_llm_tools(self, options: Any) -> str | None:
+        return self._remote("configure_llm_tools", options)  # type: ignore[no-any-return]
+
+    def aside(self, name: str, arguments: Any = None) -> tuple[str, dict[str, Any]]:
+        obs, info = self._remote("aside", name, arguments)
+        return str(obs), dict(info)
+
+    def end_episode(self, reason: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self._remote("end_episode", reason)
+        if info.get("result") is not None:
+            self.result = info["result"]
+        return str(obs), float(reward), bool(terminated), bool(truncated), dict(info)
 
 
 def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
@@ -58,6 +91,11 @@ def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
                     out = env.step(arg)
                 elif cmd == "finish":
                     out = (env.finish(arg), env.result)
+                elif cmd == "call":  # a public env method (PUBLIC_METHODS), as VectorEnv.call reaches it
+                    name, args = arg
+                    if name not in PUBLIC_METHODS:
+                        raise MLGymError(f"{name!r} is not a public env method; one of: {', '.join(PUBLIC_METHODS)}")
+                    out = (getattr(env, name)(*args), env.result)
                 else:
                     raise MLGymError(f"unknown worker command {cmd!r}")
                 conn.send(("ok", out))
@@ -67,7 +105,7 @@ def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
         env.close()
 
 
-class RemoteEnv(gym.Env[str, Any]):
+class RemoteEnv(_PublicMethods, gym.Env[str, Any]):
     """An :class:`~mlgym.env.core.MLGymEnv` in a worker process, behind the same reset/step/close."""
 
     def __init__(self, **env_kwargs: Any) -> None:
@@ -112,6 +150,12 @@ class RemoteEnv(gym.Env[str, Any]):
         reward, self.result = self._call("finish", reason)
         return float(reward)
 
+    def _remote(self, name: str, *args: Any) -> Any:
+        out, result = self._call("call", (name, args))
+        if result is not None:
+            self.result = result
+        return out
+
     @property
     def connection(self) -> Connection:
         return self._conn
@@ -138,7 +182,7 @@ def _unbatch(x: Any) -> Any:
     return x.item() if hasattr(x, "item") and not isinstance(x, (str, bytes)) else x
 
 
-class VectorSlot(gym.Env[str, Any]):
+class VectorSlot(_PublicMethods, gym.Env[str, Any]):
     """A one-env ``gymnasium.vector.AsyncVectorEnv`` seen as a plain env, so an agent's ``run`` drives it
     unchanged while the env lives in the vector env's worker process::
 
@@ -164,6 +208,15 @@ class VectorSlot(gym.Env[str, Any]):
         if info.get("result") is not None:
             self.result = info["result"]
         return str(obs[0]), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def _remote(self, name: str, *args: Any) -> Any:
+        """A public env method in the vector env's worker (``VectorEnv.call``)."""
+        return self.envs.call(name, *args)[0]
+
+    def finish(self, reason: str) -> float:
+        reward = float(self._remote("finish", reason))
+        self.result = self.envs.get_attr("result")[0]
+        return reward
 
 
 @dataclasses.dataclass
@@ -239,7 +292,7 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
     ``agent_options``: keyword arguments for the agent class (e.g. the search agent's ``weights``),
     or one such mapping per episode."""
     from mlgym.agents import load_agent
-    from mlgym.agents.options import agent_tools
+    from mlgym.agents.options import AgentOptions, agent_tools
     from mlgym.runs.runner import build_parser
 
     cls = load_agent(agent)
@@ -258,7 +311,7 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
         try:
             info_run = {"agent": agent, "model": args[i].llm_name, "seed": seed + i, **(run_info or {})}
             obs, info = env.reset(seed=seed + i, options={"run_info": info_run})
-            bot = cls(args[i], **per_episode[i])
+            bot = cls(AgentOptions.from_namespace(args[i]), **per_episode[i])
             bot.run(env, obs, info)
             if env.result is None:  # the agent stopped without ending the episode
                 env.finish("agent_stopped")

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from mlgym.core.errors import MLGymError
 from mlgym.core.safetext import printable
-from mlgym.agents.options import add_options as add_agent_options, agent_tools
+from mlgym.agents.options import AgentOptions, add_options as add_agent_options, agent_tools
 
 log = logging.getLogger("mlgym")
 DEFAULT_TASK = "digits"
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         fsync=not args.no_fsync, tools=agent_tools(agent_cls, args), memory_mb=args.memory_mb, cpus=args.cpus,
         reward_mode=args.reward_mode,
     )
-    agent = agent_cls(args)
+    agent = agent_cls(AgentOptions.from_namespace(args))  # typed options, not the namespace
     options: dict[str, Any] = {"run_info": {"agent": args.agent, "model": args.llm_name, "seed": args.seed}}
     if args.resume:
         options["resume"] = str(args.resume)
@@ -148,7 +148,7 @@ def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
     error, a missing one is taken from there.  A trace without a reset record (killed
     while starting) is started afresh in the same folder by the env.
     """
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
     from mlgym.tasks.spec import TaskSpec
     from mlgym.runlog.trace import load
 

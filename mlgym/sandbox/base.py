@@ -27,7 +27,8 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from mlgym.core.errors import SandboxError
 
-__all__ = ["ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "check_writable"]
+__all__ = ["CAPABILITIES", "Capabilities", "ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "capabilities",
+           "check_writable"]
 
 MiB = 1024 * 1024
 
@@ -93,6 +94,29 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a backend does, so callers ask for a capability instead of comparing backend names."""
+
+    host_python: bool = True  # commands run the host's interpreters: callers pass a ``python=`` option
+    labels: bool = False  # takes ``run_id`` / ``task`` options (labels of its containers, for clean-up)
+    protected_links: bool = True  # files hard-linked into the workspace under a read-only mount cannot be written through
+
+
+# backend name (a ``make_sandbox`` kind or a built sandbox's ``name``) -> what it does
+CAPABILITIES: dict[str, Capabilities] = {
+    "local": Capabilities(),
+    "local-bwrap": Capabilities(),
+    "local-plain": Capabilities(protected_links=False),  # a plain subprocess (maybe root) could write through a link
+    "docker": Capabilities(host_python=False, labels=True),
+}
+
+
+def capabilities(kind: str) -> Capabilities:
+    """The capabilities of backend ``kind`` (an unknown one: the defaults)."""
+    return CAPABILITIES.get(kind, Capabilities())
 
 
 @runtime_checkable

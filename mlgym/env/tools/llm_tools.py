@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlgym.core.errors import ActionError, BudgetExceededError, LLMError
 from mlgym.llm.client import count_tokens, split_tokens, truncate_tokens
@@ -36,6 +36,23 @@ BACKUP_DIR = "backup"  # AI-edit backups of the mlagentbench profile
 CHUNK_TOKENS = 4000  # per Understand File call
 MAX_CHUNKS = 12  # a bigger file is read only this far (said in the observation)
 MLAB_BLOCK_CHARS = 10_000  # the mlagentbench profile's Understand File blocks (characters, every block read)
+
+
+class ToolProfile(NamedTuple):
+    """How the LLM-backed tools behave under an agent profile (``llm_tools``' ``profile`` setting)."""
+
+    understand_block_chars: int | None  # Understand File: every block of this many characters (None: token chunks, capped)
+
+
+# agent profile name (agents/options.py PROFILES) -> tool behaviour; an unknown or missing profile: "mlgym"
+TOOL_PROFILES: dict[str, ToolProfile] = {
+    "mlgym": ToolProfile(understand_block_chars=None),
+    "mlagentbench": ToolProfile(understand_block_chars=MLAB_BLOCK_CHARS),  # MLAgentBench's own tools, reproduced
+}
+
+
+def tool_profile(ctx: ToolContext) -> ToolProfile:
+    return TOOL_PROFILES.get(str(ctx.extra.get("profile") or "mlgym"), TOOL_PROFILES["mlgym"])
 EDIT_MAX_TOKENS = 12000  # a longer script must be edited a segment at a time
 LOG_TOKENS = 6000  # research log shown to Reflection / Retrieval (its tail)
 _CODE_RE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -92,10 +109,10 @@ def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -
     max_bytes = CHUNK_TOKENS * (MAX_CHUNKS + 1) * 8
     text = _read(ctx, file_name, max_bytes=max_bytes)
     model = getattr(_llm(ctx), "model", None)
-    mlab = ctx.extra.get("profile") == "mlagentbench"
-    chunks = char_blocks(text, MLAB_BLOCK_CHARS) if mlab else split_tokens(text, CHUNK_TOKENS, model)
+    blocks = tool_profile(ctx).understand_block_chars
+    chunks = char_blocks(text, blocks) if blocks else split_tokens(text, CHUNK_TOKENS, model)
     note = ""
-    if len(chunks) > MAX_CHUNKS and not mlab:
+    if len(chunks) > MAX_CHUNKS and not blocks:
         note = f"\n(Only the first {MAX_CHUNKS} parts of {CHUNK_TOKENS} tokens of {file_name} were read.)"
         chunks = chunks[:MAX_CHUNKS]
     elif len(text.encode()) >= max_bytes:

@@ -60,6 +60,12 @@ def options(task: TaskSpec) -> _Options:
 class MLAgentBenchFamily:
     kind = "mlagentbench"
 
+    def export_run(self, trace: Any, task: TaskSpec) -> None:
+        """MLAgentBench's ``trace.json`` next to every episode's trace (a run exporter: :mod:`mlgym.families.mlagentbench.export`)."""
+        from mlgym.families.mlagentbench.export import write_trace_json
+
+        write_trace_json(trace, task)
+
     def expand(self, path: Path, raw: dict[str, Any]) -> list[TaskSpec]:
         if path.name != "task.yaml":
             raise TaskError(f"{path}: kind: an MLAgentBench task is a folder with a task.yaml")

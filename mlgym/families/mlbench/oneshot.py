@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from mlgym.tasks import taskenv
-    from mlgym.env.core import write_json
+    from mlgym.runlog.jsonio import write_json
     from mlgym.llm.client import Budget, LLMClient, ResponseCache
 
     if args.samples < 1:
