@@ -128,7 +128,7 @@ def leaks(mods: dict[str, Path], g: dict[str, set[str]]) -> list[str]:
 
 
 # layer -> the layers it may import (besides itself). Modules map to a layer by package prefix.
-LAYERS = ("core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "runs", "cli", "agents", "benchmarks")
+LAYERS = ("core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "runs", "integrations", "cli", "agents", "benchmarks")
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "runlog": {"core"},
@@ -140,7 +140,8 @@ ALLOWED: dict[str, set[str]] = {
     "env": {"core", "runlog", "llm", "sandbox", "tasks", "grading", "families"},
     "analysis": {"core", "runlog", "llm", "sandbox", "tasks", "grading"},
     "runs": {"core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "agents"},
-    "cli": {"core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "runs", "agents"},
+    "integrations": {"core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "runs", "agents"},
+    "cli": {"core", "runlog", "llm", "sandbox", "tasks", "grading", "families", "env", "analysis", "runs", "integrations", "agents"},
     "agents": {"core", "runlog", "llm", "tasks", "grading", "env"},
     "benchmarks": {"core", "families"},
 }

@@ -1,0 +1,1 @@
+"""Adapters for the RL stacks researchers train with: OpenEnv (mlgym serve), verifiers, TRL, Ray env pools."""
