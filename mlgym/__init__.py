@@ -13,10 +13,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import gymnasium as gym  # noqa: E402
 
 from mlgym.core.errors import MLGymError  # noqa: E402
-from mlgym.families.registry import ROW_FAMILIES  # noqa: E402
+from mlgym.tasks.catalog import register_family, row_sources  # noqa: E402
 from mlgym.tasks.spec import TaskSpec, list_tasks  # noqa: E402
 
-__all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_tasks"]
+__all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_family", "register_tasks"]
 __version__ = "0.1.0"
 
 
@@ -28,7 +28,7 @@ def register_tasks() -> list[str]:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="mlgym.env.core:MLGymEnv", kwargs={"task": name}, nondeterministic=True)
         ids.append(env_id)
-    for kind in ROW_FAMILIES:  # dataset-row families: one id, the row given as task=...
+    for kind in _row_kinds():  # dataset-row families: one id, the row given as task=...
         env_id = f"mlgym/{kind}-v0"
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="mlgym.env.core:MLGymEnv", kwargs={"task": kind}, nondeterministic=True)
@@ -36,11 +36,15 @@ def register_tasks() -> list[str]:
     return ids
 
 
+def _row_kinds() -> list[str]:
+    return [kind for kind, _fam in row_sources()]
+
+
 def make(task: str, **kwargs: Any) -> gym.Env:
     """``gym.make("mlgym/<task>-v0", **kwargs)``; an unknown task is a :class:`TaskError`."""
     spec = TaskSpec.load(task)
     register_tasks()
-    if spec.kind in ROW_FAMILIES:  # a dataset row (ML-Bench): its family's one id, the row as task=
+    if spec.kind in _row_kinds():  # a dataset row (ML-Bench): its family's one id, the row as task=
         return gym.make(f"mlgym/{spec.kind}-v0", task=spec.name, **kwargs)
     return gym.make(f"mlgym/{task}-v0", **kwargs)
 

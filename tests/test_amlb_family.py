@@ -15,6 +15,7 @@ import pytest
 
 from amlb_openml_cache import SHARED, write_cache
 from mlgym.tasks.data import TaskData, prepare
+from mlgym.grading.base import Submission, evaluator
 from mlgym.core.errors import DataError, TaskError
 from mlgym.families.amlb import family as amlb
 from mlgym.core.metrics import canonical
@@ -120,7 +121,7 @@ def _grade(task: str, data: TaskData, frame: pd.DataFrame, tmp_path: Path):
     sub.mkdir()
     frame.to_csv(sub / "predictions.csv", index=False)
     t = TaskSpec.load(task)
-    return t.family.evaluate(t, data, sub, sandbox="local-plain", python=sys.executable)
+    return evaluator(t).evaluate(t, data, Submission(sub), sandbox="local-plain", python=sys.executable)
 
 
 def test_grader_reports_every_metric_and_rejects_bad_files_in_one_line(data_dir: Path, openml_cache: Path, tmp_path: Path) -> None:

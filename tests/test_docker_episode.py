@@ -33,7 +33,7 @@ def test_docker_agent_container_has_no_answers_and_no_network(tmp_path):
     try:
         env.reset(seed=0)
         [container] = _containers(env.run_id)
-        assert container.labels["mlgym.tasks.spec"] == "digits"
+        assert container.labels["mlgym.task"] == "digits"
         code = (
             "import os, socket\n"
             "found = [os.path.join(d, f) for d, _, fs in os.walk('/') if not d.startswith(('/proc', '/sys')) for f in fs\n"

@@ -12,7 +12,8 @@ import pytest
 
 import mlgym
 from mlgym.core.errors import TaskError
-from mlgym.families.registry import EvalResult, TaskFamily, family
+from mlgym.families.base import EvalResult, TaskFamily
+from mlgym.tasks.catalog import family
 from mlgym.tasks.spec import TaskSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ OWN_FAMILY = '''
 from pathlib import Path
 
 from mlgym.tasks.data import build
-from mlgym.families.folder.family import data_mounts
+from mlgym.families.base import data_mounts
 from mlgym.grading.scoring import run_eval
 from mlgym.tasks.spec import Fields, TaskSpec, common_fields
 
@@ -53,8 +54,8 @@ class Guess:
     def describe(self, task):
         return f"Research Problem: {task.description}"
 
-    def evaluate(self, task, data, submission_dir, *, sandbox="local", python="python", sandbox_options=None):
-        return run_eval(task, data, submission_dir, {"check.py": CHECK}, [python, "check.py"], sandbox=sandbox, sandbox_options=sandbox_options)
+    def evaluate(self, task, data, submission, *, sandbox="local", python="python", sandbox_options=None):
+        return run_eval(task, data, submission, {"check.py": CHECK}, [python, "check.py"], sandbox=sandbox, sandbox_options=sandbox_options)
 '''
 
 
@@ -111,7 +112,7 @@ def test_unknown_or_incomplete_family(tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="cannot load family"):
         family("no_such_module_xyz:Family")
     with pytest.raises(TaskError, match="lacks the TaskFamily methods"):
-        family("mlgym.families.registry:EvalResult")
+        family("mlgym.grading.base:EvalResult")
     assert EvalResult(score=1.0, valid=True).as_dict()["valid_submission"] is True
 
 

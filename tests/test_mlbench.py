@@ -273,7 +273,7 @@ def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkey
 def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, capsys):
     from llm_server import ScriptedLLM
 
-    from mlgym.families.mlbench.family import oneshot as mlbench_llm
+    from mlgym.families.mlbench import oneshot as mlbench_llm
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     reg = ["I would run python train.py --model linear --epochs 30 --lr 0.05",  # argument poly missing: not run
@@ -310,7 +310,7 @@ def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, c
 
 
 def test_bm25_picks_the_matching_window(rows):
-    from mlgym.families.mlbench.family import oneshot as mlbench_llm
+    from mlgym.families.mlbench import oneshot as mlbench_llm
 
     row = mlbench.options(TaskSpec.load("mlbench-3")).row
     code = mlbench_llm.prompt(row, "code")[1]["content"]

@@ -161,7 +161,7 @@ def kaggle_files(slugs: list[str], raw: Path, needed: list[str]) -> Path:
                 return d
     why = "no kaggle download attempted"
     try:
-        from mlgym.families.kaggle.family import source as kaggle
+        from mlgym.families.kaggle import source as kaggle
 
         for slug in slugs:
             comp = kaggle.Competition(slug=slug, id_col="id", targets=("y",), train_file=Path(needed[0]).name)

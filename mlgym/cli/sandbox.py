@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from mlgym.core.parsing import Parser
@@ -104,7 +104,7 @@ def build_context(dockerfile: Path, ca: Path | None, wheels: Path | None) -> Pat
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from mlgym.sandbox.docker import connect
+    from mlgym.sandbox.docker import connect, stream_build
 
     client = connect()
     try:
@@ -129,29 +129,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     start = time.monotonic()
     print(f"building {args.tag} from {args.base_image} (torch: {'yes' if args.with_torch else 'no'})", flush=True)
     try:
-        for line in _stream_build(client, ctx, args.tag, buildargs, args.no_cache):
+        for line in stream_build(client, ctx, args.tag, buildargs, args.no_cache):
             print(line, flush=True)
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
     print(f"built {args.tag} in {time.monotonic() - start:.1f}s", flush=True)
     return 0
-
-
-def _stream_build(client: object, ctx: Path, tag: str, buildargs: dict[str, str], nocache: bool) -> Iterator[str]:
-    import docker.errors
-
-    api = client.api  # type: ignore[attr-defined]
-    try:
-        for chunk in api.build(path=str(ctx), tag=tag, buildargs=buildargs, nocache=nocache, rm=True,
-                               forcerm=True, decode=True, network_mode="host"):  # no NAT needed
-            if "error" in chunk:
-                raise SandboxError(f"image build failed: {str(chunk['error']).strip().splitlines()[-1]}")
-            text = chunk.get("stream") or chunk.get("status") or ""
-            for line in text.splitlines():
-                if line.strip():
-                    yield line.rstrip()
-    except docker.errors.APIError as e:
-        raise SandboxError(f"image build failed: {e.explanation or e}") from e
 
 
 # gc ------------------------------------------------------------------------------------
@@ -168,7 +151,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 # check ---------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
-    from mlgym.sandbox import Limits, Mount, make_sandbox
+    from mlgym.sandbox.backends import make_sandbox
+    from mlgym.sandbox.base import Limits, Mount
 
     options = {"image": args.image} if args.image and args.backend == "docker" else {}
     failures = 0
@@ -299,5 +283,5 @@ def _accept_once(srv: socket.socket) -> None:
         pass
 
 
-if __name__ == "__main__":  # python -m mlgym.sandbox.cli
+if __name__ == "__main__":  # python -m mlgym.cli.sandbox
     sys.exit(main(sys.argv[1:]))

@@ -61,11 +61,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             _say(f"{head}: building {' '.join(env.requirements)}")
             taskenv.build(env, progress=lambda m: _say("    " + m), wheelhouse=args.wheelhouse, force=args.force)
         if args.docker:
+            from mlgym.sandbox.base import EnvLayer
             from mlgym.sandbox.docker import DEFAULT_IMAGE, connect, env_image
 
-            reqs = [t for t in tasks if t.name in names][0].environment
-            if reqs.requirements:
-                tag = env_image(connect(), args.image or DEFAULT_IMAGE, reqs.all_requirements)
+            layer = taskenv.sandbox_options([t for t in tasks if t.name in names][0], "docker").get("env_layer")
+            if isinstance(layer, EnvLayer):
+                tag = env_image(connect(), args.image or DEFAULT_IMAGE, layer)
                 _say(f"    docker image {tag}")
             else:
                 _say("    docker: the task image holds the default environment")

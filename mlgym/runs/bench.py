@@ -32,6 +32,13 @@ import yaml
 
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
+from mlgym.families.base import BenchAdapter, BenchContext
+from mlgym.tasks.catalog import plugins
+
+
+def bench_adapters() -> list[BenchAdapter]:
+    """The families' parts in ``mlgym bench`` (plugins ``bench_adapters``, by name)."""
+    return [a for _name, a in plugins("bench_adapters") if isinstance(a, BenchAdapter)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +63,9 @@ class Run:
         except FileNotFoundError:
             return "new"
         if trace.finished:
-            return "done"
+            from mlgym.runlog.status import run_status
+
+            return "error" if run_status(trace.result) == "error" else "done"
         return "cut short" if trace.reset is not None else "new"
 
 
@@ -80,30 +89,30 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
     except FileNotFoundError:
         raise MLGymError(f"{path}: file not found") from None
     except yaml.YAMLError as e:
-        raise MLGymError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise MLGymError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise MLGymError(f"{path}: expected a mapping with tasks, agents and seeds")
-    from mlgym.families.amlb.family import bench as amlb_bench  # AMLB grids and AutoGluon-Bench config files
-
+    adapters = bench_adapters()  # families' grid formats (AMLB, AutoGluon-Bench configs...)
     env: dict[str, str] = {}
-    from mlgym.families.multimodal.family import bench as multimodal_bench  # AutoGluon-Bench multimodal config files
-
-    if multimodal_bench.is_multimodal(raw):
-        raw, mm_out, env = multimodal_bench.from_agbench(path, raw)
-        out = out or mm_out
-    if amlb_bench.is_agbench(raw):
-        raw, agb_out, env = amlb_bench.from_agbench(path, raw)
-        out = out or agb_out
-        os.environ.update(env)  # the user's AMLB benchmarks, here and in every run
-    unknown = set(raw) - {"name", "tasks", "amlb", "agents", "seeds", "args", "sandbox"}
+    for adapter in adapters:
+        if adapter.claims(raw):  # a config file in a family's own format
+            raw, own_out, env = adapter.from_config(path, raw)
+            out = out or own_out
+    keys = {a.grid_key: a for a in adapters if a.grid_key}
+    known = ["name", "tasks", *keys, "agents", "seeds", "args", "sandbox"]
+    unknown = set(raw) - set(known)
     if unknown:
-        raise MLGymError(f"{path}: unknown fields {sorted(unknown)}; known: name, tasks, amlb, agents, seeds, args, sandbox")
-    tasks = raw.get("tasks", [] if "amlb" in raw else None)
+        raise MLGymError(f"{path}: unknown fields {sorted(unknown)}; known: {', '.join(known)}")
+    tasks = raw.get("tasks", [] if any(k in raw for k in keys) else None)
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise MLGymError(f"{path}: tasks: give a list of task names")
-    tasks = tasks + (amlb_bench.grid_tasks(path, raw["amlb"]) if "amlb" in raw else [])
+    for key, adapter in keys.items():
+        tasks = tasks + (adapter.grid_tasks(path, raw[key]) if key in raw else [])
     if not tasks:
-        raise MLGymError(f"{path}: tasks: give a list of task names (or amlb: {{benchmark, constraint, folds}})")
+        hints = "".join(f" (or {a.grid_hint})" for a in keys.values())
+        raise MLGymError(f"{path}: tasks: give a list of task names{hints}")
     for t in tasks:
         TaskSpec.load(t)  # unknown task: TaskError naming the known ones
     agents: list[tuple[str, tuple[str, ...]]] = []
@@ -111,7 +120,11 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
         if isinstance(a, str):
             agents.append((a, ()))
         elif isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("args", []), list):
-            agents.append((a["name"], tuple(str(x) for x in a.get("args", []))))
+            if set(a) - {"name", "args", "label"}:
+                raise MLGymError(f"{path}: agents: unknown key(s) {sorted(set(a) - {'name', 'args', 'label'})} in {a!r}; "
+                                 "known: name, args, label")
+            label = (("--label", str(a["label"])) if a.get("label") else ())
+            agents.append((a["name"], tuple(str(x) for x in a.get("args", [])) + label))
         else:
             raise MLGymError(f"{path}: agents: each entry is a name or {{name, args: [flags]}}, got {a!r}")
     if not agents:
@@ -130,10 +143,37 @@ def load_grid(path: Path, out: Path | None = None) -> Grid:
     name = str(raw.get("name") or path.stem)
     out = out or Path("runs") / name
     runs = tuple(
-        Run(t, name, extra, s, out / t / (name if names.count(name) == 1 else f"{name}-{i}") / f"seed{s}")
+        Run(t, name, extra, s, out / t / _folder(name, extra, names.count(name) == 1, i) / f"seed{s}")
         for t in tasks for i, (name, extra) in enumerate(agents) for s in seeds
     )
     return Grid(name, out, runs, tuple(str(x) for x in args), str(raw.get("sandbox", "local")), tuple(env.items()))
+
+
+def _folder(name: str, extra: tuple[str, ...], only: bool, i: int) -> str:
+    """``<agent>``, or ``<label>`` for an entry with a label, or ``<agent>-<i>`` for the i-th of several unlabelled ones."""
+    import re
+
+    if "--label" in extra:
+        return re.sub(r"[^A-Za-z0-9_.+-]+", "-", extra[extra.index("--label") + 1]).strip("-.") or f"{name}-{i}"
+    return name if only else f"{name}-{i}"
+
+
+def check_args(grid: Grid) -> None:
+    """Every run's runner flags parse (caught at ``--dry-run``, not in every run's log)."""
+    import contextlib
+    import io
+
+    from mlgym.runs.runner import build_parser
+
+    parser = build_parser()
+    for run in grid.runs:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parser.parse_args(["--task", run.task, "--agent", run.agent, *grid.args, *run.agent_args])
+        except SystemExit:
+            msg = err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "bad flags"
+            raise MLGymError(f"{run.label}: bad runner flags in the grid's args: {msg}") from None
 
 
 def command(grid: Grid, run: Run, work_dir: Path) -> list[str]:
@@ -159,13 +199,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-j", "--jobs", type=int, default=1, help="runs at once (default 1)")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="run on Ray: 'local' starts a local cluster, 'auto' or ray://host:port joins one")
-    p.add_argument("--dry-run", action="store_true", help="print what would run and exit")
+    p.add_argument("--dry-run", action="store_true", help="check the grid and every run's flags, print what would run and exit")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="run again the runs that ended with status error (LLM unreachable, sandbox failure...); their old "
+                        "folders are kept as <folder>.error-<time>")
     a = p.parse_args(argv)
     if a.jobs < 1:
         raise MLGymError(f"--jobs must be at least 1, got {a.jobs}")
     grid = load_grid(a.grid, a.out)
     out = grid.out
-    todo = [r for r in grid.runs if r.state() != "done"]
+    check_args(grid)
+    errors = [r for r in grid.runs if r.state() == "error"]
+    if a.retry_errors and not a.dry_run:
+        for r in errors:
+            r.log_dir.rename(r.log_dir.with_name(f"{r.log_dir.name}.error-{int(time.time())}"))
+    todo = [r for r in grid.runs if r.state() != "done" and (a.retry_errors or r.state() != "error")]
+    if errors and not a.retry_errors:
+        print(f"{len(errors)} run(s) ended with status error; run again with --retry-errors to retry them")
     print(f"{grid.name}: {len(grid.runs)} runs, {len(grid.runs) - len(todo)} done, {len(todo)} to run, {a.jobs} at a time -> {out}")
     if a.dry_run:
         for r in grid.runs:
@@ -178,16 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ev.main([str(out), "--out", str(out / "eval"), "-q"])
     print(f"table: {out / 'eval' / 'table.json'}")
-    from mlgym.families.amlb.bench import write_results
-
-    csv_path = write_results(grid.runs, out, tag=grid.name, mode="ray" if a.ray else "local")
-    if csv_path is not None:
-        print(f"AMLB results: {csv_path}")
-    from mlgym.families.multimodal.bench import write_results as write_multimodal
-
-    mm_path = write_multimodal(grid.runs, out, env=dict(grid.env), name="results.csv" if csv_path is None else "multimodal_results.csv")
-    if mm_path is not None:
-        print(f"multimodal results: {mm_path}")
+    written: list[Path] = []
+    for adapter in sorted(bench_adapters(), key=lambda x: not x.results_name_fixed):  # a family's results file (AMLB's results.csv...)
+        ctx = BenchContext(tag=grid.name, mode="ray" if a.ray else "local", env=dict(grid.env), written=tuple(written))
+        path = adapter.write_results(grid.runs, out, ctx)
+        if path is not None:
+            written.append(path)
+            print(f"{adapter.results_label}: {path}")
     if failed:
         print(f"{len(failed)} run(s) failed; see runner.log in: " + ", ".join(str(r.log_dir) for r in failed), file=sys.stderr)
         return 1
@@ -216,7 +263,10 @@ def _ray(grid: Grid, todo: list[Run], work_dir: Path, address: str) -> Iterator[
     if started:
         ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False)
     try:
-        from mlgym.families.amlb.bench import ray_resources
+        adapters = bench_adapters()
+
+        def ray_resources(task: str) -> dict[str, float]:  # a family's constraint (AMLB's cores and memory), else one CPU
+            return next((r for ad in adapters if (r := ad.ray_resources(task)) is not None), {"num_cpus": 1.0})
 
         remote = ray.remote(num_cpus=1)(_on_ray_node)
         alive = [n["Resources"] for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call,unused-ignore]
@@ -255,13 +305,29 @@ def _run_all(grid: Grid, results: Iterator[tuple[Run, int, float]], total: int) 
         try:
             for run, rc, secs in results:
                 bar.advance(job)
-                bar.console.print(f"{'ok    ' if rc == 0 else 'FAILED'} {run.label} ({secs:.0f}s){_score(run)}")
+                bar.console.print(f"{_outcome(run, rc)} {run.label} ({secs:.0f}s){_score(run)}")
                 if rc != 0:
                     failed.append(run)
         except KeyboardInterrupt:
             bar.console.print("interrupted: run the same command again to resume")
             raise
     return failed
+
+
+def _outcome(run: Run, rc: int) -> str:
+    """``ok``, ``no submission``, ``error (reason)``, ``cancelled`` or ``FAILED``: what the run's result says."""
+    import json
+
+    try:
+        r: dict[str, Any] = json.loads((run.log_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return "FAILED" if rc != 0 else "ok"
+    from mlgym.runlog.status import run_status
+
+    status = run_status(r)
+    if status != "success":
+        return f"{status} ({r.get('reason')})"
+    return "ok" if r.get("valid_submission") else "no submission"
 
 
 def _score(run: Run) -> str:

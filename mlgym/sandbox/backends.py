@@ -1,4 +1,4 @@
-"""Sandbox backends behind one protocol.  ``make_sandbox("local" | "docker", ...)``."""
+"""The backends by name, imported lazily: ``make_sandbox("local" | "docker", ...)``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mlgym.core.errors import SandboxError
-from mlgym.sandbox.base import ExecResult, Limits, Mount, Sandbox
+from mlgym.sandbox.base import Limits, Mount, Sandbox
 
-__all__ = ["BACKENDS", "ExecResult", "Limits", "Mount", "Sandbox", "make_sandbox"]
+__all__ = ["BACKENDS", "make_sandbox"]
 
 # name -> ("module:Class", fixed keyword arguments); imported lazily.
 BACKENDS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -23,12 +23,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from mlgym.core.errors import SandboxError
 
-__all__ = ["CAPABILITIES", "Capabilities", "ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "capabilities",
-           "check_writable"]
+__all__ = ["CAPABILITIES", "Capabilities", "EnvLayer", "ExecResult", "Limits", "Mount", "Sandbox", "SandboxError", "capabilities",
+           "check_writable", "hidden_roots", "hide_roots"]
 
 MiB = 1024 * 1024
 
@@ -63,6 +63,33 @@ class Mount:
     # False: bound only, no host copy (a folder of 100k images must not cost 100k links per
     # reset); the host-side file tools see an empty folder there.  local-plain still copies.
     mirror: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvLayer:
+    """Python requirements a container needs on top of its image (the Docker backend's
+    ``env_layer`` option), with the pins they install at; ``key`` names the content (the
+    task environment's key, :func:`mlgym.tasks.taskenv.plan_for`)."""
+
+    key: str
+    requirements: tuple[str, ...]
+    constraints: tuple[str, ...] = ()
+
+
+# Host folders no sandbox may see even when they sit inside a bound tree (the harness's
+# task folders: scripts, answers).  The layers above register where they are.
+_HIDDEN_ROOTS: list[Callable[[], Iterable[Path]]] = []
+
+
+def hide_roots(provider: Callable[[], Iterable[Path]]) -> None:
+    """Register ``provider``: called at each sandbox start, it names host folders to hide."""
+    if provider not in _HIDDEN_ROOTS:
+        _HIDDEN_ROOTS.append(provider)
+
+
+def hidden_roots() -> list[Path]:
+    """Every folder the registered providers name now."""
+    return [p for provider in _HIDDEN_ROOTS for p in provider()]
 
 
 def check_writable(workspace: Path, workdir: str, mounts: Sequence[Mount], target: Path, path: str) -> None:

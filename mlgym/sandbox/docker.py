@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +51,17 @@ from mlgym.core.errors import ImageMissingError, SandboxError
 from mlgym.core.paths import resolve_in
 from mlgym.sandbox import cpu, seccomp, uids
 from mlgym.sandbox._proc import HeadTail
-from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
+from mlgym.sandbox.base import EnvLayer, ExecResult, Limits, Mount, check_writable
 
 __all__ = ["DEFAULT_IMAGE", "DockerSandbox", "connect", "gc"]
 
 log = logging.getLogger(__name__)
 DEFAULT_IMAGE = "mlgym-task:latest"
 WORKDIR = "/workspace"
-LABEL_RUN, LABEL_TASK = "mlgym.run", "mlgym.tasks.spec"
-LABEL_OWNER = "mlgym.owner"  # "<hostname>:<pid>" of the process that made the container
+# Container labels "mlgym.run", "mlgym.task", "mlgym.owner" (spelt from parts: they are not module names).
+_NS = "mlgym"
+LABEL_RUN, LABEL_TASK = f"{_NS}.run", f"{_NS}.task"
+LABEL_OWNER = f"{_NS}.owner"  # "<hostname>:<pid>" of the process that made the container
 KILL_GRACE = 2  # seconds between timeout's TERM and KILL
 # Kills every live process of uid $u in the container, using only shell builtins: no fork,
 # so a fork bomb at the pids limit cannot starve it.  First every such process is stopped
@@ -139,20 +141,17 @@ ENV_IMAGE_REPO = "mlgym-task-env"
 _env_image_lock = threading.Lock()
 
 
-def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> str:
-    """``base`` plus a layer holding ``requirements`` at the locked versions: the docker
-    counterpart of :mod:`mlgym.tasks.taskenv`, tagged ``mlgym-task-env:<content key>`` (the
-    task environment's key and the base image's id), built once, reused after."""
+def env_image(client: DockerClient, base: str, layer: EnvLayer) -> str:
+    """``base`` plus a layer holding ``layer.requirements`` at the versions of
+    ``layer.constraints``: the docker counterpart of a task environment (the caller,
+    :func:`mlgym.tasks.taskenv.sandbox_options`, plans it), tagged
+    ``mlgym-task-env:<content key>`` (the layer's key and the base image's id), built once, reused after."""
     import hashlib
     import shutil
     import tempfile
 
-    from mlgym.tasks import taskenv
-    from mlgym.sandbox.cli import _stream_build  # the same streaming build as `mlgym sandbox build`
-
-    plan = taskenv.plan_for(requirements)
     base_id = client.images.get(base).id
-    key = hashlib.sha256(f"{plan.key}:{base_id}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{layer.key}:{base_id}".encode()).hexdigest()[:16]
     tag = f"{ENV_IMAGE_REPO}:{key}"
     with _env_image_lock:
         try:
@@ -162,19 +161,36 @@ def env_image(client: DockerClient, base: str, requirements: Sequence[str]) -> s
             pass
         ctx = Path(tempfile.mkdtemp(prefix="mlgym-envimage-"))
         try:
-            taskenv.write_constraints(ctx / "constraints.txt", plan.constraints)
-            run = ["pip", "install", "--no-compile", "-c", "/tmp/mlgym-constraints.txt", *plan.requirements]
+            (ctx / "constraints.txt").write_text("".join(c + "\n" for c in layer.constraints))
+            run = ["pip", "install", "--no-compile", "-c", "/tmp/mlgym-constraints.txt", *layer.requirements]
             (ctx / "Dockerfile").write_text(
                 f"FROM {base}\nUSER root\nCOPY constraints.txt /tmp/mlgym-constraints.txt\n"
                 f"RUN {json.dumps(run)}\nRUN [\"rm\", \"-f\", \"/tmp/mlgym-constraints.txt\"]\n"
-                f"LABEL mlgym.env.core-key={plan.key} mlgym.base-image={base_id}\n"
+                f"LABEL mlgym.env-key={layer.key} mlgym.base-image={base_id}\n"
             )
-            log.info("building %s: %s on %s", tag, " ".join(plan.requirements), base)
-            for line in _stream_build(client, ctx, tag, {}, False):
+            log.info("building %s: %s on %s", tag, " ".join(layer.requirements), base)
+            for line in stream_build(client, ctx, tag, {}, False):
                 log.debug("%s", line)
         finally:
             shutil.rmtree(ctx, ignore_errors=True)
     return tag
+
+
+def stream_build(client: DockerClient, ctx: Path, tag: str, buildargs: dict[str, str], nocache: bool) -> Iterator[str]:
+    """Build the image of context ``ctx`` as ``tag``, yielding the build's output lines
+    (``mlgym sandbox build`` and :func:`env_image`); a failed build is a :class:`SandboxError`."""
+    api = client.api
+    try:
+        for chunk in api.build(path=str(ctx), tag=tag, buildargs=buildargs, nocache=nocache, rm=True,
+                               forcerm=True, decode=True, network_mode="host"):  # no NAT needed
+            if "error" in chunk:
+                raise SandboxError(f"image build failed: {str(chunk['error']).strip().splitlines()[-1]}")
+            text = chunk.get("stream") or chunk.get("status") or ""
+            for line in text.splitlines():
+                if line.strip():
+                    yield line.rstrip()
+    except docker.errors.APIError as e:
+        raise SandboxError(f"image build failed: {e.explanation or e}") from e
 
 
 def _owner() -> str:
@@ -218,9 +234,9 @@ class DockerSandbox:
     ``run_id`` / ``task`` (container labels), ``device`` ("0", "0,1" or "all": GPUs),
     ``env`` (extra environment for every exec), ``hide`` (package-data paths removed from
     the container at start), ``uid`` (the agent uid instead of a freshly allocated one),
-    ``requirements`` (the task environment's pip requirements beyond the image's own: the
-    container runs an image layer with them on top of ``image``, built once per content key,
-    see :func:`env_image`).
+    ``env_layer`` (the task environment's pip requirements beyond the image's own, with their
+    pinned versions: the container runs an image layer with them on top of ``image``, built
+    once per content key, see :func:`env_image`).
     """
 
     name = "docker"
@@ -239,7 +255,7 @@ class DockerSandbox:
         env: Mapping[str, str] | None = None,
         uid: int | None = None,
         hide: Sequence[str] = (),
-        requirements: Sequence[str] = (),
+        env_layer: EnvLayer | None = None,
         client: DockerClient | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
@@ -252,7 +268,7 @@ class DockerSandbox:
         self.extra_env = dict(env or {})
         self._uid = uid
         self.hide = tuple(hide)
-        self.requirements = tuple(requirements)
+        self.env_layer = env_layer
         self._client = client
         self.container: Any = None
         self.uid: int | None = None
@@ -280,8 +296,8 @@ class DockerSandbox:
             ) from None
         except docker.errors.APIError as e:
             raise SandboxError(f"docker: {_first_line(e)}") from e
-        if self.requirements:
-            self.image = env_image(client, self.image, self.requirements)
+        if self.env_layer is not None and self.env_layer.requirements:
+            self.image = env_image(client, self.image, self.env_layer)
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.uid, self.gid = self._hand_over()
         lim = self.limits

@@ -55,7 +55,7 @@ from mlgym.core.paths import resolve_in
 from mlgym.sandbox import cpu, seccomp, uids
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
-from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable
+from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable, hidden_roots
 
 log = logging.getLogger(__name__)
 _TAG = "MLGYM_SANDBOX_TAG"
@@ -132,9 +132,7 @@ def python_roots(python: str | None = None) -> list[Path]:
 
 def hidden_paths() -> list[Path]:
     """Paths that must not be visible even when they sit inside a bound Python tree."""
-    from mlgym.tasks.spec import benchmarks_roots  # local import: task imports sandbox
-
-    return [Path(__file__).resolve().parents[1], *benchmarks_roots()]
+    return [Path(__file__).resolve().parents[1], *hidden_roots()]  # mlgym, and the task folders (tasks.spec)
 
 
 _FIND_SPEC = (

@@ -17,7 +17,6 @@ code 3 and a one-line message on stderr naming where to place the files by hand.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -29,60 +28,13 @@ from pathlib import Path
 from typing import Callable
 
 from mlgym.core.errors import DataError
-from mlgym.tasks.spec import TaskSpec
+from mlgym.tasks.spec import MANIFEST, TaskData, TaskSpec, cache_dir, data_root, sha256_file
+
+__all__ = ["EXIT_NEEDS_FILES", "MANIFEST", "Producer", "TaskData", "build", "cache_dir", "data_root", "prepare",
+           "link_tree", "run_prepare_script"]
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 EXIT_NEEDS_FILES = 3
-
-
-def cache_dir(variable: str, name: str) -> Path:
-    """``$variable`` if set, else ``$XDG_CACHE_HOME/mlgym/<name>`` (``~/.cache/mlgym/<name>``)."""
-    env = os.environ.get(variable)
-    if env:
-        return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "mlgym", name).resolve()
-
-
-def data_root() -> Path:
-    return cache_dir("MLGYM_DATA_DIR", "data")
-
-
-class TaskData:
-    """Where one task's prepared data lives."""
-
-    def __init__(self, task: TaskSpec, root: Path | None = None) -> None:
-        self.task = task
-        self.dir = (root or data_root()) / task.name
-        self.raw = self.dir / "raw"
-        self.public = self.dir / "public"
-        self.private = self.dir / "private"
-        self.manifest = self.dir / MANIFEST
-
-    def is_ready(self, verify: bool = False) -> bool:
-        try:
-            manifest = json.loads(self.manifest.read_text())
-        except (OSError, ValueError):
-            return False
-        for rel, meta in manifest["files"].items():
-            p = self.dir / rel
-            try:
-                if p.stat().st_size != meta["size"]:
-                    return False
-            except OSError:
-                return False
-            if verify and _sha256(p) != meta["sha256"]:
-                return False
-        return True
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 Producer = Callable[[Path, Path, Path, Callable[[str], None]], None]
@@ -152,7 +104,7 @@ def _build_locked(task: TaskSpec, data: TaskData, produce: Producer, *, force: b
         for p in sorted(sub.rglob("*")):
             if p.is_file():
                 p.chmod(0o444)  # hard links into workspaces must not be writable
-                files[str(p.relative_to(data.dir))] = {"size": p.stat().st_size, "sha256": _sha256(p)}
+                files[str(p.relative_to(data.dir))] = {"size": p.stat().st_size, "sha256": sha256_file(p)}
     tmp_manifest = data.manifest.with_suffix(".tmp")
     tmp_manifest.write_text(json.dumps({"task": task.name, "prepared": time.time(), "files": files}, indent=1))
     tmp_manifest.replace(data.manifest)

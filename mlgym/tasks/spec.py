@@ -1,4 +1,4 @@
-"""Tasks are data: a YAML file read by the task's *family* (:mod:`mlgym.families.registry`).
+"""Tasks are data: a YAML file read by the task's *family* (:mod:`mlgym.tasks.catalog`).
 
 A benchmarks folder holds folder tasks (``<name>/task.yaml`` + ``env/`` + ``scripts/``,
 the default ``folder`` family) and single-file entries (``<name>.yaml`` with ``kind:``
@@ -11,25 +11,26 @@ two places is an error naming both.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 import yaml
 
 from mlgym.core.errors import TaskError
 from mlgym.core.metrics import METRICS, canonical
+from mlgym.sandbox.base import Mount, hide_roots
 
-if TYPE_CHECKING:
-    from mlgym.families.registry import TaskFamily
-
-__all__ = ["Baseline", "DEFAULT_REQUIREMENTS", "Fields", "TaskEnvironment", "TaskLimits", "TaskSpec", "benchmarks_roots",
-           "list_tasks", "task_paths"]
+__all__ = ["Baseline", "DEFAULT_REQUIREMENTS", "Family", "Fields", "TaskData", "TaskEnvironment", "TaskLimits", "TaskSpec",
+           "benchmarks_roots", "cache_dir", "data_root", "list_tasks", "task_paths"]
 
 ENTRY_SUFFIXES = (".yaml", ".yml")
-MLAGENTBENCH_MARKER = "research_problem.txt"  # <task>/scripts/research_problem.txt: an MLAgentBench task folder
-SIDECAR_STEM = ".mlgym"  # <name>.mlgym.yaml beside an MLAgentBench task folder: its direction/metric
+SIDECAR_STEM = ".mlgym"  # <name>.mlgym.yaml beside a task folder in another project's format: settings, not a task
+MANIFEST = "manifest.json"
 
 
 def benchmarks_roots() -> list[Path]:
@@ -40,6 +41,9 @@ def benchmarks_roots() -> list[Path]:
         if cand.is_dir() and (any(cand.glob("*/task.yaml")) or any(cand.glob("*.yaml"))):
             roots.append(cand)
     return list(dict.fromkeys(r.resolve() for r in roots))  # the same folder twice is not a clash
+
+
+hide_roots(benchmarks_roots)  # task folders hold hidden scripts and answers: no sandbox sees them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +110,9 @@ class TaskSpec:
     environment: TaskEnvironment = TaskEnvironment()  # the agent's Python (mlgym.tasks.taskenv)
 
     @property
-    def family(self) -> "TaskFamily":
-        from mlgym.families.registry import family  # local import: families import this module
-
-        return family(self.kind)
+    def family(self) -> "Family":
+        """The family that reads, prepares and lays out this task (:mod:`mlgym.tasks.catalog`)."""
+        return _hooks().family(self.kind)
 
     @property
     def env_dir(self) -> Path:
@@ -133,38 +136,140 @@ class TaskSpec:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> "TaskSpec":
-        from mlgym.families.registry import row_task  # tasks that are dataset rows (ML-Bench), not YAML entries
-
-        spec: TaskSpec | None = row_task(str(name_or_path))
+        """A task by name (``list_tasks()``, a family's dataset row) or by path (a task
+        folder, a YAML entry, a folder in a format a family reads)."""
+        spec: TaskSpec | None = _hooks().row_task(str(name_or_path))
         if spec is not None:
             return spec
-        path = _find(str(name_or_path))
-        return cls.from_yaml(path)
+        path, name = _find_named(str(name_or_path))
+        return cls.from_yaml(path, name=name)
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "TaskSpec":
-        """Read one task YAML (``task.yaml`` of a folder, or a single-file entry) through its family."""
-        from mlgym.families.registry import family
-
-        if path.name == MLAGENTBENCH_MARKER:  # one of MLAgentBench's own task folders (no YAML): its family reads it
-            raw: dict[str, Any] = {"kind": "mlgym.families.mlagentbench.family:MLAgentBenchFolderFamily"}
+    def from_yaml(cls, path: Path, *, name: str | None = None) -> "TaskSpec":
+        """Read one task YAML (``task.yaml`` of a folder, or a single-file entry) through its
+        family; or a folder's marker file (a format a family reads, no YAML)."""
+        marker_kind = _hooks().folder_markers().get(path.name)
+        if marker_kind is not None and path.parent.name == "scripts":
+            raw: dict[str, Any] = {"kind": marker_kind}
         else:
             raw = read_yaml(path)
         kind = raw.get("kind", "folder" if path.name == "task.yaml" else None)
         if not isinstance(kind, str):
             raise TaskError(f"{path}: kind: required for a single-file task (e.g. 'kaggle'); got {kind!r}")
         try:
-            fam = family(kind)
+            fam = _hooks().family(kind)
         except TaskError as e:
             raise TaskError(f"{path}: kind: {e}") from None
         specs: list[TaskSpec] = fam.expand(path, raw)
-        want = path.parent.name if path.name == "task.yaml" else path.parents[1].name if path.name == MLAGENTBENCH_MARKER else path.stem
+        want = path.parent.name if path.name == "task.yaml" else path.parents[1].name if marker_kind is not None else path.stem
+        if name is not None and any(spec.name == name for spec in specs):
+            want = name  # an alias (tasks.json) read from its folder's marker
         for spec in specs:
             if spec.name == want:
                 return spec
         if len(specs) == 1:
             return specs[0]
         raise TaskError(f"{path}: holds no task named {want!r}")
+
+
+def cache_dir(variable: str, name: str) -> Path:
+    """``$variable`` if set, else ``$XDG_CACHE_HOME/mlgym/<name>`` (``~/.cache/mlgym/<name>``)."""
+    env = os.environ.get(variable)
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "mlgym", name).resolve()
+
+
+def data_root() -> Path:
+    return cache_dir("MLGYM_DATA_DIR", "data")
+
+
+class TaskData:
+    """Where one task's prepared data lives."""
+
+    def __init__(self, task: TaskSpec, root: Path | None = None) -> None:
+        self.task = task
+        self.dir = (root or data_root()) / task.name
+        self.raw = self.dir / "raw"
+        self.public = self.dir / "public"
+        self.private = self.dir / "private"
+        self.manifest = self.dir / MANIFEST
+
+    def is_ready(self, verify: bool = False) -> bool:
+        try:
+            manifest = json.loads(self.manifest.read_text())
+        except (OSError, ValueError):
+            return False
+        for rel, meta in manifest["files"].items():
+            p = self.dir / rel
+            try:
+                if p.stat().st_size != meta["size"]:
+                    return False
+            except OSError:
+                return False
+            if verify and sha256_file(p) != meta["sha256"]:
+                return False
+        return True
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+
+@runtime_checkable
+class Family(Protocol):
+    """What the tasks layer asks of a task family: read its YAML into tasks, make the data
+    ready, lay out a workspace, say what the sandbox mounts and describe the task.  The
+    whole protocol (evaluation too) is :class:`mlgym.families.base.TaskFamily`; families
+    are found by :mod:`mlgym.tasks.catalog`."""
+
+    kind: str
+
+    def expand(self, path: Path, raw: dict[str, Any]) -> list[TaskSpec]: ...
+
+    def prepare(self, task: TaskSpec, *, root: Path | None = None, force: bool = False, verify: bool = False,
+                progress: Callable[[str], None] | None = None) -> TaskData: ...
+
+    def build_workspace(self, task: TaskSpec, workspace: Path) -> None: ...
+
+    def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]: ...
+
+    def describe(self, task: TaskSpec) -> str: ...
+
+
+class Catalog(Protocol):
+    """What :class:`TaskSpec` asks the catalog (:mod:`mlgym.tasks.catalog` installs itself
+    with :func:`install_catalog` when imported; ``import mlgym`` imports it)."""
+
+    def family(self, kind: str) -> Family: ...
+
+    def row_task(self, name: str) -> TaskSpec | None: ...
+
+    def folder_markers(self) -> dict[str, str]: ...
+
+    def folder_aliases(self, root: Path) -> dict[str, str]:
+        """Aliases a benchmarks folder declares for its marked folders (MLAgentBench's tasks.json): alias -> folder."""
+        ...
+
+
+_CATALOG: list[Catalog] = []
+
+
+def install_catalog(catalog: Catalog) -> None:
+    _CATALOG[:] = [catalog]
+    _scan.cache_clear()
+
+
+def _hooks() -> Catalog:
+    if not _CATALOG:
+        raise TaskError("no task catalog: import mlgym (or mlgym.tasks.catalog) first")
+    return _CATALOG[0]
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -303,22 +408,73 @@ def task_paths() -> dict[str, list[Path]]:
 
 
 def _find(name: str) -> Path:
+    return _find_named(name)[0]
+
+
+_WARNED: set[str] = set()
+
+
+def _kind_of(path: Path) -> str:
+    """The family of a task file (``folder`` for a task.yaml without ``kind:``)."""
+    marked = _hooks().folder_markers().get(path.name) if path.parent.name == "scripts" else None
+    if marked is not None:
+        return marked
+    try:
+        kind = read_yaml(path).get("kind")
+    except TaskError:
+        return "?"
+    return kind if isinstance(kind, str) else "folder" if path.name == "task.yaml" else "?"
+
+
+def _short_kind(kind: str) -> str:
+    """A family's name for messages: ``folder``, ``kaggle``; a ``module:Class`` kind by its package."""
+    return kind.partition(":")[0].split(".")[2] if kind.startswith("mlgym.families.") and kind.count(".") >= 2 else kind
+
+
+def _pick(name: str, found: list[Path]) -> Path:
+    """Of the places defining ``name``: the one in a user's ``$MLGYM_BENCHMARKS`` folder wins over
+    the bundled ones (one warning line; the built-in stays reachable as ``<family>/<name>``);
+    two user definitions, or two bundled ones, are an error naming both."""
+    user = tuple(Path(p).resolve() for p in os.environ.get("MLGYM_BENCHMARKS", "").split(os.pathsep) if p)
+    mine = [f for f in found if any(f.is_relative_to(r) for r in user)]
+    if len(found) > 1 and len(mine) == 1:
+        others = [f for f in found if f not in mine]
+        if name not in _WARNED:
+            _WARNED.add(name)
+            builtin = ", ".join(f"{_short_kind(_kind_of(f))}/{name}" for f in others)
+            shown = mine[0].parents[1] if mine[0].parent.name == "scripts" else mine[0]
+            logging.getLogger("mlgym.tasks").warning("%s: using %s; the built-in is %s", name, shown, builtin)
+        return mine[0]
+    if len(found) > 1:
+        raise TaskError(f"task {name!r} is defined twice: {found[0]} and {found[1]}; rename or remove one")
+    return found[0]
+
+
+def _find_named(name: str) -> tuple[Path, str | None]:
+    """The file defining task ``name`` and the task name to read from it (None: the file's own)."""
     p = Path(name)
     if (p / "task.yaml").is_file():
-        return (p / "task.yaml").resolve()
-    if (p / "scripts" / MLAGENTBENCH_MARKER).is_file():
-        return (p / "scripts" / MLAGENTBENCH_MARKER).resolve()
+        return (p / "task.yaml").resolve(), None
+    for marker in _hooks().folder_markers():
+        if (p / "scripts" / marker).is_file():
+            return (p / "scripts" / marker).resolve(), None
     if p.suffix in ENTRY_SUFFIXES and p.is_file():
-        return p.resolve()
+        return p.resolve(), None
     key = name.replace("/", "-") if name.count("/") == 1 and all(name.split("/")) else name  # "mlagentbench/cifar10" names "mlagentbench-cifar10"
+    paths = task_paths()
+    if key != name and key not in paths:  # "<family>/<name>": the task of that family, e.g. the built-in a user's folder hides
+        fam, _, short = name.partition("/")
+        of_family = [f for f in paths.get(short, []) if _short_kind(_kind_of(f)) == fam]
+        if len(of_family) == 1:
+            return of_family[0], short
     if "/" not in key and key not in ("", ".", ".."):
-        found = task_paths().get(key, [])
-        if len(found) > 1:
-            raise TaskError(f"task {name!r} is defined twice: {found[0]} and {found[1]}; rename or remove one")
+        found = paths.get(key, [])
         if found:
-            return found[0]
-    known = ", ".join(list_tasks()) or "none found"
-    raise TaskError(f"unknown task {name!r}; known tasks: {known}")
+            return _pick(key, found), key
+    from mlgym.core.parsing import did_you_mean
+
+    names = list_tasks()
+    raise TaskError(f"unknown task {name!r}{did_you_mean(name, names)}; known tasks: {', '.join(names) or 'none found'}")
 
 
 @lru_cache(maxsize=None)
@@ -328,8 +484,8 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
         entries = [*root.glob("*/task.yaml"), *(p for s in ENTRY_SUFFIXES for p in root.glob("*" + s))]
         # a suite folder (no task.yaml of its own) groups tasks: <suite>/<name>/task.yaml is "<suite>-<name>"
         entries += [y for y in root.glob("*/*/task.yaml") if not (y.parent.parent / "task.yaml").exists()]
-        # MLAgentBench's benchmarks folder: <name>/env/ and <name>/scripts/research_problem.txt, no task.yaml
-        mab = [y for y in root.glob(f"*/scripts/{MLAGENTBENCH_MARKER}") if not (y.parents[1] / "task.yaml").exists()]
+        # a folder in another project's format (MLAgentBench: <name>/scripts/research_problem.txt), no task.yaml
+        marked = [y for m in _hooks().folder_markers() for y in root.glob(f"*/scripts/{m}") if not (y.parents[1] / "task.yaml").exists()]
         for y in sorted(entries):
             if y.name.startswith(".") or y.stem.endswith(SIDECAR_STEM):  # <name>.mlgym.yaml: a sidecar, not a task
                 continue
@@ -337,8 +493,13 @@ def _scan(roots: tuple[Path, ...]) -> dict[str, tuple[Path, ...]]:
             if y.name == "task.yaml" and y.parent.parent != root:
                 name = f"{y.parent.parent.name}-{name}"
             names.setdefault(name, []).append(y.resolve())
-        for y in sorted(mab):
+        for y in sorted(marked):
             names.setdefault(y.parents[1].name, []).append(y.resolve())
+        if marked:  # aliases the folder declares for its marked folders (MLAgentBench's tasks.json)
+            for alias, folder in sorted(_hooks().folder_aliases(root).items()):
+                hit = [y for y in marked if y.parents[1].name == folder]
+                if hit and alias not in names:
+                    names[alias] = [hit[0].resolve()]
     return {k: tuple(v) for k, v in names.items()}
 
 

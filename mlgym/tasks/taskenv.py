@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from mlgym.core.errors import MLGymError
+from mlgym.sandbox.base import EnvLayer
 from mlgym.tasks.spec import TaskSpec
 
 __all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "plan", "write_constraints"]
@@ -335,12 +336,13 @@ def list_envs() -> list[dict[str, object]]:
 def sandbox_options(task: TaskSpec, sandbox: str, *, progress: Callable[[str], None] | None = None) -> dict[str, object]:
     """What a sandbox of kind ``sandbox`` needs to run ``task``'s environment: the
     interpreter on the local backends (built here if missing), the extra requirements
-    (an image layer, :func:`mlgym.sandbox.docker.env_image`) on Docker, whose task image
+    (an image layer, :class:`~mlgym.sandbox.base.EnvLayer`) on Docker, whose task image
     already holds the default stack, or the task's own ``image``."""
     if sandbox.startswith("local"):
         return {"python": str(ensure(task, progress=progress))}
     if sandbox == "docker" and task.environment.image:  # the task's own image, as it is
         return {"image": task.environment.image}
     if sandbox == "docker" and task.environment.requirements:
-        return {"requirements": task.environment.all_requirements}
+        env = plan_for(task.environment.all_requirements)
+        return {"env_layer": EnvLayer(env.key, env.requirements, env.constraints)}
     return {}

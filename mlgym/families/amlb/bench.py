@@ -19,13 +19,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from mlgym.core.errors import MLGymError
 
-if TYPE_CHECKING:
-    from mlgym.runs.bench import Run
+from mlgym.families.amlb.family import PREFIX
+from mlgym.families.base import BenchContext, GridRun
+
+Run = GridRun  # a grid's run (mlgym.runs.bench.Run), as this module reads it
 
 __all__ = ["AGBENCH_KEYS", "RESULT_COLUMNS", "from_agbench", "grid_tasks", "is_agbench", "ray_resources", "write_results"]
 
@@ -217,3 +220,35 @@ def write_results(runs: Sequence[Run], out: Path, *, tag: str, mode: str) -> Pat
         w.writeheader()
         w.writerows(rows)
     return path
+
+
+class _Adapter:
+    """AMLB in ``mlgym bench`` (:class:`mlgym.families.base.BenchAdapter`)."""
+
+    grid_key = "amlb"
+    grid_hint = "amlb: {benchmark, constraint, folds}"
+    results_label = "AMLB results"
+    results_name_fixed = True  # AMLB's results.csv
+
+    def claims(self, raw: dict[str, Any]) -> bool:
+        # every AutoGluon-Bench config but those of its multimodal module (another family reads those)
+        return is_agbench(raw) and raw.get("module") != "multimodal"
+
+    def from_config(self, path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path, dict[str, str]]:
+        grid, out, env = from_agbench(path, raw)
+        os.environ.update(env)  # the user's AMLB benchmarks, here and in every run
+        return grid, out, env
+
+    def grid_tasks(self, path: Path, spec: Any) -> list[str]:
+        return grid_tasks(path, spec)
+
+    def ray_resources(self, task: str) -> dict[str, float] | None:
+        if not task.startswith(PREFIX):
+            return None
+        return ray_resources(task)
+
+    def write_results(self, runs: Sequence[GridRun], out: Path, ctx: BenchContext) -> Path | None:
+        return write_results(runs, out, tag=ctx.tag, mode=ctx.mode)
+
+
+ADAPTER = _Adapter()

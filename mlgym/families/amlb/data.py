@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from mlgym.core.errors import DataError
-from mlgym.families.amlb.family import DEFAULT_METRICS, Entry, Options, amlb_metric
+from mlgym.families.amlb.options import DEFAULT_METRICS, Entry, Options, amlb_metric
 from mlgym.tasks.spec import TaskSpec
 
 SHARED = Path("shared", "data", "amlb")  # AMLB's test resources beside the checkout: <name>_{train,test}.{arff,csv}

@@ -26,26 +26,26 @@ reported (:mod:`mlgym.families.amlb.grader`), the first one is the score.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import functools
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from mlgym.grading.payload import METRICS
+from mlgym.grading import payload
 from mlgym.tasks.data import TaskData, build
-from mlgym.core.errors import DataError, TaskError
-from mlgym.families.registry import EvalResult
-from mlgym.families.folder.family import data_mounts
-from mlgym.core.metrics import METRICS, canonical
-from mlgym.sandbox import Mount
+from mlgym.core.errors import TaskError
+from mlgym.core.template import render_starter
+from mlgym.grading.base import EvalResult, Submission
+from mlgym.grading.scoring import run_eval
+from mlgym.families.amlb.options import DEFAULT_METRICS, Constraint, Entry, Options, amlb_metric
+from mlgym.families.base import data_mounts
+from mlgym.sandbox.base import Mount
 from mlgym.tasks.spec import TaskSpec, common_fields
 
-__all__ = ["AMLBFamily", "Constraint", "Entry", "amlb_metric", "benchmark_files", "constraints", "entries", "ids",
+__all__ = ["AMLBFamily", "Constraint", "DEFAULT_METRICS", "Entry", "Options", "amlb_metric", "benchmark_files", "constraints", "entries", "ids",
            "load_id", "row_task", "task_id", "task_names"]
 
 KIND = "amlb"
@@ -59,57 +59,8 @@ ENTRY_KEYS = ("name", "openml_task_id", "dataset", "metric", "folds", "max_runti
 DATASET_KEYS = ("train", "test", "target", "type")
 CONSTRAINT_KEYS = ("folds", "max_runtime_seconds", "cores", "max_mem_size_mb", "min_vol_size_mb", "ec2_instance_type")
 TYPES = ("binary", "multiclass", "regression")
-# AMLB's metrics for a task type when a definition names none; all of them are always reported.
-DEFAULT_METRICS = {"binary": ("auc", "logloss", "acc", "balacc"), "multiclass": ("logloss", "acc", "balacc"),
-                   "regression": ("rmse", "r2", "mae")}
 REQUIREMENTS = ("FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==2.1.4")  # FLAML's AutoML imports xgboost; the automl agent
 MAX_MEMORY_MB = 8192  # when a constraint names no memory (AMLB: the machine's)
-
-
-def amlb_metric(name: str) -> str:
-    """The library metric (:mod:`mlgym.core.metrics`) for an AMLB, AutoGluon or scikit-learn metric name."""
-    got = canonical(name)
-    if got is None or METRICS[got].kind == "harness":
-        raise TaskError(f"unknown metric {name!r}; known: {', '.join(m for m in METRICS if METRICS[m].kind != 'harness')}")
-    return got
-
-
-@dataclasses.dataclass(frozen=True)
-class Constraint:
-    name: str
-    folds: int
-    max_runtime_seconds: int
-    cores: int
-    max_mem_size_mb: int | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One dataset of a benchmark file, its ``__defaults__`` applied."""
-
-    benchmark: str
-    name: str
-    source: Path  # the benchmark file
-    openml_task_id: int | None
-    train: tuple[str, ...]  # local dataset: one file, or one per fold
-    test: tuple[str, ...]
-    target: str | None
-    metrics: tuple[str, ...]  # AMLB spellings as written, the first is optimised
-    type: str | None
-    description: str
-    own: tuple[tuple[str, int], ...]  # folds / max_runtime_seconds / cores / max_mem_size_mb set by the file
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """What an AMLB task adds to its TaskSpec."""
-
-    entry: Entry
-    fold: int
-    constraint: Constraint
-    max_runtime_seconds: int
-    cores: int
-    memory_mb: int
 
 
 # ------------------------------------------------------------------ definitions
@@ -327,10 +278,10 @@ def task_names() -> list[str]:
 
 
 def row_task(name: str) -> TaskSpec | None:
-    """The registry hook (:data:`mlgym.families.registry.ROW_FAMILIES`): the task ``name``, None for other families' names."""
+    """The row source (:class:`mlgym.tasks.catalog.RowSource`): the task ``name``, None for other families' names."""
     if name in ("amlb", PREFIX) or name.startswith("amlb-"):
-        raise TaskError(f"name an AMLB task: amlb/<benchmark>/<dataset>/<fold>[@<constraint>], e.g. amlb/test/kc2/0; "
-                        f"`mlgym tasks --family amlb` lists them")
+        raise TaskError("name an AMLB task: amlb/<benchmark>/<dataset>/<fold>[@<constraint>], e.g. amlb/test/kc2/0; "
+                        "`mlgym tasks --family amlb` lists them")
     if not name.startswith(PREFIX) or Path(name).exists():  # a folder of that name is a path, not an id
         return None
     return load_id(name)
@@ -368,6 +319,16 @@ def _opts(task: TaskSpec) -> Options:
 class AMLBFamily:
     kind = KIND
 
+    # capability (mlgym.tasks.catalog.RowSource)
+    def row_task(self, name: str) -> TaskSpec | None:
+        return row_task(name)
+
+    def task_names(self) -> list[str]:
+        return task_names()
+
+    def rows_note(self) -> str | None:
+        return None  # benchmark files on disk: cheap to list
+
     def expand(self, path: Path, raw: dict[str, Any]) -> list[TaskSpec]:
         raise TaskError(f"{path}: AMLB tasks come from AMLB benchmark files (benchmarks/amlb/ or "
                         f"${USER_DIR_ENV}/benchmarks/), named amlb/<benchmark>/<dataset>/<fold>; not from a task YAML")
@@ -384,12 +345,8 @@ class AMLBFamily:
 
     def build_workspace(self, task: TaskSpec, workspace: Path) -> None:
         opts = _opts(task)
-        text = (HERE / "starter.py").read_text()
-        line = 'CONFIG = {"cores": 1, "seconds": 60, "submission": "predictions.csv"}'
-        assert line in text, "amlb_starter.py lost its CONFIG line"
         config = {"cores": opts.cores, "seconds": opts.max_runtime_seconds, "submission": SUBMISSION}
-        text = text.replace(line, f"CONFIG = {json.dumps(config)}")
-        text = "\n".join(ln for ln in text.splitlines() if not ln.startswith(("# The AMLB family", "# mypy:"))) + "\n"
+        text = render_starter((HERE / "starter.py").read_text(), config, drop=("# The AMLB family", "# mypy:"))
         (workspace / "train.py").write_text(text)
 
     def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]:
@@ -409,10 +366,9 @@ class AMLBFamily:
             f"of memory; the episode ends after {task.limits.max_time:.0f} s. The starter train.py fits a small scikit-learn pipeline."
         )
 
-    def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
+    def evaluate(self, task: TaskSpec, data: TaskData, submission: Submission, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
-        from mlgym.grading.scoring import run_eval  # local import: scoring imports families
 
-        files: dict[str, Path | bytes] = {"amlb_grader.py": HERE / "grader.py", "metrics.py": METRICS}
-        return run_eval(task, data, submission_dir, files, [python, "amlb_grader.py", "--answers", "answers"],
+        files: dict[str, Path | bytes] = {"amlb_grader.py": HERE / "grader.py", "metrics.py": payload.METRICS}
+        return run_eval(task, data, submission, files, [python, "amlb_grader.py", "--answers", "answers"],
                         sandbox=sandbox, sandbox_options=sandbox_options)

@@ -15,30 +15,15 @@ from typing import Any, Callable
 
 from mlgym.tasks.data import TaskData, build, run_prepare_script
 from mlgym.core.errors import TaskError
-from mlgym.families.registry import EvalResult
-from mlgym.sandbox import Mount
+from mlgym.grading.base import EvalResult, Submission
+from mlgym.grading.scoring import run_eval
+from mlgym.families.base import DATA_DIR, FamilyBase, data_mounts, describe
 from mlgym.tasks.spec import TaskSpec, common_fields
 
-DATA_DIR = "data"  # where every built-in family shows the public data
+__all__ = ["DATA_DIR", "FolderFamily", "data_mounts", "describe"]
 
 
-def data_mounts(data: TaskData) -> list[Mount]:
-    """The public data, read-only at ``data/`` (shared by the built-in families)."""
-    return [Mount(data.public, DATA_DIR)]
-
-
-def describe(task: TaskSpec) -> str:
-    """Problem, data, submission and metric: the task part of the first observation."""
-    subs = ", ".join(task.submission)
-    return (
-        f"Research Problem: {task.description}\n\n"
-        f"The task data is in the read-only folder {DATA_DIR}/. Your submission is the file(s) {subs} "
-        f"in the current directory; it is scored on {task.metric} "
-        f"({task.direction} is better) when you give the Final Answer."
-    )
-
-
-class FolderFamily:
+class FolderFamily(FamilyBase):
     kind = "folder"
 
     def expand(self, path: Path, raw: dict[str, Any]) -> list[TaskSpec]:
@@ -57,15 +42,8 @@ class FolderFamily:
     def build_workspace(self, task: TaskSpec, workspace: Path) -> None:
         shutil.copytree(task.env_dir, workspace, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
 
-    def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]:
-        return data_mounts(data)
-
-    def describe(self, task: TaskSpec) -> str:
-        return describe(task)
-
-    def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
+    def evaluate(self, task: TaskSpec, data: TaskData, submission: Submission, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
-        from mlgym.grading.scoring import run_eval  # local import: scoring imports families
 
-        return run_eval(task, data, submission_dir, {"eval.py": task.eval_script}, [python, "eval.py", "--answers", "answers"],
+        return run_eval(task, data, submission, {"eval.py": task.eval_script}, [python, "eval.py", "--answers", "answers"],
                         sandbox=sandbox, sandbox_options=sandbox_options)

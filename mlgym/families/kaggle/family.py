@@ -26,21 +26,22 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from mlgym.grading.payload import GRADER, METRICS
-from mlgym.families.kaggle.family import source as kaggle
+from mlgym.grading import payload
+from mlgym.families.kaggle import source as kaggle
 from mlgym.tasks.data import TaskData, build
 from mlgym.core.errors import TaskError
-from mlgym.families.registry import EvalResult
-from mlgym.families.folder.family import data_mounts, describe
+from mlgym.core.template import render_starter
+from mlgym.grading.base import EvalResult, Submission
+from mlgym.grading.scoring import run_eval
+from mlgym.families.base import data_mounts, describe
 from mlgym.families.kaggle.leaderboard import read_scores, standing
 from mlgym.core.metrics import METRICS
-from mlgym.sandbox import Mount
+from mlgym.sandbox.base import Mount
 from mlgym.tasks.spec import Fields, TaskSpec, common_fields
 
 HERE = Path(__file__).resolve().parent
 OWN_KEYS = ("competition", "id", "target", "split", "extra_files", "train_file", "leaderboard")
 SPLIT_KEYS = ("fraction", "seed", "group", "group_sep", "stratify")
-STARTER_LINE = 'CONFIG = {"id": "Id", "targets": ["y"], "kind": "number", "log_target": False, "submission": "submission.csv"}'
 
 
 class KaggleFamily:
@@ -90,10 +91,7 @@ class KaggleFamily:
         metric = METRICS[task.metric]
         config = {"id": comp.id_col, "targets": list(comp.targets), "kind": metric.kind,
                   "log_target": task.metric in ("rmse_log", "rmsle"), "submission": task.submission[0]}
-        text = (HERE / "starter.py").read_text()
-        assert STARTER_LINE in text, "kaggle_starter.py lost its CONFIG line"
-        text = text.replace(STARTER_LINE, f"CONFIG = {json.dumps(config)}".replace("false", "False").replace("true", "True"))
-        text = "\n".join(line for line in text.splitlines() if not line.startswith(("# The Kaggle family", "# mypy:"))) + "\n"
+        text = render_starter((HERE / "starter.py").read_text(), config, drop=("# The Kaggle family", "# mypy:"))
         (workspace / "train.py").write_text(text)
 
     def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]:
@@ -102,12 +100,11 @@ class KaggleFamily:
     def describe(self, task: TaskSpec) -> str:
         return describe(task)
 
-    def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
+    def evaluate(self, task: TaskSpec, data: TaskData, submission: Submission, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
-        from mlgym.grading.scoring import run_eval  # local import: scoring imports families
 
         opts = _opts(task)
-        res = run_eval(task, data, submission_dir, grader_files(task), grader_argv(python), sandbox=sandbox, sandbox_options=sandbox_options)
+        res = run_eval(task, data, submission, grader_files(task), grader_argv(python), sandbox=sandbox, sandbox_options=sandbox_options)
         if res.valid and res.score is not None and opts.leaderboard is not None:
             res.leaderboard = standing(res.score, read_scores(opts.leaderboard), task.higher_is_better)
         return res
@@ -119,7 +116,7 @@ def grader_files(task: TaskSpec) -> dict[str, Path | bytes]:
     kind = METRICS[task.metric].kind
     config = {"submission": task.submission[0], "answers": "answers.csv", "id": comp.id_col, "targets": list(comp.targets),
               "metric": task.metric, "also": [m.name for m in METRICS.values() if m.kind == kind and m.name != task.metric and not m.multi]}
-    return {"grader.py": GRADER, "metrics.py": METRICS, "grader.json": json.dumps(config).encode()}
+    return {"grader.py": payload.GRADER, "metrics.py": payload.METRICS, "grader.json": json.dumps(config).encode()}
 
 
 def grader_argv(python: str) -> list[str]:

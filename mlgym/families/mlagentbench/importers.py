@@ -263,3 +263,22 @@ def import_mlagentbench_tree(root: str | Path, out: str | Path, *, task: str | N
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel) or "run"
         made.append(import_mlagentbench(src, out / f"{name}-{_short_hash(src)}", task=task, default_task=default_task))
     return made
+
+
+class _Importer:
+    """MLAgentBench's logs in ``mlgym eval`` (a ``run_importers`` plugin: :class:`mlgym.tasks.catalog.RunImporter`)."""
+
+    run_format = "mlagentbench"  # mlgym eval --import-mlagentbench DIR
+    run_label = "MLAgentBench"
+
+    def find_runs(self, root: str | Path) -> list[Path]:
+        return find_mlagentbench_runs(root)
+
+    def import_runs(self, root: str | Path, dest: Path, *, default_task: str | None = None) -> list[Path]:
+        return import_mlagentbench_tree(root, dest, default_task=default_task)
+
+    def task_name(self, name: str) -> str:
+        return mlgym_task_name(name)
+
+
+IMPORTER = _Importer()

@@ -48,9 +48,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
 from mlgym.tasks.data import TaskData, build, data_root
+from mlgym.tasks.spec import TaskSpec
 from mlgym.core.errors import DataError, MLGymError, TaskError
-from mlgym.families.registry import EvalResult
-from mlgym.sandbox import Limits, Mount
+from mlgym.grading.base import EvalResult, Submission
+from mlgym.sandbox.base import Limits, Mount
 
 __all__ = ["HUB", "PINS", "PREFIX", "MLBenchFamily", "Row", "check_arguments", "check_type", "load_rows", "row_task",
            "task_names"]
@@ -284,7 +285,7 @@ def timeout() -> float:
 
 
 def spec_for(row: Row) -> Any:
-    from mlgym.tasks.spec import Baseline, TaskEnvironment, TaskLimits, TaskSpec
+    from mlgym.tasks.spec import Baseline, TaskEnvironment, TaskLimits
 
     t = timeout()
     src = source()
@@ -456,7 +457,7 @@ def execute_in_checkout(row: Row, files: dict[str, bytes], argv: list[str], *, s
                         network: bool = False) -> Execution:
     """Write ``files`` (relative to the row's folder) into a fresh checkout and run ``argv`` from
     that folder in a fresh sandbox, killed (with its process tree) after ``seconds``."""
-    from mlgym.sandbox import make_sandbox
+    from mlgym.sandbox.backends import make_sandbox
     from mlgym.core.scratch import scratch_dir
 
     opts = dict(sandbox_options or {})
@@ -501,6 +502,20 @@ def last_line(text: str) -> str:
 # ------------------------------------------------------------------ the family
 class MLBenchFamily:
     kind = "mlbench"
+
+    # capability (mlgym.tasks.catalog.RowSource)
+    def row_task(self, name: str) -> TaskSpec | None:
+        spec: TaskSpec | None = row_task(name)
+        return spec
+
+    def task_names(self) -> list[str]:
+        return task_names()
+
+    def rows_note(self) -> str | None:
+        if os.environ.get("MLGYM_MLBENCH"):
+            return None
+        return (f"rows of a hub dataset, not loaded here; `mlgym tasks --family {self.kind}` lists them "
+                f"(offline: set MLGYM_MLBENCH to a JSONL/parquet file of its rows)")
 
     def expand(self, path: Path, raw: dict[str, Any]) -> list[Any]:
         raise TaskError(f"{path}: ML-Bench tasks are not YAML entries: set MLGYM_MLBENCH (or use the hub) and name "
@@ -551,9 +566,8 @@ class MLBenchFamily:
         row = options(task).row
         return {row.run_sh: oracle_script(row)}, row.output
 
-    def evaluate(self, task: Any, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
-                 python: str = "python", sandbox_options: dict[str, Any] | None = None,
-                 final_answer: str | None = None) -> EvalResult:
+    def evaluate(self, task: Any, data: TaskData, submission: Submission, *, sandbox: str = "local",
+                 python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
         """``run.sh`` in the row's folder is the submission; without one, the first fenced
         code block of the episode's Final Answer is (ML-Bench lets the agent answer with the
         command itself; plain prose is not taken for a command)."""
@@ -565,10 +579,10 @@ class MLBenchFamily:
         with tempfile.TemporaryDirectory(prefix="mlgym-mlbench-sub-") as tmp:
             dest = Path(tmp) / "run.sh"
             try:
-                fs.copy_out(submission_dir, row.run_sh, dest, limit=1 << 20)
+                fs.copy_out(submission.dir, row.run_sh, dest, limit=1 << 20)
                 script = dest.read_bytes()
             except FileNotFoundError:
-                answer = extract_script(final_answer or "", fenced_only=True)
+                answer = extract_script(submission.final_answer or "", fenced_only=True)
                 if not answer:
                     return EvalResult(error=f"no submission: {row.run_sh} not found in the workspace and no command in the final answer",
                                       metrics={"exec_pass": 0.0, "args_pass": 0.0, "type_pass": 0.0, "all_pass": 0.0})

@@ -30,14 +30,15 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import yaml
 
 from mlgym.core.errors import MLGymError
 
-if TYPE_CHECKING:
-    from mlgym.runs.bench import Run
+from mlgym.families.base import BenchContext, GridRun
+
+Run = GridRun  # a grid's run (mlgym.runs.bench.Run), as this module reads it
 
 __all__ = ["CONSTRAINTS", "KEYS", "RESULT_COLUMNS", "from_agbench", "is_multimodal", "write_results"]
 
@@ -213,3 +214,31 @@ def write_results(runs: Sequence[Run], out: Path, *, env: dict[str, str], name: 
         w.writeheader()
         w.writerows(rows)
     return path
+
+
+class _Adapter:
+    """AutoGluon-Bench multimodal configs in ``mlgym bench`` (:class:`mlgym.families.base.BenchAdapter`)."""
+
+    grid_key = None
+    grid_hint = ""
+    results_label = "multimodal results"
+    results_name_fixed = False
+
+    def claims(self, raw: dict[str, Any]) -> bool:
+        return is_multimodal(raw)
+
+    def from_config(self, path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path, dict[str, str]]:
+        return from_agbench(path, raw)
+
+    def grid_tasks(self, path: Path, spec: Any) -> list[str]:
+        return []
+
+    def ray_resources(self, task: str) -> dict[str, float] | None:
+        return None
+
+    def write_results(self, runs: Sequence[GridRun], out: Path, ctx: BenchContext) -> Path | None:
+        name = "multimodal_results.csv" if any(p.name == "results.csv" for p in ctx.written) else "results.csv"
+        return write_results(runs, out, env=ctx.env, name=name)
+
+
+ADAPTER = _Adapter()

@@ -41,17 +41,19 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mlgym.grading.payload import GRADER, METRICS
+from mlgym.core.template import render_starter
+from mlgym.grading import payload
 from mlgym.tasks.data import TaskData, build
 from mlgym.core.errors import DataError, TaskError
-from mlgym.families.registry import EvalResult
-from mlgym.families.folder.family import describe as folder_describe
+from mlgym.grading.base import EvalResult, Submission
+from mlgym.grading.scoring import run_eval
+from mlgym.families.base import describe as folder_describe
 from mlgym.families.multimodal.data import (
     REGISTRY, CustomLoader, DatasetConfig, Splits, ag_metric, infer_images, infer_text, load_config, load_custom,
     read_config, registered,
 )
 from mlgym.core.metrics import METRICS, Metric
-from mlgym.sandbox import Mount
+from mlgym.sandbox.base import Mount
 from mlgym.tasks.spec import Fields, TaskSpec, benchmarks_roots, common_fields
 
 HERE = Path(__file__).resolve().parent
@@ -211,8 +213,7 @@ class MultimodalFamily:
         return data
 
     def build_workspace(self, task: TaskSpec, workspace: Path) -> None:
-        text = (HERE / "starter.py").read_text()
-        text = "\n".join(line for line in text.splitlines() if not line.startswith(("# The multimodal family", "# mypy:"))) + "\n"
+        text = render_starter((HERE / "starter.py").read_text(), drop=("# The multimodal family", "# mypy:"))
         (workspace / "train.py").write_text(text)
 
     def mounts(self, task: TaskSpec, data: TaskData) -> list[Mount]:
@@ -233,11 +234,10 @@ class MultimodalFamily:
             "row_id and the label, one row per test row, like data/sample_submission.csv. The starter train.py "
             "uses all three kinds of columns.")
 
-    def evaluate(self, task: TaskSpec, data: TaskData, submission_dir: Path, *, sandbox: str = "local",
+    def evaluate(self, task: TaskSpec, data: TaskData, submission: Submission, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
-        from mlgym.grading.scoring import run_eval  # local import: scoring imports families
 
-        return run_eval(task, data, submission_dir, grader_files(task, data), [python, "multimodal_grade.py", "--config", "grader.json", "--answers", "answers"],
+        return run_eval(task, data, submission, grader_files(task, data), [python, "multimodal_grade.py", "--config", "grader.json", "--answers", "answers"],
                         sandbox=sandbox, sandbox_options=sandbox_options)
 
 
@@ -249,7 +249,7 @@ def grader_files(task: TaskSpec, data: TaskData) -> dict[str, Path | bytes]:
                               "metric": task.metric,
                               "also": [m.name for m in METRICS.values() if m.kind == kind and m.name != task.metric and not m.multi
                                        and not m.name.startswith("custom:")]}
-    files: dict[str, Path | bytes] = {"grader.py": GRADER, "metrics.py": METRICS,
+    files: dict[str, Path | bytes] = {"grader.py": payload.GRADER, "metrics.py": payload.METRICS,
                                       "multimodal_grade.py": HERE / "grade.py"}
     if opts.custom_metric is not None:
         cm = opts.custom_metric
