@@ -31,6 +31,7 @@ from mlgym.core.errors import MLGymError
 from mlgym.families.registry import EvalResult
 from mlgym.core.scratch import scratch_dir
 from mlgym.core.fs import copy_out
+from mlgym.grading import isolate
 from mlgym.sandbox import Limits, Mount, make_sandbox
 from mlgym.tasks.spec import TaskSpec
 
@@ -98,6 +99,12 @@ def evaluate(
     return result
 
 
+def _size_mb(folder: Path) -> int:
+    """What copying ``folder`` costs, in MiB (local-plain copies the answers into the eval)."""
+    total = sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    return total // (1 << 20) + 1
+
+
 def run_eval(
     task: TaskSpec,
     data: TaskData,
@@ -118,30 +125,39 @@ def run_eval(
     if linked:  # never follow an agent's link on the host: it could point at any file
         return EvalResult(error=f"invalid submission: {', '.join(linked)} is a symbolic link, not a file")
     start = time.monotonic()
+    # Grader isolation (mlgym.grading.isolate): grader files read-only beside the submission,
+    # `python -I`, totals capped, the scratch under a quota of its own.
     with tempfile.TemporaryDirectory(prefix="mlgym-eval-", dir=scratch_dir()) as tmp:  # collected if we are killed
-        ws = Path(tmp) / "ws"
-        ws.mkdir()
-        for f in task.submission:
-            try:  # never through the agent's links, never blocking on its FIFOs
-                copy_out(submission_dir, f, ws / f)
-            except (OSError, MLGymError) as e:
-                return EvalResult(error=f"invalid submission: {f}: {e}")
-        for name, src in files.items():
-            if isinstance(src, bytes):
-                (ws / name).write_bytes(src)
-            else:
-                shutil.copyfile(src, ws / name)
-        (ws / "answers").mkdir()
+        root = Path(tmp) / "q"
+        root.mkdir()
+        ws = root / "ws"
         limits = Limits(timeout=task.eval_timeout, memory_mb=task.limits.memory_mb, output_bytes=16 * 1024)
-        box = make_sandbox(sandbox, ws, limits=limits, mounts=[Mount(data.private, "answers")], **(sandbox_options or {}))
-        box.start()
+        gdir = root / "grader"
+        mounts = [Mount(data.private, "answers"), isolate.mount(gdir)]
+        box = make_sandbox(sandbox, ws, limits=limits, mounts=mounts, **(sandbox_options or {}))
+        quota = isolate.scratch_quota(root, _size_mb(data.private) if box.name == "local-plain" else 0)
         try:
-            if box.name == "local-plain":  # no mounts without isolation: copy the answers in
-                shutil.rmtree(ws / "answers")
-                shutil.copytree(data.private, ws / "answers")
-            res = box.exec(argv)
+            ws.mkdir()
+            budget = isolate.submission_budget()
+            for f in task.submission:
+                try:  # never through the agent's links, never blocking on its FIFOs; holes stay holes
+                    copy_out(submission_dir, f, ws / f, budget=budget)
+                except (OSError, MLGymError) as e:
+                    return EvalResult(error=f"invalid submission: {f}: {e}")
+            isolate.stage(gdir, files)
+            (ws / "answers").mkdir()
+            (ws / isolate.GRADER_DIR).mkdir()
+            box.start()
+            try:
+                if box.name == "local-plain":  # no mounts without isolation: copy the answers and grader in
+                    shutil.rmtree(ws / "answers")
+                    shutil.copytree(data.private, ws / "answers")
+                    isolate.copy_in(gdir, ws)
+                res = box.exec(isolate.argv(argv, files))
+            finally:
+                box.stop()
         finally:
-            box.stop()
+            quota.release()
     seconds = round(time.monotonic() - start, 3)
     if not res.ok:
         lines = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()

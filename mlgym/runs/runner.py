@@ -212,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.quiet)
+    if args.sandbox != "docker":  # quota mounts die with this process (Docker binds from the host's namespace)
+        from mlgym.sandbox.mountns import enter_private
+
+        enter_private()
     t0 = time.monotonic()
     try:
         result = run(args)

@@ -1,6 +1,6 @@
 """A private mount namespace for the runner, so that per-episode mounts die with it.
 
-:func:`enter_private` (root, while the process has a single thread: ``unshare(CLONE_NEWNS)``
+:func:`enter_private` (root, while the process has a single *Python* thread: ``unshare(CLONE_NEWNS)``
 moves only the calling thread of a multi-threaded process) gives the process its own mount
 namespace with every mount made private (nothing propagates back to the host).  Workspace
 quotas mounted afterwards (:mod:`mlgym.sandbox.quota`) exist only there, and their images are
@@ -33,10 +33,12 @@ def private() -> bool:
 
 
 def _threads() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 2
+    """Python threads of this process.  Native helper threads (OpenBLAS/OpenMP pools started
+    when numpy loads) stay in the old namespace, which is harmless: they neither mount nor
+    start processes; every thread and process started later comes from this one."""
+    import threading
+
+    return threading.active_count()
 
 
 def enter_private() -> bool:
