@@ -2,7 +2,8 @@
 # Install mlgym into ./.venv (Python 3.11+) at the exact versions pinned in requirements.lock.
 #   ./install.sh           the package and what the offline default task needs
 #   ./install.sh --torch   + PyTorch (CPU) for the cifar10 task
-#   ./install.sh --test    + test tools and the system services the test suite uses
+#   ./install.sh --rl      + the RL stacks (openenv, verifiers, trl, transformers, ray; docs/rl.md)
+#   ./install.sh --test    + test tools, the RL stacks and the system services the test suite uses
 #                          (bubblewrap, Docker with a locally built base image, Chromium)
 #   ./install.sh --no-lock the newest versions setup.cfg allows (scripts/lock.sh uses it)
 # Environment: PYTHON (default python3), VENV (default .venv).
@@ -11,13 +12,14 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 LOCK=requirements.lock
-TORCH=0; TEST=0
+TORCH=0; TEST=0; RL=0
 for arg in "$@"; do
   case "$arg" in
     --torch) TORCH=1 ;;
-    --test) TEST=1; TORCH=1 ;;
+    --rl) RL=1; TORCH=1 ;;
+    --test) TEST=1; TORCH=1; RL=1 ;;
     --no-lock) LOCK= ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +49,7 @@ VPIP=("$VENV/bin/python" -m pip install -q)
 # pip and setuptools first: mlgym is built with the venv's (locked) setuptools, not a fresh one.
 "${VPIP[@]}" --upgrade pip setuptools
 extras="dev"
+[ "$RL" = 0 ] || extras="$extras,rl"
 if [ "$TORCH" = 1 ]; then
   say "installing PyTorch 2.13.0 (CPU)"
   # On this project's machines the CPU wheel comes from the local wheel cache pip is configured

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
-INSTALLED_EXTRAS = {"dev", "torch"}  # what ./install.sh --test installs
+INSTALLED_EXTRAS = {"dev", "torch", "rl"}  # what ./install.sh --test installs
 BOOTSTRAP = {"pip", "setuptools"}  # locked too: install.sh upgrades them first and builds with them
 
 
@@ -87,6 +87,13 @@ def test_every_pip_call_is_constrained_by_the_lock(tmp_path):
     for call in calls:
         assert call[call.index("-c") + 1] == "requirements.lock", call
     assert any("torch==2.13.0" in c for c in calls) and any(".[dev]" in c for c in calls)
+
+
+def test_rl_installs_the_rl_extra(tmp_path):
+    """--rl (and --test, which sets the same flags before its system services) add the rl extra and torch."""
+    calls = run_install(tmp_path, "--rl")
+    assert any(".[dev,rl]" in c for c in calls) and any("torch==2.13.0" in c for c in calls), calls
+    assert "--test) TEST=1; TORCH=1; RL=1 ;;" in (ROOT / "install.sh").read_text()
 
 
 def test_no_lock_resolves_from_setup_cfg(tmp_path):
