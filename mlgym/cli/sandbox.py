@@ -162,7 +162,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         (root / "data" / "d.txt").write_text("data\n")
         (root / "secret.txt").write_text("s3cret\n")
         os.chmod(root, 0o755)
-        limits = Limits(timeout=20, memory_mb=512, max_processes=128, output_bytes=4096)
+        limits = Limits(timeout=20, memory_mb=512, max_processes=128, output_bytes=4096, cpus=1.0)
         sb = make_sandbox(args.backend, root / "ws", limits=limits, mounts=[Mount(root / "data", "data")], **options)
         isolated = sb.name != "local-plain"
         print(f"backend {sb.name}")
@@ -179,6 +179,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 status = "ok  " if problem is None else "FAIL"
                 failures += problem is not None
                 print(f"  {status}  {name} ({time.monotonic() - t:.2f}s){'' if problem is None else ': ' + problem}")
+            from mlgym.sandbox.report import limits_report
+
+            print("limits:")
+            for limit, enforced, how in limits_report(sb):  # reported; only a missing filter on bwrap/docker fails
+                print(f"  {'enforced    ' if enforced else 'NOT enforced'}  {limit}: {how}")
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1
 
