@@ -116,3 +116,17 @@ def test_sandbox_check_reports_each_limit(tmp_path: Path) -> None:
         rows = {name: (ok, how) for name, ok, how in limits_report(box)}
     for name in ("syscall filter", "session keyring", "cpu quota", "cores", "memory", "processes"):
         assert rows[name][0], (name, rows[name])
+
+
+def test_amlb_constraint_cores_reach_the_episode_limits() -> None:
+    """AMLB's constraint names the cores: the task's limits carry them, the episode's sandbox gets that cpuset."""
+    from mlgym.tasks.spec import TaskSpec
+
+    spec = TaskSpec.load("amlb/small/car/7@1h8c")
+    assert spec.limits.cores == 8
+    assert TaskSpec.load("digits").limits.cores == 0
+    try:
+        from mlgym.env.episode import episode_limits
+    except ImportError:  # older layout: the env module computes them itself
+        from mlgym.env.core import _episode_limits as episode_limits  # type: ignore[attr-defined,no-redef]
+    assert episode_limits(spec).cores == 8

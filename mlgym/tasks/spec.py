@@ -62,6 +62,7 @@ class TaskLimits:
     output_bytes: int = 64 * 1024
     network: bool = False
     workspace_mb: int = 4096  # the episode's workspace quota (mlgym.sandbox.quota)
+    cores: int = 0  # cores the episode's sandbox gets (a cpuset; AMLB's constraint names them); 0: no limit
 
 
 # The default task environment: what the shipped offline tasks' agent code and graders import.

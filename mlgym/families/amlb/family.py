@@ -298,7 +298,7 @@ def _spec(entry: Entry, fold: int, c: Constraint, name: str) -> TaskSpec:
             + (f": {entry.description}" if entry.description else "") + ".")
     limit = float(runtime + max(60, runtime // 4))  # AMLB's budget plus a margin for loading, predicting, the harness
     raw = {"name": name, "metric": metric, "description": desc,
-           "limits": {"max_time": limit, "exec_timeout": limit, "memory_mb": memory}}
+           "limits": {"max_time": limit, "exec_timeout": limit, "memory_mb": memory, "cores": cores}}  # cores enforced
     common = common_fields(entry.source, raw, name=name, submission=SUBMISSION, requirements=REQUIREMENTS)
     return TaskSpec(root=entry.source.parent, kind=KIND, options=Options(entry, fold, c, runtime, cores, memory), **common)
 
