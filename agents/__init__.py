@@ -27,7 +27,10 @@ def load_agent(name: str) -> Any:
     """The agent class for ``--agent name`` (or a ``module:Class`` path of the user's)."""
     target = AGENTS.get(name, name if ":" in name else None)
     if target is None:
-        raise AgentError(f"unknown agent {name!r}; choose one of: {', '.join(AGENTS)} (or module:Class)")
+        from mlgym.core.parsing import did_you_mean
+
+        raise AgentError(f"unknown agent {name!r}{did_you_mean(name, AGENTS)}; choose one of: {', '.join(AGENTS)} "
+                         "(or module:Class; `mlgym agents` describes them)")
     module, _, cls = target.partition(":")
     try:
         return getattr(importlib.import_module(module), cls)

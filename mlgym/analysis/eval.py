@@ -37,6 +37,7 @@ from mlgym.core.errors import MLGymError
 from mlgym.grading.passk import columns as passk_columns, pass_table
 from mlgym.core.scratch import collect as collect_scratch, scratch_dir
 from mlgym.tasks.spec import TaskSpec
+from mlgym.runlog.status import lock_held, run_label, run_status
 from mlgym.runlog.trace import TRACE, Trace, load, restore_workspace
 
 __all__ = [
@@ -57,12 +58,12 @@ RUN_COLUMNS = [
     "task", "agent", "model", "seed", "run_id", "metric", "direction", "score", "best_score", "best_step",
     "baseline", "improvement", "best_improvement", "success", "valid_submission", "steps", "wall_time",
     "prompt_tokens", "completion_tokens", "tokens", "cost", "llm_calls", "n_submissions", "n_rescored",
-    "reason", "scored_from", "cut_short", "error", "log_dir", "source",
+    "reason", "scored_from", "cut_short", "error", "log_dir", "source", "status", "label",
 ]
 AGG_COLUMNS = [
     "task", "agent", "model", "method", "n_runs", "n_valid", "success_rate", "success_ci_low", "success_ci_high",
     "mean_improvement", "improvement_ci_low", "improvement_ci_high", "mean_best_improvement",
-    "mean_steps", "mean_wall_time", "mean_tokens", "mean_cost", "total_cost",
+    "mean_steps", "mean_wall_time", "mean_tokens", "mean_cost", "total_cost", "label", "n_errors", "n_cancelled", "n_unfinished",
 ]
 
 _TASKS: dict[str, TaskSpec | None] = {}
@@ -169,13 +170,14 @@ def _final_answer(trace: Trace, step: int | None) -> str | None:
 
 
 def submission_snapshots(trace: Trace, submission: Sequence[str]) -> list[tuple[int, tuple[str, ...]]]:
-    """``(step, digests)`` each time the submission files took a content not seen before.
+    """``(step, digests)`` each time the submission files took a content other than the step before's.
 
     Step 0 is the reset (the starter files).  Only states where every submission file
-    exists count; a state seen earlier (an undo) is not listed again.
+    exists count.  A step that restores an earlier content (an undo) is listed again: from
+    there on the curve shows that content's score, not the later one's (it is scored once).
     """
     state: dict[str, str] = {}
-    seen: set[tuple[str, ...]] = set()
+    prev: tuple[str, ...] | None = None
     out: list[tuple[int, tuple[str, ...]]] = []
     for r in trace.records:
         kind = r.get("type")
@@ -190,8 +192,8 @@ def submission_snapshots(trace: Trace, submission: Sequence[str]) -> list[tuple[
         if not files and out:
             continue
         key = tuple(state.get(f) or "" for f in submission)
-        if all(key) and key not in seen:
-            seen.add(key)
+        if all(key) and key != prev:
+            prev = key
             out.append((0 if kind == "reset" else int(r.get("step", 0)), key))
     return out
 
@@ -263,6 +265,8 @@ def run_row(
     result = result or trace.result
     if result is not None and row["scored_from"] is None:
         row["scored_from"] = "trace result record"
+    row["status"] = run_status(result, live=lock_held(log_dir), mtime=_mtime(log_dir))
+    row["label"] = run_label(result or {}, reset)
 
     task_name = (result or {}).get("task") or reset.get("task")
     task = _task(task_name)
@@ -331,7 +335,7 @@ def run_row(
         known: dict[tuple[str, ...], float | None] = {}
         if all(final_key) and row["valid_submission"]:
             known[final_key] = row["score"]  # the final submission: already scored
-        todo = [(s, k) for s, k in snaps if k not in known]
+        todo = list({k: (s, k) for s, k in reversed(snaps) if k not in known}.values())[::-1]  # each content once, first step
         for _step, k in todo:
             hit = cache.get("|".join(k))
             if hit is not None:
@@ -347,7 +351,7 @@ def run_row(
             known[k] = res.get("score")
             cache["|".join(k)] = {"score": res.get("score"), "error": res.get("error"), "step": s}
             n_rescored += 1
-        if n_rescored and use_cache:
+        if n_rescored and use_cache and trace.finished:  # never into a run still being written
             _write_cache(log_dir, cache)
         scores_by_step = [[s, known[k]] for s, k in snaps if k in known]
     row["n_rescored"] = n_rescored
@@ -382,27 +386,46 @@ def method_label(agent: Any, model: Any) -> str:
     return f"{agent} ({model})" if model else str(agent)
 
 
+def method_of(row: dict[str, Any]) -> str:
+    """The configuration a run row belongs to: its label (:func:`mlgym.runlog.status.run_label`), so two
+    configurations of one agent and model never merge."""
+    return str(row.get("label") or method_label(row.get("agent"), row.get("model")))
+
+
+def _mtime(log_dir: Path) -> float | None:
+    try:
+        return (log_dir / "trace.jsonl").stat().st_mtime
+    except OSError:
+        return None
+
+
 def _mean(xs: Sequence[Any]) -> float | None:
     vals = [float(x) for x in xs if x is not None]
     return float(np.mean(vals)) if vals else None
 
 
 def aggregate(rows: Sequence[dict[str, Any]], *, n_boot: int = N_BOOT, seed: int = 0) -> list[dict[str, Any]]:
-    """Per task x agent (x model): success rate and mean improvement with bootstrap CIs."""
-    groups: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    """Per task x label (agent, model and options): success rate and mean improvement with bootstrap CIs.
+
+    Runs with status ``error`` (the harness or a service failed) and runs still ``running`` are left out of
+    the rates and counted apart (``n_errors``, ``n_unfinished``); ``n_cancelled`` counts interrupted ones."""
+    groups: dict[tuple[Any, Any, Any, Any], list[dict[str, Any]]] = {}
     for r in rows:
         if r.get("task") is None:
             continue
-        groups.setdefault((r["task"], r["agent"], r["model"]), []).append(r)
+        groups.setdefault((r["task"], method_of(r), r["agent"], r["model"]), []).append(r)
     out = []
-    for (task, agent, model), rs in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+    for (task, label, agent, model), every in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+        rs = [r for r in every if r.get("status") not in ("error", "running")]
         succ = [1.0 if r["success"] else 0.0 for r in rs]
         imps = [r["improvement"] for r in rs if r["valid_submission"] and r["improvement"] is not None]
         s_lo, s_hi = bootstrap_ci(succ, n_boot=n_boot, seed=seed)
         i_lo, i_hi = bootstrap_ci(imps, n_boot=n_boot, seed=seed)
         out.append({
-            "task": task, "agent": agent, "model": model, "method": method_label(agent, model),
-            "n_runs": len(rs), "n_valid": len(imps), "success_rate": float(np.mean(succ)),
+            "task": task, "agent": agent, "model": model, "method": label, "label": label,
+            "n_errors": sum(r.get("status") == "error" for r in every), "n_cancelled": sum(r.get("status") == "cancelled" for r in every),
+            "n_unfinished": sum(r.get("status") in ("running", "interrupted") for r in every),
+            "n_runs": len(rs), "n_valid": len(imps), "success_rate": float(np.mean(succ)) if succ else 0.0,
             "success_ci_low": s_lo, "success_ci_high": s_hi,
             "mean_improvement": _mean(imps), "improvement_ci_low": i_lo, "improvement_ci_high": i_hi,
             "mean_best_improvement": _mean([r["best_improvement"] for r in rs if r["best_improvement"] is not None]),
@@ -473,7 +496,7 @@ def performance_profiles(rows: Sequence[dict[str, Any]], *, epsilon: float = EPS
             continue
         t = tasks.setdefault(r["task"], {"higher": (r.get("direction") or "higher") != "lower", "baseline": r["baseline"],
                                          "best_submission": {}, "best_attempt": {}})
-        m = method_label(r["agent"], r["model"])
+        m = method_of(r)
         for kind, v in (("best_submission", r["score"] if r["valid_submission"] else None), ("best_attempt", r["best_score"])):
             t[kind].setdefault(m, None)
             cur = t[kind][m]
@@ -591,12 +614,12 @@ def print_summary(table: dict[str, Any], file: Any = None) -> None:
     stream = file or sys.stdout
     console = Console(file=stream, width=None if stream.isatty() else 160)
     t = Table(title=f"{table['meta']['n_runs']} runs", show_lines=False)
-    for col in ("task", "agent", "model", "runs", "valid", "success rate [95% CI]", "mean improvement [95% CI]", "mean tokens", "total cost $"):
-        t.add_column(col, justify="right" if col not in ("task", "agent", "model") else "left")
+    for col in ("task", "label", "runs", "valid", "errors", "success rate [95% CI]", "mean improvement [95% CI]", "mean tokens", "total cost $"):
+        t.add_column(col, justify="right" if col not in ("task", "label") else "left")
     for a in table["aggregates"]:
         sr = f"{a['success_rate']:.0%} [{a['success_ci_low']:.0%}, {a['success_ci_high']:.0%}]"
         mi = "-" if a["mean_improvement"] is None else f"{_pct(a['mean_improvement'])} [{_pct(a['improvement_ci_low'])}, {_pct(a['improvement_ci_high'])}]"
-        t.add_row(str(a["task"]), str(a["agent"]), str(a["model"] or "-"), str(a["n_runs"]), str(a["n_valid"]), sr, mi,
+        t.add_row(str(a["task"]), str(a.get("label") or a["method"]), str(a["n_runs"]), str(a["n_valid"]), str(a.get("n_errors") or 0), sr, mi,
                   f"{a['mean_tokens'] or 0:,.0f}", f"{a['total_cost']:.4f}")
     console.print(t)
     prof = table["profiles"]

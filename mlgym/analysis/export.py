@@ -5,10 +5,12 @@ alone, so any agent's runs export the same way:
 
 ``messages``  what the policy saw and produced.  ``chat``/``hf``: the first observation as
               the user message, then per step the action as an assistant message (the
-              agent's raw text when it sent text, else ``Action: ...`` / ``Action Input:``
-              JSON) and the observation as the next user message.  ``openai``: a system
+              model's full reply that chose it when the agent has a model, else the agent's raw
+              text when it sent text, else ``Action: ...`` / ``Action Input:`` JSON) and the
+              observation as the next user message.  ``openai``: a system
               message (:data:`SYSTEM`), the task description without the tool list as the
-              user message, then per step an assistant message with one function call and
+              user message, then per step an assistant message with one function call (its
+              ``content``: the model's reply text, None for an agent without a model) and
               a ``tool`` message with its result (an action that named no tool stays an
               assistant text followed by a user message with the error); ``tools`` holds
               the JSON schemas of the run's tools.
@@ -35,7 +37,6 @@ from typing import Any
 
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
-from mlgym.core.safetext import function_name
 from mlgym.runlog.trace import Trace, load, to_json, to_utf8
 
 __all__ = ["FORMATS", "SYSTEM", "episode", "export", "main"]
@@ -61,36 +62,50 @@ def _first_observation(reset: dict[str, Any], *, with_tools: bool) -> str:
     return str(text)
 
 
-def _schemas(reset: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's tool schemas as the agent saw them (the reset record's ``tool_schemas``); a trace written before
-    they were recorded gives each tool's name only."""
-    recorded = reset.get("tool_schemas")
-    if isinstance(recorded, list):
-        return [s for s in recorded if isinstance(s, dict)]
-    names: Iterable[Any] = reset.get("tools") or []
-    return [{"type": "function", "function": {"name": function_name(str(n)), "description": str(n),
-                                              "parameters": {"type": "object", "properties": {}}}} for n in names]
+def _schemas(names: Iterable[str]) -> list[dict[str, Any]]:
+    from mlgym.env.tools import REGISTRY
+
+    if any(n not in REGISTRY for n in names):
+        import mlgym.env.tools.llm_tools  # noqa: F401  (registers the LLM-backed tools)
+    return [REGISTRY[n].json_schema() for n in names if n in REGISTRY]
 
 
 def _messages(trace: Trace, fmt: str) -> list[dict[str, Any]]:
     reset = trace.reset or {}
+    from mlgym.env.tools import function_name
+
     if fmt == "openai":
         msgs: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM},
                                       {"role": "user", "content": _first_observation(reset, with_tools=False)}]
     else:
         msgs = [{"role": "user", "content": _first_observation(reset, with_tools=True)}]
-    for s in trace.steps:
+    reply: str | None = None
+    for s in trace.records:
+        if s.get("type") == "llm":
+            if _agent_reply(s):
+                reply = str(s.get("completion") or "") or reply
+            continue
+        if s.get("type") != "step":
+            continue
         action = s.get("action") or {}
         obs = str(s.get("observation") or "")
         if fmt == "openai" and action.get("name") and isinstance(action.get("arguments"), dict):
             call_id = f"call_{s.get('step')}"
             call = {"id": call_id, "type": "function",
                     "function": {"name": function_name(str(action["name"])), "arguments": json.dumps(action["arguments"], ensure_ascii=False)}}
-            msgs += [{"role": "assistant", "content": None, "tool_calls": [call]},
+            msgs += [{"role": "assistant", "content": reply, "tool_calls": [call]},
                      {"role": "tool", "tool_call_id": call_id, "content": obs}]
         else:
-            msgs += [{"role": "assistant", "content": _action_text(s)}, {"role": "user", "content": obs}]
+            msgs += [{"role": "assistant", "content": reply or _action_text(s)}, {"role": "user", "content": obs}]
+        reply = None
     return msgs
+
+
+def _agent_reply(rec: dict[str, Any]) -> bool:
+    """The agent's own model call (its reply chose the next action), not an LLM-backed tool's, a step summary's or a
+    failed attempt: purposes ``research agent``, ``tools agent``, ``langchain agent``, ``aide ...``."""
+    purpose = str(rec.get("purpose") or "")
+    return not rec.get("error") and (purpose.endswith(" agent") or purpose.startswith("aide"))
 
 
 def episode(log_dir: str | Path, fmt: str = "chat") -> dict[str, Any]:
@@ -107,7 +122,7 @@ def episode(log_dir: str | Path, fmt: str = "chat") -> dict[str, Any]:
                            "reward": float(result["reward"]) if result and isinstance(result.get("reward"), (int, float)) else None,
                            "return": sum(rewards)}
     if fmt == "openai":
-        row["tools"] = _schemas(reset)
+        row["tools"] = _schemas(reset.get("tools") or [])
     if fmt == "hf":
         row.update(meta)
     else:

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
-from mlgym.analysis.eval import MAX_RESCORE, evaluate_runs, load_table, method_label
+from mlgym.analysis.eval import MAX_RESCORE, evaluate_runs, load_table, method_of
 
 __all__ = [
     "FIGURES",
@@ -67,7 +67,7 @@ def _colors(methods: Sequence[str]) -> dict[str, Any]:
 
 
 def _methods(table: dict[str, Any]) -> list[str]:
-    return sorted({method_label(r["agent"], r["model"]) for r in table["runs"] if r.get("task")})
+    return sorted({method_of(r) for r in table["runs"] if r.get("task")})
 
 
 def _empty(fig: Figure, ax: Any, text: str) -> Figure:
@@ -131,7 +131,7 @@ def plot_improvement(table: dict[str, Any]) -> Figure:
     rng = np.random.default_rng(0)  # jitter only
     for j, m in enumerate(methods):
         for i, t in enumerate(tasks):
-            vals = [100 * r["improvement"] for r in runs if r["task"] == t and method_label(r["agent"], r["model"]) == m]
+            vals = [100 * r["improvement"] for r in runs if r["task"] == t and method_of(r) == m]
             if not vals:
                 continue
             x = i - 0.4 + width * (j + 0.5)
@@ -141,7 +141,7 @@ def plot_improvement(table: dict[str, Any]) -> Figure:
                            medianprops={"color": colors[m]}, whiskerprops={"color": colors[m]}, capprops={"color": colors[m]})
             ax.scatter(x + rng.uniform(-width * 0.2, width * 0.2, len(vals)), vals, s=14, color=colors[m], zorder=3,
                        label=m if i == min(k for k, tt in enumerate(tasks) if any(
-                           rr["task"] == tt and method_label(rr["agent"], rr["model"]) == m for rr in runs)) else None)
+                           rr["task"] == tt and method_of(rr) == m for rr in runs)) else None)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.axhline(10, color="tab:green", lw=0.8, ls="--", label="success threshold (10%)")
     _tick_labels(ax, tasks)
@@ -207,7 +207,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
     if not runs:
         _empty(fig, flat[0], "no scored submissions")
         return fig
-    methods = _methods(table) or sorted({method_label(r["agent"], r["model"]) for r in runs})
+    methods = _methods(table) or sorted({method_of(r) for r in runs})
     colors = _colors(methods)
     seen: set[str] = set()
     summarised = False
@@ -216,7 +216,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
         length = max(max(r["steps"] or 0, max(s for s, _ in r["scores_by_step"])) for r in trs) + 1
         if len(trs) <= MAX_RUNS_PER_PANEL:
             for r in trs:
-                m = method_label(r["agent"], r["model"])
+                m = method_of(r)
                 cur = _current_scores(r, (r["steps"] or 0) + 1)
                 ax.step(np.arange(cur.size), cur, where="post", color=colors.get(m, "0.3"), alpha=0.85, lw=1.4,
                         label=None if m in seen else m)
@@ -227,7 +227,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
             summarised = True
             x = np.arange(length)
             for m in methods:
-                mat = np.array([_current_scores(r, length) for r in trs if method_label(r["agent"], r["model"]) == m])
+                mat = np.array([_current_scores(r, length) for r in trs if method_of(r) == m])
                 if mat.size == 0:
                     continue
                 ok = (~np.isnan(mat)).sum(axis=0) > 0
@@ -264,7 +264,7 @@ def plot_score_over_steps(table: dict[str, Any], runs: Sequence[dict[str, Any]] 
 def plot_run(row: dict[str, Any]) -> Figure:
     """Score over steps for one run."""
     fig = plot_score_over_steps({"runs": [row]}, [row])
-    fig.suptitle(f"{row.get('task')} · {method_label(row.get('agent'), row.get('model'))} · seed {row.get('seed')} · {row.get('run_id')}", y=1.0)
+    fig.suptitle(f"{row.get('task')} · {method_of(row)} · seed {row.get('seed')} · {row.get('run_id')}", y=1.0)
     return fig
 
 
@@ -279,7 +279,7 @@ def plot_cost_vs_improvement(table: dict[str, Any]) -> Figure:
     colors = _colors(methods)
     any_cost = any((r.get("cost") or 0) > 0 for r in runs)
     for m in methods:
-        rs = [r for r in runs if method_label(r["agent"], r["model"]) == m and r.get("improvement") is not None]
+        rs = [r for r in runs if method_of(r) == m and r.get("improvement") is not None]
         if rs:
             ax.scatter([r.get("cost") or 0.0 for r in rs], [100 * r["improvement"] for r in rs], s=22, color=colors[m], label=m, alpha=0.85)
     ax.axhline(10, color="tab:green", lw=0.8, ls="--", label="success threshold (10%)")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgym.core.parsing import Parser
-from mlgym.analysis.eval import MAX_RESCORE, method_label
+from mlgym.analysis.eval import MAX_RESCORE, method_of
 from mlgym.runlog.trace import Trace, load
 
 __all__ = ["main", "render"]
@@ -206,7 +206,7 @@ def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
     key = " ".join(str(row.get(k) or "") for k in ("task", "agent", "model", "run_id", "log_dir"))
     status = ("<span class=\"ok\">success</span>" if row.get("success") else
               "<span class=\"warn\">valid, no success</span>" if row.get("valid_submission") else "<span class=\"bad\">no valid submission</span>")
-    summary = (f"{esc(row.get('task'))} · {esc(method_label(row.get('agent'), row.get('model')))} · seed {esc(row.get('seed'))} · "
+    summary = (f"{esc(row.get('task'))} · {esc(method_of(row))} · seed {esc(row.get('seed'))} · "
                f"score {esc(_fmt(row.get('score')))} · improvement {esc(_fmt(row.get('improvement'), pct=True))} · {status}"
                + (" <span class=\"tag err\">cut short</span>" if row.get("cut_short") else ""))
     meta = _table(["field", "value"], [[k, _fmt(row.get(k), pct=True) if k.endswith("improvement") else row.get(k)] for k in (

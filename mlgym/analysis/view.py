@@ -187,7 +187,8 @@ class Accum:
 
     def update(self, path: str, size: int) -> None:
         if size < self.offset:  # rewritten (a torn line moved aside): start over
-            self.__init__()
+            self.offset, self.steps, self.cost, self.tokens, self.llm_calls = 0, 0, 0.0, 0, 0
+            self.last_action, self.reset = None, {}
         if size == self.offset:
             return
         try:
@@ -224,8 +225,8 @@ def summarize(d: str, key: tuple[Any, ...], acc: Accum | None, *, now: float, st
     trace's totals from ``acc``, advanced over the bytes appended since the last call."""
     result = _read_json(os.path.join(d, RESULT)) if key[2] is not None else None
     finished = result is not None and (result.get("status") in ENDED or result.get("episode_finished") is not False)
-    if finished:
-        src = result
+    if result is not None and finished:
+        src: dict[str, Any] = result
         steps, cost, tokens, llm_calls, last = src.get("steps"), src.get("llm_cost"), src.get("llm_tokens"), src.get("llm_calls"), None
         reset: dict[str, Any] = {}
         if not src.get("agent"):
@@ -937,5 +938,5 @@ class ViewServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        host = self.server_address[0]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.server_address[1]}/"
