@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", default="local", help="local (bwrap if available), local-bwrap, local-plain, docker")
     p.add_argument("--device", default=None, help="GPU index for the docker sandbox (e.g. 0)")
     p.add_argument("--python", default=None, help="Python interpreter the agent's scripts run with")
+    p.add_argument("--allow-partial-env", action="store_true",
+                   help="run even when some of the task environment's requirements cannot be installed (each is named; "
+                        "the same as MLGYM_ALLOW_PARTIAL_ENV=1)")
     p.add_argument("--max-steps", type=_positive_int, default=None, help="step limit (default: the task's)")
     p.add_argument("--max-time", type=_positive_float, default=None, help="episode wall-clock limit in seconds")
     p.add_argument("--exec-timeout", type=_positive_float, default=None, help="per Execute Script limit in seconds")
@@ -211,6 +214,8 @@ def _fmt(v: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.allow_partial_env:  # read where the task environment is built (mlgym.tasks.taskenv.partial_allowed)
+        os.environ["MLGYM_ALLOW_PARTIAL_ENV"] = "1"
     setup_logging(args.quiet)
     if args.sandbox != "docker":  # quota mounts die with this process (Docker binds from the host's namespace)
         from mlgym.sandbox.mountns import enter_private

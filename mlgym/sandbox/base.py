@@ -74,6 +74,7 @@ class EnvLayer:
     key: str
     requirements: tuple[str, ...]
     constraints: tuple[str, ...] = ()
+    local: tuple[str, ...] = ()  # host folders installed as packages after them (pip install --no-deps)
 
 
 # Host folders no sandbox may see even when they sit inside a bound tree (the harness's

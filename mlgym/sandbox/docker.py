@@ -163,9 +163,17 @@ def env_image(client: DockerClient, base: str, layer: EnvLayer) -> str:
         try:
             (ctx / "constraints.txt").write_text("".join(c + "\n" for c in layer.constraints))
             run = ["pip", "install", "--no-compile", "-c", "/tmp/mlgym-constraints.txt", *layer.requirements]
+            if any(r.split("=")[0].split("<")[0].split(">")[0].strip().lower() in ("torch", "torchvision", "torchaudio")
+                   for r in layer.requirements):
+                run[2:2] = ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]  # PyTorch's CPU build
+            local = ""
+            for i, folder in enumerate(layer.local):  # a repository's own packages, copied into the context
+                shutil.copytree(folder, ctx / f"local{i}", symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                local += (f"COPY local{i} /tmp/mlgym-local{i}\n"
+                          f"RUN {json.dumps(['pip', 'install', '--no-compile', '--no-deps', f'/tmp/mlgym-local{i}'])}\n")
             (ctx / "Dockerfile").write_text(
                 f"FROM {base}\nUSER root\nCOPY constraints.txt /tmp/mlgym-constraints.txt\n"
-                f"RUN {json.dumps(run)}\nRUN [\"rm\", \"-f\", \"/tmp/mlgym-constraints.txt\"]\n"
+                f"RUN {json.dumps(run)}\n{local}RUN [\"rm\", \"-rf\", \"/tmp/mlgym-constraints.txt\"]\n"
                 f"LABEL mlgym.env-key={layer.key} mlgym.base-image={base_id}\n"
             )
             log.info("building %s: %s on %s", tag, " ".join(layer.requirements), base)

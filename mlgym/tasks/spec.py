@@ -83,10 +83,18 @@ class TaskEnvironment:
     requirements: tuple[str, ...] = ()
     python: str | None = None
     image: str | None = None  # a Docker image of its own (e.g. a repository's), used as it is by --sandbox docker
+    # A stack of its own (e.g. an ML-Bench repository's declared requirements): no DEFAULT_REQUIREMENTS,
+    # and pip pinned by these constraints instead of the harness's lock (None: the lock).
+    constraints: tuple[str, ...] | None = None
+    defaults: bool = True
+    local: tuple[str, ...] = ()  # folders installed as packages after the requirements (pip --no-deps); part of the key
+    # Requirements known only once the task's data is there (a repository at a commit): called when the
+    # environment is planned (mlgym.tasks.taskenv.plan), it returns the environment to build.
+    resolve: Callable[[], "TaskEnvironment"] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def all_requirements(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((*DEFAULT_REQUIREMENTS, *self.requirements)))
+        return tuple(dict.fromkeys((*(DEFAULT_REQUIREMENTS if self.defaults else ()), *self.requirements)))
 
 
 @dataclasses.dataclass(frozen=True)

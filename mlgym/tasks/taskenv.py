@@ -20,6 +20,12 @@ environment; a change of requirements makes a new one.
   ``--no-index --find-links DIR``; ``mlgym env download --wheelhouse DIR`` fills it where
   there is network.  pip's own cache serves repeated builds too.
 * ``environment: {python: /path/to/python}`` uses an existing interpreter as it is.
+* A stack of its own (``TaskEnvironment(defaults=False, constraints=(...))``, e.g. an ML-Bench
+  repository's declared requirements): no default packages and its own pins instead of the lock;
+  ``local`` folders are installed last (``--no-deps``).  A requirement pip cannot install is
+  named on one line (each is tried alone to find it); with ``MLGYM_ALLOW_PARTIAL_ENV=1``
+  (``--allow-partial-env``) the rest is installed and the marker records ``partial`` and
+  ``failed`` (such an environment is not "ready" for a run that did not allow it).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +49,8 @@ from mlgym.core.errors import MLGymError
 from mlgym.sandbox.base import EnvLayer
 from mlgym.tasks.spec import TaskSpec
 
-__all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "plan", "write_constraints"]
+__all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "partial_allowed", "plan",
+           "write_constraints"]
 
 MARKER = ".mlgym-env.json"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -101,6 +109,7 @@ class TaskEnv:
     constraints: tuple[str, ...]
     base_python: str
     existing: bool = False  # an interpreter the task named: used as it is, never built
+    local: tuple[str, ...] = ()  # folders installed as packages last (pip install --no-deps)
 
     @property
     def python(self) -> Path:
@@ -110,7 +119,22 @@ class TaskEnv:
     def ready(self) -> bool:
         if self.existing:
             return self.python.exists()
-        return (self.path / MARKER).is_file() and self.python.exists()
+        if not ((self.path / MARKER).is_file() and self.python.exists()):
+            return False
+        return partial_allowed() or not self.record().get("partial")
+
+    def record(self) -> dict[str, object]:
+        """The marker of a built environment (empty when there is none)."""
+        try:
+            rec = json.loads((self.path / MARKER).read_text())
+        except (OSError, ValueError):
+            return {}
+        return rec if isinstance(rec, dict) else {}
+
+
+def partial_allowed() -> bool:
+    """Whether an environment may lack requirements pip could not install (``--allow-partial-env``)."""
+    return os.environ.get("MLGYM_ALLOW_PARTIAL_ENV", "") not in ("", "0")
 
 
 def _base_python() -> str:
@@ -125,17 +149,24 @@ def plan(task: TaskSpec, *, base_python: str | None = None) -> TaskEnv:
     if spec.python:
         exe = shutil.which(spec.python) or spec.python
         return TaskEnv("existing", Path(exe).parent, (), (), str(Path(exe).absolute()), existing=True)
-    return plan_for(spec.all_requirements, base_python=base_python)
+    if spec.resolve is not None:  # the family knows the stack once its data is there
+        return plan(dataclasses.replace(task, environment=dataclasses.replace(spec.resolve(), resolve=None)), base_python=base_python)
+    return plan_for(spec.all_requirements, base_python=base_python, constraints=spec.constraints, local=spec.local)
 
 
-def plan_for(requirements: Sequence[str], *, base_python: str | None = None) -> TaskEnv:
+def plan_for(requirements: Sequence[str], *, base_python: str | None = None, constraints: Sequence[str] | None = None,
+             local: Sequence[str] = ()) -> TaskEnv:
+    """``constraints``: the pins (None: the harness's lock); ``local``: folders installed last, ``--no-deps``."""
     reqs = tuple(sorted(dict.fromkeys(r.strip() for r in requirements if r.strip())))
     base = base_python or _base_python()
-    cons = tuple(lock_constraints())
+    cons = tuple(lock_constraints()) if constraints is None else tuple(sorted(dict.fromkeys(constraints)))
     version = f"{sys.version_info.major}.{sys.version_info.minor}" if base == _base_python() else _version_of(base)
-    blob = json.dumps({"python": version, "requirements": reqs, "constraints": _relevant(cons, reqs)}, sort_keys=True)
-    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return TaskEnv(key, env_root() / key, reqs, cons, base)
+    content: dict[str, object] = {"python": version, "requirements": reqs,
+                                  "constraints": _relevant(cons, reqs) if constraints is None else list(cons)}
+    if local:
+        content["local"] = list(local)
+    key = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    return TaskEnv(key, env_root() / key, reqs, cons, base, local=tuple(local))
 
 
 def _relevant(constraints: Sequence[str], reqs: Sequence[str]) -> list[str]:
@@ -189,7 +220,7 @@ def build(env: TaskEnv, *, progress: Callable[[str], None] | None = None, wheelh
             if seed is not None:  # pip then adds only what the seed lacks
                 say(f"starting from environment {seed.name} (hard links)")
                 _link_site_packages(seed, env.path)
-        _pip_install(env, say, wheelhouse or os.environ.get("MLGYM_WHEELHOUSE"))
+        failed = _pip_install(env, say, wheelhouse or os.environ.get("MLGYM_WHEELHOUSE"))
         installed = _installed(env.python)
         bad = [n for n in installed if _canon(n) in ("mlgym", "litellm", "langchain-core", "ray", "docker")]
         if bad:  # a requirement dragged a harness package in: say so, do not hide it
@@ -197,11 +228,16 @@ def build(env: TaskEnv, *, progress: Callable[[str], None] | None = None, wheelh
         record = {"key": env.key, "requirements": list(env.requirements), "python": env.base_python,
                   "installed": installed, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "seconds": round(time.monotonic() - t0, 1)}
+        if env.local:
+            record["local"] = list(env.local)
+        if failed:
+            record.update(partial=True, failed=failed)
         tmp = env.path / (MARKER + ".tmp")
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, env.path / MARKER)  # complete only now: a killed build is resumed
         _open_up(env.path)
-        say(f"environment {env.key} ready in {record['seconds']} s ({len(installed)} packages)")
+        say(f"environment {env.key} ready in {record['seconds']} s ({len(installed)} packages)"
+            + (f"; PARTIAL, without {', '.join(failed)}" if failed else ""))
     return env
 
 
@@ -245,26 +281,85 @@ def _link_site_packages(seed: Path, dest: Path) -> None:
                 shutil.copy2(s, d)
 
 
-def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | None) -> None:
+def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | None) -> dict[str, str]:
+    """Install the requirements (then the ``local`` folders); returns what could not be
+    installed (requirement -> pip's reason), which is empty unless partial builds are allowed."""
     cons = write_constraints(env.path / "constraints.txt", env.constraints)
     argv = [sys.executable, "-m", "pip", "--python", str(env.python), "install", "--progress-bar", "off",
             "--no-input", "--disable-pip-version-check", "-c", str(cons)]
     if wheelhouse:
         argv += ["--no-index", "--find-links", str(Path(wheelhouse).resolve())]
-    argv += list(env.requirements)
     say("pip install " + " ".join(env.requirements))
     hint = (" (offline? fill a wheelhouse with `mlgym env download --wheelhouse DIR` where there is network, "
             "then `mlgym env build --wheelhouse DIR`)")
     wants_torch = "torch" in _names(env.requirements)
-    try:
-        _run(argv, say, "pip install", hint=hint)
-    except EnvBuildError:
-        if not wants_torch or wheelhouse:
-            raise
+    failed: dict[str, str] = {}
+    error = _try(argv + list(env.requirements), say, hint)
+    if error and wants_torch and not wheelhouse:
         # The lock pins PyTorch's CPU build (+cpu), which PyPI lacks: as install.sh does, try
         # PyTorch's CPU index too (where pip was not configured with a local copy of the wheel).
         say("retrying with PyTorch's CPU index")
-        _run(argv[:6] + ["--extra-index-url", TORCH_CPU_INDEX] + argv[6:], say, "pip install", hint=hint)
+        argv = argv[:6] + ["--extra-index-url", TORCH_CPU_INDEX] + argv[6:]
+        error = _try(argv + list(env.requirements), say, hint)
+    if error:
+        failed = _install_each(env, argv, say, error)
+    for folder in env.local:
+        try:
+            with tempfile.TemporaryDirectory(prefix="mlgym-local-") as tmp:  # setuptools writes build/ and *.egg-info
+                copy = Path(tmp) / Path(folder).name  # into the folder: never into a shared tree
+                shutil.copytree(folder, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                _run(argv + ["--no-deps", str(copy)], say, "pip install")
+        except (OSError, shutil.Error) as e:
+            raise EnvBuildError(f"cannot copy {folder}: {e}") from None
+        except EnvBuildError as e:
+            failed[folder] = _reason(str(e))
+            say(f"cannot install {folder}: {failed[folder]}")
+            if not partial_allowed():
+                raise EnvBuildError(f"cannot install {folder} (the repository's own package): {failed[folder]}") from None
+    return failed
+
+
+def _try(argv: list[str], say: Callable[[str], None], hint: str) -> str | None:
+    try:
+        _run(argv, say, "pip install", hint=hint)
+    except EnvBuildError as e:
+        return str(e)
+    return None
+
+
+def _reason(text: str) -> str:
+    text = re.sub(r"\s*\(from versions:[^)]*\)", "", text).removeprefix("pip install failed: ").removeprefix("ERROR: ")
+    return text.split(" (offline?")[0].strip()[:240]
+
+
+def _install_each(env: TaskEnv, argv: list[str], say: Callable[[str], None], together: str) -> dict[str, str]:
+    """After a failed install of everything: try each requirement alone (a dry run) and name
+    each one that cannot be installed on one line; install the rest when partial builds are
+    allowed, else raise :class:`EnvBuildError` naming them."""
+    say(f"pip could not install the {len(env.requirements)} requirements together; trying each alone")
+    failed: dict[str, str] = {}
+    for req in env.requirements:
+        try:
+            _run(argv + ["--dry-run", req], lambda _m: None, "pip install")
+        except EnvBuildError as e:
+            failed[req] = _reason(str(e))
+            say(f"cannot install {req}: {failed[req]}")
+    if not failed:  # each goes in alone, together they conflict
+        failed["(together)"] = _reason(together)
+    if not partial_allowed():
+        raise EnvBuildError("cannot install " + "; ".join(f"{r}: {w}" for r, w in failed.items())
+                            + " (--allow-partial-env or MLGYM_ALLOW_PARTIAL_ENV=1 runs with the rest)")
+    rest = [r for r in env.requirements if r not in failed]
+    try:
+        _run(argv + rest, say, "pip install")
+    except EnvBuildError:  # still conflicting: one at a time, keep what goes in
+        for req in rest:
+            try:
+                _run(argv + [req], say, "pip install")
+            except EnvBuildError as e:
+                failed[req] = _reason(str(e))
+                say(f"cannot install {req}: {failed[req]}")
+    return failed
 
 
 def _run(argv: list[str], say: Callable[[str], None], what: str, hint: str = "") -> None:
@@ -307,11 +402,13 @@ def _open_up(path: Path) -> None:
     os.chmod(path, 0o755)
 
 
-def download(requirements: Iterable[str], wheelhouse: Path, *, progress: Callable[[str], None] | None = None) -> None:
-    """Fill ``wheelhouse`` with wheels for ``requirements`` at the locked versions (needs network)."""
+def download(requirements: Iterable[str], wheelhouse: Path, *, progress: Callable[[str], None] | None = None,
+             constraints: Sequence[str] | None = None) -> None:
+    """Fill ``wheelhouse`` with wheels for ``requirements`` at the locked versions (``constraints``:
+    other pins, e.g. a repository's environment's) (needs network)."""
     say = progress or (lambda _msg: None)
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    env = plan_for(list(requirements))
+    env = plan_for(list(requirements), constraints=constraints)
     cons = write_constraints(wheelhouse / "constraints.txt", env.constraints)
     _run([sys.executable, "-m", "pip", "download", "--progress-bar", "off", "-d", str(wheelhouse), "-c", str(cons),
           "--only-binary", ":all:", *env.requirements], say, "pip download")
@@ -342,7 +439,10 @@ def sandbox_options(task: TaskSpec, sandbox: str, *, progress: Callable[[str], N
         return {"python": str(ensure(task, progress=progress))}
     if sandbox == "docker" and task.environment.image:  # the task's own image, as it is
         return {"image": task.environment.image}
-    if sandbox == "docker" and task.environment.requirements:
-        env = plan_for(task.environment.all_requirements)
-        return {"env_layer": EnvLayer(env.key, env.requirements, env.constraints)}
+    if sandbox != "docker":
+        return {}
+    spec = task.environment.resolve() if task.environment.resolve is not None else task.environment
+    if spec.requirements or not spec.defaults:
+        env = plan(dataclasses.replace(task, environment=dataclasses.replace(spec, resolve=None)))
+        return {"env_layer": EnvLayer(env.key, env.requirements, env.constraints, local=env.local)}
     return {}

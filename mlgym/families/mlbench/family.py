@@ -21,8 +21,18 @@ checkout in a fresh sandbox and runs ``bash run.sh`` from ``path`` with a timeou
 ``MLGYM_MLBENCH_TIMEOUT``): it passes when it exits 0, is still running at the timeout, or
 stopped with ``KeyboardInterrupt``.  The one-shot checks (every argument value a
 lower-case substring, the expected type) are reported beside it for every run
-(``metrics``: ``exec_pass``, ``args_pass``, ``type_pass``, ``all_pass``); the score is the
-execution check, 1 or 0.
+(``metrics``: ``exec_pass``, ``args_pass``, ``type_pass``, ``all_pass``: ML-Bench's own
+checks).  The reward (``score``) is a full pass: execution *and* every check, with the
+argument values found in run.sh outside comments (``args_code_pass``), so a ``# S=8`` comment
+above ``exit 0`` does not pass.
+
+Environments: each repository runs in its own task environment, built on first use from what
+the repository declares at the pin (:mod:`mlgym.families.mlbench.envs`: requirements.txt,
+setup.py, setup.cfg, pyproject.toml, environment.yml's pip part, plus ``envs.yaml``'s extras)
+with PyTorch's CPU build (:mod:`mlgym.tasks.taskenv`: cached by content, resumable, offline
+wheelhouse, a Docker layer for ``--sandbox docker``).  ``MLGYM_MLBENCH_PYTHON_<REPO>`` /
+``MLGYM_MLBENCH_IMAGE_<REPO>`` override it.  Without ``MLGYM_MLBENCH_NETWORK=1`` the eval's
+Python fails a download at once and the row fails with one line naming it.
 
 Repositories: a bare clone of ``github`` (or the local mirror) is kept once in the data
 cache; each commit is extracted once (``git archive``, the mirror is only read) into a
@@ -44,11 +54,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
 from mlgym.tasks.data import TaskData, build, data_root
-from mlgym.tasks.spec import TaskSpec
+from mlgym.tasks.spec import TaskEnvironment, TaskSpec
 from mlgym.core.errors import DataError, MLGymError, TaskError
 from mlgym.grading.base import EvalResult, Submission
 from mlgym.sandbox.base import Limits, Mount
@@ -223,18 +234,73 @@ def _from_file(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def rows_cache(split: str) -> Path:
+    """Where the rows of a hub split are kept once loaded (used when the hub cannot be reached)."""
+    return data_root() / "mlbench-rows" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', split)}.jsonl"
+
+
+def hub_unreachable(seconds: float = 1.5) -> str | None:
+    """Why the hub cannot be reached now (offline switch, or no connection within ``seconds``),
+    None when it can.  Behind a proxy the connection is left to the hub client."""
+    import sys
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"{var} is set (Offline)"
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None and getattr(hub, "HF_HUB_OFFLINE", False):
+        return "huggingface_hub is Offline"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    from urllib.parse import urlsplit
+
+    host = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    result: list[str | None] = []
+
+    def probe() -> None:
+        import socket
+
+        try:
+            socket.create_connection((host, 443), timeout=seconds).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"{host} unreachable ({type(e).__name__}: {' '.join(str(e).split())[:80]})")
+
+    t = threading.Thread(target=probe, daemon=True)  # name resolution may hang longer than the timeout
+    t.start()
+    t.join(seconds + 0.2)
+    return result[0] if result else f"{host} unreachable (no answer in {seconds:g} s)"
+
+
 def _from_hub(split: str) -> list[dict[str, Any]]:
+    cache = rows_cache(split)
+    why = hub_unreachable()
+    if why is not None:
+        if cache.is_file():
+            return _from_file(cache)
+        raise TaskError(f"cannot load {HUB} split {split!r}: {why}; without the hub, set MLGYM_MLBENCH to a JSONL "
+                        f"or parquet file of its rows")
     try:
-        import datasets  # type: ignore[import-untyped]
+        import datasets  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         raise TaskError("the ML-Bench rows come from the `datasets` library: pip install datasets, or set MLGYM_MLBENCH=FILE") from None
     try:
         ds = datasets.load_dataset(HUB, split=split)
     except Exception as e:  # noqa: BLE001 - offline, unknown split, hub errors: one line
+        if cache.is_file():
+            return _from_file(cache)
         first = " ".join(str(e).split())[:200]
         raise TaskError(f"cannot load {HUB} split {split!r} ({type(e).__name__}: {first}); without the hub, "
                         f"set MLGYM_MLBENCH to a JSONL or parquet file of its rows") from None
-    return [dict(r) for r in ds]
+    rows = [dict(r) for r in ds]
+    try:  # the row list for the next time the hub cannot be reached
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+    return rows
 
 
 def task_names() -> list[str]:
@@ -297,8 +363,46 @@ def spec_for(row: Row) -> Any:
                           network=os.environ.get("MLGYM_MLBENCH_NETWORK", "") not in ("", "0")),  # real rows download weights
         success_threshold=0.5, eval_timeout=t + 120.0, kind=MLBenchFamily.kind,
         source=Path(src) if not src.startswith(HUB + ":") else None, options=_Options(row, t),
-        environment=TaskEnvironment(python=interpreter_for(row), image=image_for(row)),  # None: the default task environment (mlgym.tasks.taskenv)
+        environment=environment_spec(row),
     )
+
+
+def environment_spec(row: Row) -> TaskEnvironment:
+    """The row's task environment: ``MLGYM_MLBENCH_PYTHON_<REPO>`` / ``MLGYM_MLBENCH_IMAGE_<REPO>``
+    when set, else the repository's own, planned from its files at the pin once they are there
+    (:func:`repo_environment`)."""
+    python, image = interpreter_for(row), image_for(row)
+    if python or image:
+        return TaskEnvironment(python=python, image=image)
+    return TaskEnvironment(resolve=functools.partial(repo_environment, row))
+
+
+def repo_environment(row: Row) -> TaskEnvironment:
+    """What the repository declares at ML-Bench's pin (+ envs.yaml's extras), torch as the lock's CPU
+    build and nothing else pinned; a repository that declares nothing runs in the default environment."""
+    tree, _sha = pristine(row)
+    return _repo_environment(str(tree), row.repo, row.github_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _repo_environment(tree: str, repo: str, github_id: int) -> TaskEnvironment:
+    from mlgym.families.mlbench import envs
+    from mlgym.tasks.taskenv import lock_constraints
+
+    p = envs.plan(Path(tree), envs.extras_for(repo, github_id if github_id in PINS else None))
+    if not p.requirements and not p.local:
+        return TaskEnvironment()
+    return TaskEnvironment(requirements=tuple(p.requirements), constraints=tuple(envs.torch_constraint(lock_constraints())),
+                           defaults=False, local=tuple(str(Path(tree) / f) for f in p.local))
+
+
+def environment_plan(row: Row) -> "Any":
+    """The repository's :class:`~mlgym.families.mlbench.envs.Plan` (requirements and the note of every
+    change from its declarations), for ``mlgym mlbench env``-style listings."""
+    from mlgym.families.mlbench import envs
+
+    tree, _sha = pristine(row)
+    return envs.plan(tree, envs.extras_for(row.repo, row.github_id if row.github_id in PINS else None))
 
 
 # ------------------------------------------------------------------ repositories
@@ -415,6 +519,32 @@ def check_arguments(text: str, arguments: Iterable[tuple[str, str]]) -> list[str
     return [f"{k}={v}" for k, v in arguments if str(v).lower() not in low]
 
 
+def without_comments(text: str) -> str:
+    """``text`` with shell/Python ``#`` comments cut (a ``#`` at the start of a word, outside
+    quotes); a line whose quoting cannot be followed is kept whole."""
+    out = []
+    for line in text.splitlines():
+        quote, cut, prev = "", None, " "
+        i = 0
+        while i < len(line):
+            c = line[i]
+            if c == "\\" and quote != "'":
+                i, prev = i + 2, "x"
+                continue
+            if quote:
+                if c == quote:
+                    quote = ""
+            elif c in "'\"":
+                quote = c
+            elif c == "#" and (prev.isspace() or prev in ";|&("):
+                cut = i
+                break
+            prev = c
+            i += 1
+        out.append(line[:cut] if cut is not None else line)
+    return "\n".join(out)
+
+
 def check_type(text: str, kind: str) -> bool:
     """ML-Bench's type check: a Bash Script names a ``.sh `` or ``.py `` file, Python code names neither."""
     names_script = ".sh " in text or ".py " in text
@@ -446,6 +576,7 @@ class Execution:
     timed_out: bool
     output: str
     seconds: float
+    downloads: tuple[str, ...] = ()  # what the run tried to reach while the network was off (hosts, URLs)
 
     @property
     def ok(self) -> bool:
@@ -472,19 +603,64 @@ def execute_in_checkout(row: Row, files: dict[str, bytes], argv: list[str], *, s
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             (folder / name).write_bytes(data)
+        guard = ""
+        if not network:  # downloads fail at once and are named (netguard/sitecustomize.py); the sandbox stays the wall
+            net = ws / NETGUARD
+            net.mkdir()
+            (net / "sitecustomize.py").write_text(resources.files("mlgym.families.mlbench").joinpath("netguard/sitecustomize.py").read_text())
+            (net / "netlog").touch()
+            os.chmod(net / "netlog", 0o666)
+            guard = (f"export PYTHONPATH=\"$PWD/{NETGUARD}${{PYTHONPATH:+:$PYTHONPATH}}\" MLGYM_NETLOG=\"$PWD/{NETGUARD}/netlog\" "
+                     f"HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1; ")
         limits = Limits(timeout=seconds, memory_mb=memory_mb, output_bytes=32 * 1024, network=network)
         mounts: list[Mount] = []
         box = make_sandbox(sandbox, ws, limits=limits, mounts=mounts, **opts)
         path_line = f"export PATH={shlex.quote(py_dir)}:\"$PATH\"; " if py_dir else ""
-        cmd = f"{path_line}cd {shlex.quote(row.workdir)} && " + " ".join(shlex.quote(a) for a in argv)
+        cmd = f"{path_line}{guard}cd {shlex.quote(row.workdir)} && " + " ".join(shlex.quote(a) for a in argv)
         start = time.monotonic()
         box.start()
         try:
             res = box.exec(["bash", "-c", cmd], timeout=seconds)
         finally:
             box.stop()
+        downloads = _netlog(ws / NETGUARD / "netlog") if not network else ()
     out = res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr
-    return Execution(res.returncode, bool(res.timed_out), out, round(time.monotonic() - start, 3))
+    return Execution(res.returncode, bool(res.timed_out), out, round(time.monotonic() - start, 3), downloads)
+
+
+NETGUARD = ".mlgym-netguard"
+_NET_PATTERNS = (
+    re.compile(r"network disabled for this ML-Bench row: ([\w.-]+)"),
+    re.compile(r"(?:Could not resolve host|unable to resolve host address|Failed to resolve|Name or service not known)[: ]*'?([\w.-]*)"),
+    re.compile(r"Temporary failure in name resolution"),
+)
+
+
+def _netlog(path: Path) -> tuple[str, ...]:
+    """Hosts and URLs the run tried (written by code the agent controls: bounded, one line each)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(64 * 1024).decode(errors="replace")
+    except OSError:
+        return ()
+    seen: dict[str, None] = {}
+    for line in raw.splitlines():
+        kind, _, what = line.strip().partition(" ")
+        if kind in ("url", "host") and what:
+            seen.setdefault(re.sub(r"[^\x21-\x7e]", "", what)[:200], None)
+    urls = [w for w in seen if "://" in w]
+    return tuple((urls or list(seen))[:3])
+
+
+def network_need(run: Execution) -> str | None:
+    """What an offline run that failed needed from the network (a URL or host), or None."""
+    if run.downloads:
+        return run.downloads[0]
+    for pat in _NET_PATTERNS:
+        m = pat.search(run.output)
+        if m:
+            return (m.group(1) if m.groups() and m.group(1) else m.group(0))[:200]
+    return None
 
 
 def oracle_script(row: Row) -> str:
@@ -591,23 +767,32 @@ class MLBenchFamily:
                 return EvalResult(error=f"invalid submission: {row.run_sh}: {e}")
         text = script.decode(errors="replace")
         missing = check_arguments(text, row.arguments)
+        in_comments = [m for m in check_arguments(without_comments(text), row.arguments) if m not in missing]
         type_ok = check_type(text, row.type)
         run = execute_in_checkout(row, {"run.sh": script}, ["bash", "run.sh"], seconds=opts.timeout, sandbox=sandbox,
                                   python=python, sandbox_options=sandbox_options, memory_mb=task.limits.memory_mb,
                                   network=task.limits.network)
+        all_pass = run.ok and not missing and type_ok
+        full = all_pass and not in_comments  # the reward: ML-Bench's full pass, argument values outside comments
         metrics = {
             "exec_pass": float(run.ok), "args_pass": float(not missing), "type_pass": float(type_ok),
-            "all_pass": float(run.ok and not missing and type_ok), "exit_code": float(run.returncode),
-            "timed_out": float(run.timed_out), "run_seconds": run.seconds,
+            "all_pass": float(all_pass), "args_code_pass": float(not missing and not in_comments),
+            "exit_code": float(run.returncode), "timed_out": float(run.timed_out), "run_seconds": run.seconds,
         }
         notes = []
         if not run.ok:
-            notes.append(f"run.sh failed (exit {run.returncode}): {last_line(run.output) or 'no output'}")
+            need = None if task.limits.network else network_need(run)
+            if need:
+                notes.append(f"run.sh needs the network: {need} (MLGYM_MLBENCH_NETWORK=1 allows downloads)")
+            else:
+                notes.append(f"run.sh failed (exit {run.returncode}): {last_line(run.output) or 'no output'}")
         if missing:
             notes.append(f"arguments missing from run.sh: {', '.join(missing)}")
+        if in_comments:
+            notes.append(f"arguments only in comments of run.sh: {', '.join(in_comments)}")
         if not type_ok:
             notes.append(f"run.sh does not look like {row.type or 'the expected type'}")
-        return EvalResult(score=float(run.ok), valid=True, error="; ".join(notes) or None, metrics=metrics,
+        return EvalResult(score=float(full), valid=True, error="; ".join(notes) or None, metrics=metrics,
                           eval_seconds=round(time.monotonic() - start, 3))
 
 
