@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["console_text", "printable"]
+__all__ = ["console_text", "function_name", "printable"]
 
 # C0/C1 controls (tab and newline included: a log record stays one line), DEL,
 # zero-width and bidi formatting characters, line/paragraph separators, BOM, surrogates.
@@ -44,3 +44,8 @@ def _str(obj: object) -> str:
         return str(obj)
     except Exception:  # noqa: BLE001 - any __str__ may fail; a log line must still be written
         return f"<{type(obj).__name__}>"
+
+
+def function_name(name: str) -> str:
+    """A tool's display name as a function-calling identifier: 'List Files' -> 'list_files'."""
+    return re.sub(r"\W+", "_", name.strip()).strip("_").lower()

@@ -22,15 +22,8 @@ either way the submission is scored and ``result.json`` written.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import json
-import logging
-import math
 import os
-import shutil
 import time
-import traceback
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,55 +31,43 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
-from mlgym.tasks import taskenv
-from mlgym.env.actions import parse_action
-from mlgym.tasks.data import TaskData, link_tree
+from mlgym.core.errors import MLGymError
+from mlgym.core.safetext import printable
+from mlgym.core.scratch import collect as collect_scratch
+from mlgym.env import episode, finish, stepping
 from mlgym.env.dense import REWARD_MODES, DenseReward, FinalReward
+from mlgym.env.episode import EnvOptions, started
 from mlgym.env.legacy import legacy_notes
 from mlgym.env.logs import EpisodeLog
 from mlgym.env.spaces import CHARSET, ActionSpace, UnicodeText
-from mlgym.core.errors import ActionError, MLGymError
-from mlgym.sandbox import Limits, Mount, Sandbox, make_sandbox
+from mlgym.env.stepping import ASIDE_TOOLS, QUOTA_GUARDED, READ_ONLY_TOOLS, Outcome
+from mlgym.env.tools import CORE_TOOLS, REGISTRY, ToolContext
+from mlgym.runlog.jsonio import write_json
+from mlgym.runlog.records import RESULT_KEYS, SCHEMA_VERSION, AsideRecord, Result
+from mlgym.runlog.status import status_for_reason
+from mlgym.runlog.trace import TORN, ResetRecord, ResumeRecord, Snapshotter, TraceWriter, restore_workspace
+from mlgym.sandbox import Sandbox, make_sandbox
 from mlgym.sandbox.base import capabilities
 from mlgym.sandbox.quota import Quota
-from mlgym.core.safetext import printable
-from mlgym.grading.scoring import baseline_for, evaluate
-from mlgym.core.scratch import collect as collect_scratch
-from mlgym.runlog.status import status_for_reason
-from mlgym.runlog.jsonio import write_json
-from mlgym.runlog.records import SCHEMA_VERSION, AsideRecord
+from mlgym.tasks import taskenv
+from mlgym.tasks.data import TaskData
 from mlgym.tasks.spec import TaskSpec
-from mlgym.env.tools import CORE_TOOLS, REGISTRY, ToolContext, lookup
-from mlgym.runlog.trace import (
-    TORN, TRACE, ResetRecord, ResultRecord, ResumeRecord, Snapshotter, StepRecord, Trace, TraceWriter, load, restore_workspace,
-)
-from mlgym.families.base import run_exporters
 
-__all__ = ["CHARSET", "MLGymEnv", "UnicodeText", "started", "write_json"]
+__all__ = ["ASIDE_TOOLS", "CHARSET", "QUOTA_GUARDED", "READ_ONLY_TOOLS", "EnvOptions", "MLGymEnv", "UnicodeText", "started",
+           "write_json"]
 
-READ_ONLY_TOOLS = {"List Files", "Read File", "Inspect Script Lines", "Final Answer"}
-QUOTA_GUARDED = {"Execute Script"}  # refused while the workspace is over its size quota
-# Tools an agent may run between steps (an ``aside`` action, not a step): the research log of
-# the research agent's mlgym profile, which MLAgentBench counts as steps only with --retrieval.
-ASIDE_TOOLS = ("Append Summary to Research Log", "Retrieval from Research Log")
 # The keys of the ``llm_tools`` option (mlgym.llm.client.RunLLMs.tool_options); anything else is refused,
 # so nothing unexpected (a key) reaches the trace.
 LLM_TOOL_KEYS = frozenset({
     "fast", "edit", "base_url", "api_key_env", "cache", "small_trace", "retries", "backoff", "timeout", "max_cost",
     "max_tokens", "profile", "edit_backups", "inspect_max_lines",
 })
-
-
-def _episode_limits(task: TaskSpec, memory_mb: int | None = None, cpus: float | None = None) -> Limits:
-    tl = task.limits
-    return Limits(
-        timeout=tl.exec_timeout, memory_mb=memory_mb or tl.memory_mb, max_processes=tl.max_processes,
-        output_bytes=tl.output_bytes, network=tl.network, cpus=cpus,
-    )
+_RESULT_KEYS = RESULT_KEYS  # keys of result.json the env sets; an agent's run_info cannot replace them
 
 
 class MLGymEnv(gym.Env[str, Any]):
-    """See the module docstring.  Constructor arguments mirror the runner's flags."""
+    """See the module docstring.  Constructor arguments mirror the runner's flags (:class:`EnvOptions`;
+    ``options=EnvOptions(...)`` gives them all at once, keywords given beside it win)."""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
     observation_space: spaces.Text
@@ -96,7 +77,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self,
         task: str | TaskSpec,
         *,
-        sandbox: str = "local",
+        sandbox: str | None = None,
         log_dir: str | Path | None = None,
         work_dir: str | Path | None = None,
         python: str | None = None,
@@ -108,33 +89,42 @@ class MLGymEnv(gym.Env[str, Any]):
         cpus: float | None = None,
         tools: Sequence[str] | None = None,
         sandbox_options: dict[str, Any] | None = None,
-        fsync: bool = True,
+        fsync: bool | None = None,
         render_mode: str | None = None,
-        reward_mode: str = "final",
+        reward_mode: str | None = None,
+        options: EnvOptions | None = None,
     ) -> None:
+        given: dict[str, Any] = {
+            "sandbox": sandbox, "log_dir": log_dir, "work_dir": work_dir, "python": python, "max_steps": max_steps,
+            "max_time": max_time, "exec_timeout": exec_timeout, "device": device, "memory_mb": memory_mb, "cpus": cpus,
+            "tools": tools, "sandbox_options": sandbox_options, "fsync": fsync, "render_mode": render_mode,
+            "reward_mode": reward_mode,
+        }
+        opts = dataclasses.replace(options or EnvOptions(), **{k: v for k, v in given.items() if v is not None})
+        self.options = opts
         self.task = task if isinstance(task, TaskSpec) else TaskSpec.load(task)
-        self.sandbox_kind = sandbox
-        self.base_log_dir = Path(log_dir) if log_dir else None
-        self.work_root = Path(work_dir) if work_dir else Path("workspaces")
+        self.sandbox_kind = opts.sandbox
+        self.base_log_dir = Path(opts.log_dir) if opts.log_dir else None
+        self.work_root = Path(opts.work_dir) if opts.work_dir else Path("workspaces")
         # The agent's interpreter: --python when given; else, on the local backends, the
         # task's environment (mlgym.tasks.taskenv, built on the first reset), never the harness's.
-        self.python_override = python
+        self.python_override = opts.python
         self._env_opts: dict[str, Any] = {}  # the task environment's sandbox options (mlgym.tasks.taskenv)
-        self.caps = capabilities(sandbox)  # what the backend does (mlgym.sandbox.base.Capabilities)
-        self.python = python or ("python" if self.caps.host_python else "python3")
-        self.max_steps = max_steps or self.task.limits.max_steps
-        self.max_time = max_time or self.task.limits.max_time
-        self.exec_timeout = exec_timeout or self.task.limits.exec_timeout
-        self.memory_mb, self.cpus = memory_mb, cpus  # override task.yaml's limits
-        self.sandbox_options = dict(sandbox_options or {})
-        if device is not None:
-            self.sandbox_options["device"] = device
-        self.tool_names = tuple(tools) if tools else CORE_TOOLS
-        if reward_mode not in REWARD_MODES:
-            raise MLGymError(f"unknown reward_mode {reward_mode!r}; choose one of: {', '.join(REWARD_MODES)}")
-        self.reward_mode = reward_mode  # what each step pays: see mlgym.env.dense
+        self.caps = capabilities(opts.sandbox)  # what the backend does (mlgym.sandbox.base.Capabilities)
+        self.python = opts.python or ("python" if self.caps.host_python else "python3")
+        self.max_steps = opts.max_steps or self.task.limits.max_steps
+        self.max_time = opts.max_time or self.task.limits.max_time
+        self.exec_timeout = opts.exec_timeout or self.task.limits.exec_timeout
+        self.memory_mb, self.cpus = opts.memory_mb, opts.cpus  # override task.yaml's limits
+        self.sandbox_options = dict(opts.sandbox_options or {})
+        if opts.device is not None:
+            self.sandbox_options["device"] = opts.device
+        self.tool_names = tuple(opts.tools) if opts.tools else CORE_TOOLS
+        if opts.reward_mode not in REWARD_MODES:
+            raise MLGymError(f"unknown reward_mode {opts.reward_mode!r}; choose one of: {', '.join(REWARD_MODES)}")
+        self.reward_mode = opts.reward_mode  # what each step pays: see mlgym.env.dense
         self.reward: FinalReward = FinalReward()  # the reward mode's strategy, rebuilt at each reset
-        if reward_mode == "dense" and "Validate" not in self.tool_names:
+        if self.reward_mode == "dense" and "Validate" not in self.tool_names:
             import mlgym.env.tools.validate  # noqa: F401  (registers Validate)
 
             self.tool_names += ("Validate",)
@@ -144,8 +134,8 @@ class MLGymEnv(gym.Env[str, Any]):
         if unknown:
             raise MLGymError(f"unknown tools {unknown}; registered: {', '.join(REGISTRY)}")
         self._schemas = [REGISTRY[n].json_schema() for n in self.tool_names]
-        self.fsync = fsync
-        self.render_mode = render_mode
+        self.fsync = opts.fsync
+        self.render_mode = opts.render_mode
         # min_length=0: an empty file read is an empty observation, and still in the space
         self.observation_space = UnicodeText(min_length=0, max_length=2_000_000, charset=CHARSET)
         self.action_space = ActionSpace(max_length=200_000, charset=CHARSET)  # samples: garbage, answered with ActionError
@@ -155,7 +145,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self.writer: TraceWriter | None = None
         self.snap: Snapshotter | None = None
         self.quota: Quota | None = None  # the workspace size limit while an episode runs
-        self.result: dict[str, Any] | None = None
+        self.result: dict[str, Any] | None = None  # result.json's mapping once the episode ended (Result.to_dict)
         self.run_id = ""
         self.log_dir: Path | None = None
         self.workspace: Path | None = None
@@ -175,7 +165,7 @@ class MLGymEnv(gym.Env[str, Any]):
                 nondeterministic=True, kwargs={"task": self.task.name},
             )
 
-    # ------------------------------------------------------------------ reset
+    # ------------------------------------------------------------------ reset (mlgym.env.episode)
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start an episode; ``options={"resume": LOG_DIR}`` continues a cut-short one.
 
@@ -183,7 +173,7 @@ class MLGymEnv(gym.Env[str, Any]):
         record and ``result.json``: how an agent in another process (a vector env's or
         :mod:`mlgym.runs.rollout`'s worker) names itself.  ``options={"llm_tools": {...}}``
         (:meth:`mlgym.llm.client.RunLLMs.tool_options`) builds the models of the LLM-backed tools
-        here, in the env's process (a dict action may carry it too).
+        here, in the env's process (:meth:`configure_llm_tools` does it later).
 
         A resumed run keeps its run_id, its step count and its clock (the time used so
         far counts against ``max_time``).  A log folder whose trace has no reset record
@@ -204,48 +194,34 @@ class MLGymEnv(gym.Env[str, Any]):
             self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: self.log.info("%s", msg))
             self.python = str(self._env_opts.get("python", self.python))
         resume = Path(options["resume"]) if options.get("resume") else None
-        prior = self._prior(resume) if resume is not None else None
+        prior = episode.load_prior(resume, self.task.name) if resume is not None else None
         prior_reset = prior.reset if prior is not None else None
-        self.run_id = str((prior_reset or {}).get("run_id") or options.get("run_id") or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
-        self.log_dir = resume if resume is not None else self._pick_log_dir()
+        self.run_id = str((prior_reset or {}).get("run_id") or options.get("run_id") or episode.new_run_id())
+        self.log_dir = resume if resume is not None else episode.pick_log_dir(self.base_log_dir, self.task.name, self.run_id, self._resets == 1)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._attach_log()
+        self.episode_log.attach(self.log_dir)
         if prior is None:
-            self._set_aside_unstarted(self.log_dir)
+            episode.set_aside_unstarted(self.log_dir, self.log)
         else:
-            self._drop_stale_result(self.log_dir)
-        self.workspace = _fresh_dir((self.work_root / f"{self.task.name}-{self.run_id}").resolve())
-        self.quota = _mount_quota(self.workspace, self.task.limits.workspace_mb)
+            episode.drop_stale_result(self.log_dir)
+        self.workspace = episode.fresh_dir((self.work_root / f"{self.task.name}-{self.run_id}").resolve())
+        self.quota = episode.mount_quota(self.workspace, self.task.limits.workspace_mb)
         if prior is not None:
             restore_workspace(prior, self.workspace)
         else:
             self.task.family.build_workspace(self.task, self.workspace)
-        env_vars = {"MLGYM_SEED": str(seed if seed is not None else 0), "PYTHONHASHSEED": str(seed or 0)}
-        opts = {**self.sandbox_options, "env": env_vars}
-        opts["hide"] = self.task.hide
-        opts.update(self._env_opts)
-        if self.caps.host_python:
-            opts["python"] = self.python
-        if self.caps.labels:
-            opts.setdefault("run_id", self.run_id)
-            opts.setdefault("task", self.task.name)
+        opts = episode.run_options(self.task, self.caps, sandbox_options=self.sandbox_options, env_opts=self._env_opts,
+                                   seed=seed, python=self.python, run_id=self.run_id)
         self.reward = self._reward_mode()
         mounts = self.reward.mounts(self.task.family.mounts(self.task, self.data), prior.steps if prior is not None else None)
         inside = tuple(m.target for m in mounts if not os.path.isabs(m.target))  # e.g. data/
         self.sandbox = make_sandbox(
-            self.sandbox_kind, self.workspace, limits=_episode_limits(self.task, self.memory_mb, self.cpus),
+            self.sandbox_kind, self.workspace, limits=episode.episode_limits(self.task, self.memory_mb, self.cpus),
             mounts=mounts, **opts,
         )
         if os.geteuid() == 0 and not hasattr(self.sandbox, "uid"):
             os.chmod(self.workspace, 0o777)  # a backend without its own uid runs agent code as nobody
-        # Hard links are safe where the sandbox mounts data/ read-only over them; a plain
-        # subprocess (possibly root) could write through a link into the cache: copy.
-        copy = not capabilities(self.sandbox.name).protected_links
-        for m in mounts:
-            if m.target in inside and (m.mirror or copy):
-                link_tree(m.source, self.workspace / m.target, copy=copy)
-            elif m.target in inside:  # bound only (Mount.mirror): just its mount point
-                (self.workspace / m.target).mkdir(parents=True, exist_ok=True)
+        episode.link_mounts(mounts, inside, self.workspace, copy=not capabilities(self.sandbox.name).protected_links)
         self.sandbox.start()
         self.ctx = ToolContext(sandbox=self.sandbox, python=self.python, exec_timeout=self.exec_timeout, read_only=inside)
         if isinstance(self.reward, DenseReward):
@@ -270,6 +246,7 @@ class MLGymEnv(gym.Env[str, Any]):
             self.writer.append(ResetRecord(
                 task=self.task.name, task_root=str(self.task.root), run_id=self.run_id, seed=seed,
                 sandbox=self.sandbox.name, workspace=str(self.workspace), tools=list(self.tool_names),
+                tool_schemas=self._schemas,
                 limits={"max_steps": self.max_steps, "max_time": self.max_time, "exec_timeout": self.exec_timeout},
                 quota=self.quota.kind, files=self.snap.changes(), observation=self.describe(),
                 task_description=self.task_description(), extra=dict(self.run_info),
@@ -281,49 +258,6 @@ class MLGymEnv(gym.Env[str, Any]):
         self._last_obs = obs
         self.log.info("reset %s run %s in %s (%s)", self.task.name, self.run_id, self.workspace, self.sandbox.name)
         return obs, self._info(task_description=self.task_description(), research_problem=self.research_problem())
-
-    def _prior(self, resume: Path) -> Trace | None:
-        """The trace to continue in ``resume``, or None when nothing was recorded there yet."""
-        if not resume.is_dir():
-            raise MLGymError(f"cannot resume: {resume} is not a folder")
-        try:
-            prior = load(resume)
-        except FileNotFoundError:
-            return None  # killed before the trace was made: nothing to continue
-        reset = prior.reset
-        if reset is None:
-            return None
-        if reset.get("task") != self.task.name:
-            raise MLGymError(f"cannot resume {resume}: it is a run of task {reset.get('task')!r}, not {self.task.name!r}")
-        if prior.finished:
-            raise MLGymError(f"cannot resume {resume}: the run already finished ({(prior.result or {}).get('reason')})")
-        return prior
-
-    def _set_aside_unstarted(self, log_dir: Path) -> None:
-        """A trace without a reset record (killed while starting) is kept aside, not appended to."""
-        path = log_dir / TRACE
-        if path.exists():
-            aside = log_dir / f"{TRACE}.unstarted-{int(time.time())}"
-            os.replace(path, aside)
-            self.log.warning("%s had no reset record (killed while starting): moved to %s; starting afresh", path, aside.name)
-
-    @staticmethod
-    def _drop_stale_result(log_dir: Path) -> None:
-        """A result.json scored from a snapshot of the unfinished run is out of date once it goes on."""
-        path = log_dir / "result.json"
-        try:
-            stale = json.loads(path.read_text()).get("episode_finished") is not True
-        except (OSError, ValueError, AttributeError):
-            stale = path.exists()
-        if stale:
-            path.unlink(missing_ok=True)
-
-    def _pick_log_dir(self) -> Path:
-        if self.base_log_dir is None:
-            return Path("runs") / self.task.name / self.run_id
-        if self._resets == 1 and not started(self.base_log_dir):
-            return self.base_log_dir
-        return self.base_log_dir.parent / f"{self.base_log_dir.name}.{self.run_id}"
 
     def task_description(self) -> str:
         """The research problem and the step budget, without the tool list (reset's ``info["task_description"]``)."""
@@ -354,7 +288,19 @@ class MLGymEnv(gym.Env[str, Any]):
             **({"tool_llm_usage": self._tool_llms.budget.own()} if self._tool_llms is not None else {}), **extra,
         }
 
-    # ------------------------------------------------------------------- step
+    def _eval_options(self) -> dict[str, Any]:
+        return episode.eval_options(self.task, self.caps, sandbox_options=self.sandbox_options, env_opts=self._env_opts,
+                                    python=self.python, run_id=self.run_id)
+
+    def _reward_mode(self) -> FinalReward:
+        """This episode's reward strategy (:mod:`mlgym.env.dense`): :class:`FinalReward`, or :class:`DenseReward`
+        (the carved validation split)."""
+        if self.reward_mode != "dense":
+            return FinalReward()
+        assert self.data is not None
+        return DenseReward(self.task, self.data, sandbox=self.sandbox_kind, python=self.python, sandbox_options=self._eval_options())
+
+    # ------------------------------------------------------------------- step (mlgym.env.stepping)
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """One action.  Never raises for anything the agent sent or did.
 
@@ -373,13 +319,13 @@ class MLGymEnv(gym.Env[str, Any]):
     def _step(self, action: Any, ending: str | None = None, problem: str | None = None) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """One step: ``ending`` (:meth:`end_episode`) records a step that ends the episode without running a tool;
         ``problem``: an ``ActionError`` to answer instead of running the action."""
-        assert self.ctx is not None
+        assert self.ctx is not None and self.snap is not None and self.writer is not None
         t0 = time.monotonic()
         self.steps += 1
         # A script may not run past the episode's time limit either.
         remaining = self.max_time - (t0 - self._start)
         self.ctx.exec_timeout = max(1.0, min(self.exec_timeout, remaining))
-        out = _Outcome()
+        out = Outcome()
         self.reward.begin_step()
         try:
             if ending is not None:
@@ -387,27 +333,21 @@ class MLGymEnv(gym.Env[str, Any]):
             elif problem is not None:
                 out.fail("ActionError", problem, None)
             else:
-                self._act(action, out)
-            self._after(out)
+                stepping.run_action(self.ctx, action, out, self.tool_names, max_length=self.action_space.max_length,
+                                    quota=self.quota, workspace=self.workspace)
+            stepping.observe(out, self.snap, self.quota, self.log, self.steps, self.workspace)
         except BaseException as e:  # KeyboardInterrupt, SystemExit: record the step, then stop
             out.fail("EnvError", f"interrupted ({type(e).__name__})", e)
             self._record(action, out, time.monotonic() - t0)
             raise
         duration = time.monotonic() - t0
         out.obs = out.obs[: self.observation_space.max_length]  # tools clip far below; a guarantee for the space
-        terminated = out.ends and out.error is None
         elapsed = time.monotonic() - self._start
-        reason = "final_answer" if terminated else None
-        truncated = False
-        if ending is not None:
-            truncated, reason = True, ending
-        elif not terminated and self.steps >= self.max_steps:
-            truncated, reason = True, "max_steps"
-        elif not terminated and elapsed >= self.max_time:
-            truncated, reason = True, "max_time"
+        end = stepping.ending(out, ended_by_agent=ending, steps=self.steps, max_steps=self.max_steps, elapsed=elapsed,
+                              max_time=self.max_time)
         # The last step is scored before it is recorded: its record carries the reward step returns.
-        res = self._score(reason) if reason else None
-        reward = float(res["reward"]) if res is not None else self.reward.step_reward(out.files)
+        res = self._score(end.reason) if end.reason else None
+        reward = res.reward if res is not None else self.reward.step_reward(out.files)
         self._record(action, out, duration, reward, elapsed)
         if res is not None:
             self._conclude(res)
@@ -415,7 +355,15 @@ class MLGymEnv(gym.Env[str, Any]):
         info = self._info(error=out.error, duration=duration)
         if self.result is not None:
             info["result"] = self.result
-        return out.obs, reward, terminated, truncated, info
+        return out.obs, reward, end.terminated, end.truncated, info
+
+    def _record(self, action: Any, out: Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
+        assert self.writer is not None
+        self.log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
+        self.writer.append(stepping.step_record(
+            action, out, step=self.steps, duration=duration, reward=reward,
+            elapsed=time.monotonic() - self._start if elapsed is None else elapsed, validation=self.reward.validation,
+        ))
 
     # ------------------------------------------------------------- the agent's side of the episode (public)
     def record_llm_calls(self, records: Any) -> None:
@@ -513,15 +461,16 @@ class MLGymEnv(gym.Env[str, Any]):
     def _aside(self, name: Any, arguments: Any, problem: str | None = None) -> tuple[str, dict[str, Any]]:
         import mlgym.env.tools.llm_tools  # noqa: F401  (registers the aside tools)
 
-        assert self.writer is not None
+        assert self.writer is not None and self.ctx is not None
         t0 = time.monotonic()
-        out = _Outcome()
+        out = Outcome()
         if problem is not None:
             out.fail("ActionError", problem, None)
         elif name not in ASIDE_TOOLS:
             out.fail("ActionError", f"only {' and '.join(ASIDE_TOOLS)} can run between steps, not {printable(str(name), 60)}", None)
         else:
-            self._act({"name": name, "arguments": arguments or {}}, out, ASIDE_TOOLS)
+            stepping.run_action(self.ctx, {"name": name, "arguments": arguments or {}}, out, ASIDE_TOOLS,
+                                max_length=self.action_space.max_length, quota=self.quota, workspace=self.workspace)
         duration = time.monotonic() - t0
         if out.name is None and isinstance(name, str):  # refused before parsing: what was asked
             out.name = name
@@ -531,84 +480,7 @@ class MLGymEnv(gym.Env[str, Any]):
         ))
         return out.obs, self._info(error=out.error, duration=duration, aside=True)
 
-    def _act(self, action: Any, out: _Outcome, tools: Sequence[str] | None = None) -> None:
-        """Parse, check and run the action, filling ``out``; every failure becomes an observation."""
-        assert self.ctx is not None
-        try:
-            call = parse_action(action, self.action_space.max_length)
-            out.name, out.arguments = call.name, call.arguments
-            tool = lookup(call.name, self.tool_names if tools is None else tools)
-            out.name = tool.name
-            args = tool.validate(call.arguments)
-        except Exception as e:  # noqa: BLE001 - whatever is wrong with an action, it is the action's fault
-            out.fail("ActionError", str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}", e)
-            return
-        if tool.name in QUOTA_GUARDED and self.quota is not None:
-            over = self._quota_exceeded()
-            if over:
-                out.fail("ActionError", f"{tool.name} is refused while the workspace is over its quota: {over}", None)
-                return
-        try:
-            obs = tool.fn(self.ctx, **args)
-            out.obs = obs if isinstance(obs, str) else str(obs)
-            out.ends = tool.ends_episode
-        except Exception as e:  # noqa: BLE001 - classified: the agent's doing, or ours
-            out.fail(_blame(e), self._message(e), e)
-
-    def _after(self, out: _Outcome) -> None:
-        """Snapshot what changed, add the snapshotter's and the quota's notes to the observation."""
-        assert self.snap is not None
-        notes: list[str] = []
-        if not (out.name in READ_ONLY_TOOLS and out.error is None):
-            try:
-                out.files = self.snap.changes()
-            except Exception as e:  # noqa: BLE001 - a workspace the agent made unreadable must not end the run
-                out.snapshot_error = f"{type(e).__name__}: {self._message(e)}"
-                notes.append(f"EnvError: the workspace snapshot failed ({out.snapshot_error}); changes of this step are not recorded.")
-                self.log.warning("step %d: snapshot failed: %s", self.steps, printable(out.snapshot_error))
-            last = getattr(self.snap, "last_notes", None)
-            notes += [last] if isinstance(last, str) else list(last or ())
-        if self.quota is not None:
-            over = self._quota_exceeded()
-            if over:
-                notes.append(over)
-        if notes:
-            out.obs = "\n".join([out.obs, *(n for n in notes if n)])
-
-    def _quota_exceeded(self) -> str | None:
-        try:
-            return self.quota.exceeded() if self.quota is not None else None
-        except Exception as e:  # noqa: BLE001 - measuring a hostile tree may fail; say so, do not stop
-            return f"the workspace size could not be measured ({type(e).__name__})"
-
-    def _message(self, e: BaseException) -> str:
-        """The exception's text for the agent, host paths of the workspace made relative."""
-        text = str(e) if isinstance(e, ActionError) else f"{type(e).__name__}: {e}"
-        if self.workspace is not None:
-            text = text.replace(f"{self.workspace}/", "").replace(str(self.workspace), ".")
-        return text
-
-    # ------------------------------------------------------------- reward modes (mlgym.env.dense)
-    def _reward_mode(self) -> FinalReward:
-        """This episode's reward strategy: :class:`FinalReward`, or :class:`DenseReward` (the carved validation split)."""
-        if self.reward_mode != "dense":
-            return FinalReward()
-        assert self.data is not None
-        return DenseReward(self.task, self.data, sandbox=self.sandbox_kind, python=self.python, sandbox_options=self._eval_options())
-
-    def _record(self, action: Any, out: _Outcome, duration: float, reward: float = 0.0, elapsed: float | None = None) -> None:
-        assert self.writer is not None
-        self.log.info("step %d %s%s (%.2fs)", self.steps, printable(out.name or "?", 80), f" [{out.kind}]" if out.error else "", duration)
-        raw = action if isinstance(action, str) else _safe_repr(action) if out.arguments is None else None
-        self.writer.append(StepRecord(
-            step=self.steps, action={"name": out.name, "arguments": out.arguments}, observation=out.obs,
-            duration=round(duration, 6), error=out.error is not None, files=out.files, reward=reward,
-            elapsed=round(time.monotonic() - self._start if elapsed is None else elapsed, 3), error_type=out.error_type or None,
-            traceback=out.traceback or None, snapshot_error=out.snapshot_error or None, raw_action=raw,
-            validation=self.reward.validation,
-        ))
-
-    # ------------------------------------------------------------- ending
+    # ------------------------------------------------------------- ending (mlgym.env.finish)
     def finish(self, reason: str, *, status: str | None = None, error: str | None = None) -> float:
         """End the episode now (also for budget limits set by agents); score; write result.json.
 
@@ -620,77 +492,38 @@ class MLGymEnv(gym.Env[str, Any]):
             return float(self.result.get("reward", 0.0))
         with self.episode_log.active():
             res = self._score(reason)
-            res["status"] = status or status_for_reason(reason)
+            res.status = status or status_for_reason(reason)
             if error:
-                res["error"] = printable(error, 2000)
+                res.error = printable(error, 2000)
             self._conclude(res)
-        return float(res["reward"])
+        return res.reward
 
-    def _score(self, reason: str) -> dict[str, Any]:
+    def _score(self, reason: str) -> Result:
         """Evaluate the submission (the episode is over from here on); the result, not yet written."""
         assert self.workspace is not None and self.data is not None and self.log_dir is not None
         self._done = True
-        try:
-            res = evaluate(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
-                           sandbox_options=self._eval_options(), final_answer=self.ctx.final_answer if self.ctx else None)
-        except Exception as e:  # noqa: BLE001 - a hostile workspace must not lose the result
-            self.log.warning("scoring failed: %s", printable(f"{type(e).__name__}: {e}"))
-            res = _failed_result(self.task, self.data, f"EnvError: scoring failed ({self._message(e)})")
-        improvement = res.get("improvement")
-        reward = float(improvement) if isinstance(improvement, (int, float)) and math.isfinite(improvement) else 0.0
-        res.update(
-            run_id=self.run_id, log_dir=str(self.log_dir), reason=reason, steps=self.steps, reward=reward,
-            wall_time=round(time.monotonic() - self._start, 3), sandbox=self.sandbox.name if self.sandbox else None,
-            final_answer=self.ctx.final_answer if self.ctx else None, episode_finished=True, version=SCHEMA_VERSION,
-            status=status_for_reason(reason), **self.run_info,
-        )
+        final_answer = self.ctx.final_answer if self.ctx else None
+        res = finish.score(self.task, self.data, self.workspace, sandbox=self.sandbox_kind, python=self.python,
+                           sandbox_options=self._eval_options(), final_answer=final_answer, log=self.log)
+        res.run_id, res.log_dir, res.reason, res.steps = self.run_id, str(self.log_dir), reason, self.steps
+        res.wall_time = round(time.monotonic() - self._start, 3)
+        res.sandbox = self.sandbox.name if self.sandbox else None
+        res.final_answer, res.episode_finished, res.version = final_answer, True, SCHEMA_VERSION
+        res.status = status_for_reason(reason)
+        res.add_run_info(self.run_info)
         return res
 
-    def _conclude(self, res: dict[str, Any]) -> None:
-        """Keep the result: the trace's result record, ``result.json``, ``trace.json``."""
+    def _conclude(self, res: Result) -> None:
+        """Keep the result: the trace's result record, ``result.json``, the run exporters' files."""
         assert self.log_dir is not None
-        self.result = res
-        if self.writer is not None:
-            self.writer.append(ResultRecord(result=res))
-        write_json(self.log_dir / "result.json", res)
-        self._export()
-        self.log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.get("score"), res.get("baseline"), res.get("improvement"))
-
-    def _eval_options(self) -> dict[str, Any]:
-        opts = {k: v for k, v in self.sandbox_options.items() if k not in ("device",)}
-        opts.update(self._env_opts)
-        if self.caps.host_python:
-            opts["python"] = self.python
-        if self.caps.labels:
-            opts.update(run_id=self.run_id + "-eval", task=self.task.name)
-        return opts
-
-    def _export(self) -> None:
-        """The registered run exporters (:func:`mlgym.families.base.run_exporters`: compatibility files made
-        from the trace, e.g. MLAgentBench's ``trace.json``); a failing one is logged, the result stays written."""
-        assert self.log_dir is not None
-        try:
-            exporters = run_exporters()
-            trace = load(self.log_dir)
-        except (ImportError, AttributeError, OSError, ValueError) as e:
-            self.log.warning("run exporters not run: %s", printable(e))
-            return
-        for name, export in exporters:
-            try:
-                export(trace, self.task)
-            except (OSError, ValueError, KeyError, TypeError) as e:  # an extra file; the result is written
-                self.log.warning("run exporter %s failed: %s", name, printable(e))
+        self.result = res.to_dict()
+        finish.conclude(self.result, self.log_dir, self.writer)
+        finish.export(self.log_dir, self.task, self.log)
+        self.log.info("scored %s: %s=%s baseline=%s improvement=%s", self.task.name, self.task.metric, res.score, res.baseline, res.improvement)
 
     # ------------------------------------------------------------- lifecycle
     def render(self) -> str | None:
         return self._last_obs if self.render_mode == "ansi" else None
-
-    def _attach_log(self) -> None:
-        assert self.log_dir is not None
-        self.episode_log.attach(self.log_dir)
-
-    def _detach_log(self) -> None:
-        self.episode_log.detach()
 
     def _teardown(self) -> None:
         if self.sandbox is not None:
@@ -705,104 +538,8 @@ class MLGymEnv(gym.Env[str, Any]):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-        self._detach_log()
+        self.episode_log.detach()
 
     def close(self) -> None:
         self._teardown()
         super().close()
-
-
-def started(log_dir: Path) -> bool:
-    """Whether ``log_dir`` holds a run that got as far as its reset record."""
-    try:
-        return load(log_dir).reset is not None
-    except FileNotFoundError:
-        return False
-
-
-class _Outcome:
-    """What one step produced, filled in as it goes (so a failure anywhere still records it)."""
-
-    def __init__(self) -> None:
-        self.obs = ""
-        self.name: str | None = None
-        self.arguments: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.kind = ""
-        self.error_type: str | None = None
-        self.traceback: str | None = None
-        self.snapshot_error: str | None = None
-        self.files: dict[str, str | None] = {}
-        self.ends = False
-
-    def fail(self, kind: str, message: str, exc: BaseException | None) -> None:
-        self.kind, self.error = kind, message
-        self.obs = f"{kind}: {message}"
-        self.ends = False
-        if exc is not None:
-            self.error_type = type(exc).__name__
-            if kind == "EnvError":
-                self.traceback = "".join(traceback.format_exception(exc))[-20_000:]
-
-
-# Keys of result.json that the env sets; an agent's run_info cannot replace them.
-_RESULT_KEYS = frozenset({
-    "type", "time", "task", "metric", "direction", "score", "baseline", "baseline_source", "improvement", "success",
-    "valid_submission", "error", "metrics", "eval_seconds", "leaderboard", "run_id", "log_dir", "reason", "steps", "reward",
-    "wall_time", "sandbox", "final_answer", "episode_finished", "version", "status",
-})
-
-# OSErrors an agent causes with a bad path or its own workspace (not the host's trouble).
-_AGENT_ERRNOS = {
-    errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP,
-    errno.EEXIST, errno.ENOTEMPTY, errno.EINVAL, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMLINK,
-    errno.EROFS, errno.EXDEV, errno.ETXTBSY, errno.EBUSY, errno.ENXIO, errno.EAGAIN,
-}
-
-
-def _blame(e: BaseException) -> str:
-    """"ActionError" when the agent's arguments or workspace caused ``e``, else "EnvError"."""
-    if isinstance(e, (ActionError, UnicodeError, RecursionError)):
-        return "ActionError"  # unencodable paths; trees or links nested past any sane depth
-    if isinstance(e, OSError) and e.errno in _AGENT_ERRNOS:
-        return "ActionError"
-    if isinstance(e, RuntimeError) and "symlink loop" in str(e).lower():
-        return "ActionError"  # pathlib's resolve() on a link cycle
-    return "EnvError"
-
-
-def _safe_repr(obj: Any) -> str:
-    try:
-        return repr(obj)[:10_000]
-    except Exception:  # noqa: BLE001 - an agent's object with a failing __repr__
-        return f"<{type(obj).__name__}>"
-
-
-def _fresh_dir(path: Path) -> Path:
-    """An empty new folder at ``path``; a leftover there that cannot be removed gets a sibling."""
-    for i in range(100):
-        cand = path if i == 0 else path.with_name(f"{path.name}.{i}")
-        if cand.exists():
-            shutil.rmtree(cand, ignore_errors=True)
-        try:
-            cand.mkdir(parents=True)
-            return cand
-        except FileExistsError:
-            continue
-    raise MLGymError(f"cannot make a fresh workspace at {path}: 100 leftovers there")
-
-
-def _mount_quota(workspace: Path, size_mb: int) -> Quota:
-    """The workspace size quota (:mod:`mlgym.sandbox.quota`); a host that cannot mount one gets a soft one."""
-    try:
-        return Quota.mount(workspace, size_mb)
-    except ValueError as e:  # not empty: a leftover we could not clear
-        raise MLGymError(f"cannot set up the workspace quota: {e}") from None
-
-
-def _failed_result(task: TaskSpec, data: TaskData, error: str) -> dict[str, Any]:
-    base, how = baseline_for(task, data)
-    return {
-        "task": task.name, "metric": task.metric, "direction": task.direction, "score": None, "baseline": base,
-        "baseline_source": how, "improvement": None, "success": False, "valid_submission": False, "error": error,
-    }

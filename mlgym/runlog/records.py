@@ -20,7 +20,7 @@ Versions: the ``reset`` and ``resume`` records and ``result.json`` carry ``versi
 (:data:`SCHEMA_VERSION`); a trace written before versions existed reads as version 0.
 Reading back: :func:`parse_record` turns a trace line into its record class (unknown keys
 land in ``extra``; an unknown ``type`` gives a plain :class:`Record` holding everything in
-``extra``), :class:`Result` is ``result.json`` as a typed model.
+``extra``), :class:`Result` is ``result.json`` as a typed model (the env writes it through the same class).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-__all__ = ["RECORD_TYPES", "SCHEMA_VERSION", "AsideRecord", "LLMRecord", "Record", "ResetRecord", "Result", "ResultRecord",
+__all__ = ["RECORD_TYPES", "RESULT_KEYS", "RUN_INFO_FIELDS", "SCHEMA_VERSION", "AsideRecord", "LLMRecord", "Record", "ResetRecord", "Result", "ResultRecord",
            "ResumeRecord", "StepRecord", "parse_record"]
 
 SCHEMA_VERSION = 1  # of trace.jsonl's records and result.json
@@ -77,6 +77,7 @@ class ResetRecord(Record):
     sandbox: str | None = None
     workspace: str | None = None
     tools: list[str] | None = None
+    tool_schemas: list[dict[str, Any]] | None = None  # their function-calling JSON schemas (what reset's info["tools"] held)
     limits: dict[str, Any] | None = None
     quota: str | None = None
     files: dict[str, str | None] = dataclasses.field(default_factory=dict)
@@ -160,46 +161,121 @@ class ResultRecord(Record):
         return cls(result={k: v for k, v in d.items() if k not in ("type", "time")}, time=d.get("time"))
 
 
+def _optional(default: Any = None) -> Any:
+    """A field of :class:`Result` left out of ``result.json`` while it is None."""
+    return dataclasses.field(default=default, metadata={"omit_none": True})
+
+
 @dataclasses.dataclass(kw_only=True)
 class Result:
-    """``result.json`` (and a ``result`` record) as a typed model; ``extra``: the agent's keys (agent, model,
-    token usage...) and a family's; ``version`` 0 for a result written before versions existed."""
+    """``result.json`` (and a ``result`` record) as a typed model, written and read through this class.
 
+    Fields are in ``result.json``'s order: first what grading gives (:func:`mlgym.grading.scoring.evaluate`;
+    ``details``: a grader's keys beyond these), then what the env adds about the run, then ``extra``: the
+    agent's and the runner's keys (agent, model, seed, ``label``, ``agent_config``, token usage...;
+    :meth:`add_run_info`), in the order they were given.  To add a key the env or grading sets, declare a field
+    where it belongs (``_optional()`` if it is left out while None); a key the runner sets gets a property over
+    ``extra``.  ``version`` is 0 for a result written before versions existed.
+    """
+
+    # what grading gives
     task: str
-    reward: float = 0.0
+    metric: str | None = None
+    direction: str | None = None
     score: float | None = None
     baseline: float | None = None
+    baseline_source: str | None = None
     improvement: float | None = None
     success: bool = False
     valid_submission: bool = False
     error: str | None = None
-    metric: str | None = None
-    direction: str | None = None
+    metrics: dict[str, Any] | None = _optional()  # other metrics (absent when scoring itself failed)
+    eval_seconds: float | None = _optional()
+    leaderboard: dict[str, Any] | None = _optional()
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # what the env adds
     run_id: str | None = None
     log_dir: str | None = None
     reason: str | None = None
     steps: int = 0
+    reward: float = 0.0
     wall_time: float | None = None
     sandbox: str | None = None
     final_answer: str | None = None
     episode_finished: bool = False
-    status: str | None = None  # success | error | cancelled (mlgym.runlog.status); None: written before statuses
-    label: str | None = None  # the configuration's name (runner --label; default: mlgym.runlog.status.default_label)
-    agent_config: dict[str, Any] | None = None  # the agent's options that differ from its defaults
     version: int = SCHEMA_VERSION
+    status: str | None = None  # success | error | cancelled (mlgym.runlog.status); None: written before statuses
+    # the agent's and the runner's keys (run_info), in the order given; typed views: label, agent_config
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def label(self) -> str | None:
+        """The configuration's name (runner ``--label``; default: :func:`mlgym.runlog.status.default_label`)."""
+        value = self.extra.get("label")
+        return None if value is None else str(value)
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self.extra["label"] = value
+
+    @property
+    def agent_config(self) -> dict[str, Any] | None:
+        """The agent's options that differ from its defaults."""
+        value = self.extra.get("agent_config")
+        return value if isinstance(value, dict) else None
+
+    @agent_config.setter
+    def agent_config(self, value: dict[str, Any] | None) -> None:
+        self.extra["agent_config"] = value
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Result:
-        names = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
-        kwargs = {k: v for k, v in d.items() if k in names}
+        """A ``result.json`` mapping (or a ``result`` record) as a model; keys that are no field go to
+        ``details`` when they come before ``run_id`` (a grader's), else to ``extra``."""
+        names = _field_names(cls)
+        kwargs: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        late = False
+        for k, v in d.items():
+            late = late or k == "run_id"
+            if k in names:
+                kwargs[k] = v
+            elif k not in ("type", "time"):
+                (extra if late or k in RUN_INFO_FIELDS else details)[k] = v
         kwargs.setdefault("version", 0)
         kwargs.setdefault("task", "")
-        return cls(**kwargs, extra={k: v for k, v in d.items() if k not in names and k != "type"})
+        return cls(**kwargs, details=details, extra=extra)
+
+    def add_run_info(self, info: dict[str, Any]) -> None:
+        """The agent's and the runner's keys, into ``extra``; keys the result sets itself (:data:`RESULT_KEYS`)
+        are left out."""
+        self.extra.update((k, v) for k, v in info.items() if k not in RESULT_KEYS)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        return {**self.extra, **out}
+        """The ``result.json`` mapping, keys in the fields' order."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "details":
+                for k, v in value.items():
+                    out.setdefault(k, v)
+            elif f.name == "extra":  # the agent's keys: a grader's key of the same name gives way, a field never
+                out.update((k, v) for k, v in value.items() if k not in _FIELDS)
+            elif value is not None or not f.metadata.get("omit_none"):
+                out[f.name] = value
+        return out
+
+
+def _field_names(cls: type[Any]) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.name not in ("details", "extra"))
+
+
+_FIELDS = _field_names(Result)
+# Keys of result.json the runner sets through run_info (``env.set_run_info``) that Result reads as typed properties.
+RUN_INFO_FIELDS = frozenset({"label", "agent_config"})
+# Keys of result.json the env sets; an agent's run_info cannot replace them.
+RESULT_KEYS = _FIELDS | {"type", "time"}
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

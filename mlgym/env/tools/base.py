@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlgym.core.errors import ActionError
+from mlgym.core.safetext import function_name as function_name  # re-exported (its home is core)
 from mlgym.core.safetext import printable
 
 if typing.TYPE_CHECKING:
@@ -152,11 +153,6 @@ class Tool:
 
 
 REGISTRY: dict[str, Tool] = {}
-
-
-def function_name(name: str) -> str:
-    """'List Files' -> 'list_files' (function-calling APIs want identifiers)."""
-    return re.sub(r"\W+", "_", name.strip()).strip("_").lower()
 
 
 def _arg_docs(doc: str) -> dict[str, str]:

@@ -246,7 +246,8 @@ class MLAgentBenchFolderFamily:
                 if not any(c.startswith(opts.submission_path + "/") for c in copied):
                     return EvalResult(error=f"no submission: {opts.submission_path}/ not found in the workspace "
                                             f"(or nothing in it changed since the start)")
-            cfg = {"files": copied, "read_only": read_only_paths(data.public, opts.read_only), "links": dict(opts.links), "kind": "speed" if opts.submission_kind == "speed" else "score",
+            cfg = {"files": copied, "read_only": read_only_paths(data.public, opts.read_only), "links": dict(opts.links),
+                   "kind": "speed" if opts.submission_kind == "speed" else "score",
                    "script": opts.script, "pattern": opts.pattern, "timeout": task.eval_timeout}
             wanted = dataclasses.replace(task, submission=tuple(dict.fromkeys([*task.submission, *copied])))
             return run_eval(wanted, data, Path(tmp), {"mab_folder_eval.py": PAYLOAD},
@@ -260,12 +261,23 @@ def _opts(task: TaskSpec) -> FolderOptions:
 
 
 def _prepare_copy(task: TaskSpec, force: bool, raw: Path, public: Path, private: Path, say: Callable[[str], None]) -> None:
-    """Run the folder's prepare.py on a copy (kept in ``raw/``), then: env/ -> public (the
+    """Run the folder's prepare.py on a copy (kept in ``raw/``), with the task environment's
+    Python (as MLAgentBench runs it with its own environment's), then: env/ -> public (the
     workspace), env/ and scripts/ -> private (what get_score reads)."""
     from mlgym.families.mlagentbench.folder_prepare import prepare_folder
     from mlgym.tasks.data import link_tree
 
-    work = prepare_folder(task.root, raw / WORK, force=force, say=say)
+    def python() -> str:  # its own prepare.py imports what its task needs (torchvision, ogb): the task's environment
+        from mlgym.core.errors import DataError, MLGymError
+        from mlgym.tasks import taskenv
+
+        try:
+            return str(taskenv.ensure(task, progress=say))
+        except MLGymError as e:
+            raise DataError(f"{task.name}: its environment ({', '.join(task.environment.all_requirements)}) "
+                            f"cannot be built: {e}") from None
+
+    work = prepare_folder(task.root, raw / WORK, force=force, say=say, python=python)
     link_tree(work / "env", public, copy=True)
     for sub in ("env", "scripts"):
         link_tree(work / sub, private / sub, copy=True)

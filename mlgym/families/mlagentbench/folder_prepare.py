@@ -89,6 +89,25 @@ def _tail(path: Path, limit: int = 64 * 1024) -> str:
         return ""
 
 
+def _kaggle_failed(kaggle_log: Path) -> bool:
+    try:
+        return any('"ok": false' in line for line in kaggle_log.read_text().splitlines())
+    except OSError:
+        return False
+
+
+_DOWNLOAD_FAILED = re.compile(r"(unable to resolve host address|Name or service not known|Temporary failure in name resolution|"
+                              r"Connection refused|Network is unreachable|ERROR \d{3}:|Could not resolve host)")
+
+
+def _download_failed(out: str) -> str | None:
+    """The URL a wget/curl in prepare.py failed to fetch (its output says so), if any."""
+    if not _DOWNLOAD_FAILED.search(out):
+        return None
+    urls = re.findall(r"https?://[^\s'\"]+", out)
+    return urls[0] if urls else "a download"
+
+
 def diagnose(name: str, out: str, kaggle_log: Path, consent: bool) -> str:
     """The one line saying why prepare.py failed."""
     try:
@@ -106,18 +125,24 @@ def diagnose(name: str, out: str, kaggle_log: Path, consent: bool) -> str:
         prompt = next((ln.split("Traceback")[0].strip() for ln in out.splitlines() if "onsent" in ln or "Press any key" in ln), "")
         return (f"{name}: MLAgentBench's prepare.py asks for consent ({prompt[:160]}); accept the competition's rules, "
                 f"then run `mlgym prepare {name} --yes` or set {ASSUME_YES}=1")
+    url = _download_failed(out)
+    if url:
+        return (f"{name}: MLAgentBench's prepare.py could not download {url} (no network here?); download it where there "
+                f"is, then give the prepared folder (MLAgentBench's own `python -m MLAgentBench.prepare_task {name}` "
+                f"writes scripts/prepared) or run again with network")
     missing = re.findall(r"ModuleNotFoundError: No module named '([^']+)'", out)
     if missing:
-        return f"{name}: MLAgentBench's prepare.py needs the package {missing[-1].split('.')[0]}, which is not installed"
+        return f"{name}: MLAgentBench's prepare.py needs the package {missing[-1].split('.')[0]}, which is not in its environment"
     last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "no output")
     return f"{name}: MLAgentBench's prepare.py failed: {last.strip()[:240]}"
 
 
 def prepare_folder(task_dir: Path, work: Path, *, consent: bool | None = None, force: bool = False,
-                   python: str = sys.executable, say: Callable[[str], None] = lambda m: None,
+                   python: str | Callable[[], str] = sys.executable, say: Callable[[str], None] = lambda m: None,
                    timeout: float | None = None) -> Path:
     """Return ``work``: a prepared copy of ``task_dir`` (env/ and scripts/, with the marker).
-    Raises :class:`DataError` (one line, with the log's path) when prepare.py fails."""
+    Raises :class:`DataError` (one line, with the log's path) when prepare.py fails.  ``python``:
+    the interpreter prepare.py runs with, or a function giving it (called only when it runs)."""
     task_dir, work = Path(task_dir).resolve(), Path(work).resolve()
     name = task_dir.name
     consent = assume_yes() if consent is None else consent
@@ -133,6 +158,11 @@ def prepare_folder(task_dir: Path, work: Path, *, consent: bool | None = None, f
             f"{'prepared by MLAgentBench: scripts/prepared' if user_prepared else 'it has no scripts/prepare.py'})")
     else:
         _compat_links(attempt)
+        try:
+            interpreter = python() if callable(python) else python
+        except BaseException:
+            attempt.rename(attempt.with_name(attempt.name + ".failed"))
+            raise
         bin_dir = attempt / ".mlgym-bin"
         install_shim(bin_dir, python=sys.executable)
         env = dict(os.environ)
@@ -145,17 +175,20 @@ def prepare_folder(task_dir: Path, work: Path, *, consent: bool | None = None, f
         with open(log_path, "wb") as log:
             try:
                 if consent:  # every input() answered; EOF after that
-                    proc = subprocess.run([python, "prepare.py"], cwd=attempt / "scripts", env=env, input=b"\n" * 64,
+                    proc = subprocess.run([interpreter, "prepare.py"], cwd=attempt / "scripts", env=env, input=b"\n" * 64,
                                           stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
                 else:  # a person at a terminal is asked, as in MLAgentBench; otherwise EOF
                     tty = sys.stdin is not None and sys.stdin.isatty()
-                    proc = subprocess.run([python, "prepare.py"], cwd=attempt / "scripts", env=env,
+                    proc = subprocess.run([interpreter, "prepare.py"], cwd=attempt / "scripts", env=env,
                                           stdin=None if tty else subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           timeout=timeout)
                 code = proc.returncode
             except subprocess.TimeoutExpired:
                 code = -1
                 log.write(f"\nprepare.py took longer than {timeout}s\n".encode())
+        # prepare.py never checks its downloads' exit status: a failed one is a failure here, even when it exits 0
+        if code == 0 and (_kaggle_failed(attempt / KAGGLE_LOG) or _download_failed(_tail(log_path))):
+            code = 1
         if code != 0:
             failed = attempt.with_name(attempt.name + ".failed")
             attempt.rename(failed)
