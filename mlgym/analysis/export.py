@@ -37,6 +37,7 @@ from typing import Any
 
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
+from mlgym.core.safetext import function_name
 from mlgym.runlog.trace import Trace, load, to_json, to_utf8
 
 __all__ = ["FORMATS", "SYSTEM", "episode", "export", "main"]
@@ -62,18 +63,19 @@ def _first_observation(reset: dict[str, Any], *, with_tools: bool) -> str:
     return str(text)
 
 
-def _schemas(names: Iterable[str]) -> list[dict[str, Any]]:
-    from mlgym.env.tools import REGISTRY
-
-    if any(n not in REGISTRY for n in names):
-        import mlgym.env.tools.llm_tools  # noqa: F401  (registers the LLM-backed tools)
-    return [REGISTRY[n].json_schema() for n in names if n in REGISTRY]
+def _schemas(reset: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's tool schemas as the agent saw them (the reset record's ``tool_schemas``); a trace written before
+    they were recorded gives each tool's name only."""
+    recorded = reset.get("tool_schemas")
+    if isinstance(recorded, list):
+        return [s for s in recorded if isinstance(s, dict)]
+    names: Iterable[Any] = reset.get("tools") or []
+    return [{"type": "function", "function": {"name": function_name(str(n)), "description": str(n),
+                                              "parameters": {"type": "object", "properties": {}}}} for n in names]
 
 
 def _messages(trace: Trace, fmt: str) -> list[dict[str, Any]]:
     reset = trace.reset or {}
-    from mlgym.env.tools import function_name
-
     if fmt == "openai":
         msgs: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM},
                                       {"role": "user", "content": _first_observation(reset, with_tools=False)}]
@@ -122,7 +124,7 @@ def episode(log_dir: str | Path, fmt: str = "chat") -> dict[str, Any]:
                            "reward": float(result["reward"]) if result and isinstance(result.get("reward"), (int, float)) else None,
                            "return": sum(rewards)}
     if fmt == "openai":
-        row["tools"] = _schemas(reset.get("tools") or [])
+        row["tools"] = _schemas(reset)
     if fmt == "hf":
         row.update(meta)
     else:
