@@ -105,7 +105,10 @@ def _download_failed(out: str) -> str | None:
     if not _DOWNLOAD_FAILED.search(out):
         return None
     urls = re.findall(r"https?://[^\s'\"]+", out)
-    return urls[0] if urls else "a download"
+    if urls:
+        return urls[0]
+    line = next(ln.strip() for ln in reversed(out.splitlines()) if _DOWNLOAD_FAILED.search(ln))
+    return f"its data ({line[:160]})"
 
 
 def diagnose(name: str, out: str, kaggle_log: Path, consent: bool) -> str:
