@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -101,6 +102,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from mlgym.tasks.spec import TaskSpec, list_tasks
 
     names = list_tasks() if args.task == ["all"] else args.task
+    if args.yes:  # consent to what a task's own prepare script asks (MLAgentBench's Kaggle rules prompt)
+        os.environ["MLGYM_ASSUME_YES"] = "1"
     for name in names:
         data = prepare(TaskSpec.load(name), force=args.force, verify=args.verify)
         print(f"{name}: ready in {data.dir}")
@@ -154,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("task", nargs="+", help="task names, or 'all'")
     sp.add_argument("--force", action="store_true", help="prepare again even if ready")
     sp.add_argument("--verify", action="store_true", help="check every file's SHA-256")
+    sp.add_argument("--yes", action="store_true", help="answer yes to a prepare script's questions (e.g. MLAgentBench's "
+                    "consent to a Kaggle competition's rules); the same as MLGYM_ASSUME_YES=1")
     sp.set_defaults(func=cmd_prepare)
     sb = sub.add_parser("baseline", help="measure the starter code's score on the prepared data")
     sb.add_argument("task")
@@ -170,8 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _take_benchmarks(argv: list[str]) -> list[str]:
+    """``--benchmarks DIR`` anywhere on the command line (every subcommand): a folder of tasks
+    that win over built-ins of the same name, as ``MLGYM_BENCHMARKS=DIR``; the rest is returned."""
+    from mlgym.runs.runner import use_benchmarks
+
+    rest, dirs, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--benchmarks" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--benchmarks="):
+            dirs.append(argv[i].partition("=")[2])
+        else:
+            rest.append(argv[i])
+        i += 1
+    use_benchmarks(dirs)
+    return rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _take_benchmarks(argv)
     try:
         if argv and argv[0] in DELEGATED:
             return _delegate(DELEGATED[argv[0]])(argv[1:])

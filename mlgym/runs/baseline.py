@@ -25,19 +25,24 @@ def missing(task_name: str) -> bool:
     task = TaskSpec.load(task_name)
     if task.baseline.score is not None:
         return False
-    return baseline_for(task, task.family.prepare(task))[0] is None
+    data = task.family.prepare(task)
+    if (Path(data.dir) / "baseline.json").is_file():  # measured, possibly as unknown (a starter with no submission)
+        return False
+    return baseline_for(task, data)[0] is None
 
 
-def record(data_dir: Path, score: float, how: str) -> None:
+def record(data_dir: Path, score: float | None, how: str) -> None:
     from mlgym.runlog.jsonio import write_json
 
     write_json(Path(data_dir) / "baseline.json", {"score": score, "measured": how})
 
 
 def measure(task_name: str, *, sandbox: str = "local", python: str | None = None,
-            say: Callable[[str], None] | None = None) -> dict[str, Any]:
+            say: Callable[[str], None] | None = None, unknown_ok: bool = False) -> dict[str, Any]:
     """Run the baseline agent (the starter unchanged) in a throw-away episode, record and
-    return its result.  Raises :class:`MLGymError` when the starter gives no valid submission."""
+    return its result.  Raises :class:`MLGymError` when the starter gives no valid submission,
+    unless ``unknown_ok``: then the baseline is recorded as unknown (``score: null``; an
+    unfinished starter, like MLAgentBench's house-price, is a legitimate start)."""
     from mlgym.agents.baseline import BaselineAgent
     from mlgym.env.core import MLGymEnv
 
@@ -50,6 +55,12 @@ def measure(task_name: str, *, sandbox: str = "local", python: str | None = None
             result = BaselineAgent().run(env, obs, info) or env.result
         finally:
             env.close()
+    if (not result or result.get("score") is None) and unknown_ok and env.data is not None:
+        why = (result and result.get("error")) or "no result"
+        record(env.data.dir, None, f"unknown: the starter code gives no valid submission ({why})")
+        if say:
+            say(f"{task_name}: baseline unknown: the starter code gives no valid submission ({why})")
+        return dict(result or {}, data_dir=str(env.data.dir))
     if not result or result.get("score") is None:
         raise MLGymError(f"{task_name}: the starter code produced no valid submission: {result and result.get('error')}")
     assert env.data is not None

@@ -26,6 +26,9 @@ DEFAULT_TASK = "digits"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlgym.runner", description="Run one agent episode on one mlgym task.")
+    p.add_argument("--benchmarks", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder of tasks (e.g. MLAgentBench's benchmarks/): its tasks win over built-ins of the same "
+                        "name (the same as MLGYM_BENCHMARKS=DIR; may be given twice)")
     p.add_argument("--task", default=None, help="task name (see `mlgym tasks`) or a folder with task.yaml (default: digits; "
                    "with --resume: the run's own)")
     p.add_argument("--agent", default="baseline", help="agent name, or module:Class of your own")
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     args.task = args.task or DEFAULT_TASK
     first_use = args.resume is None and baseline.missing(args.task)
     if first_use and args.agent != "baseline":  # issue 10: measured on first use, and recorded
-        baseline.measure(args.task, sandbox=args.sandbox, python=args.python, say=lambda m: print(m, file=sys.stderr))
+        baseline.measure(args.task, sandbox=args.sandbox, python=args.python, say=lambda m: print(m, file=sys.stderr),
+                         unknown_ok=True)
     env = MLGymEnv(
         args.task, sandbox=args.sandbox, log_dir=args.log_dir, work_dir=args.work_dir, python=args.python,
         max_steps=args.max_steps, max_time=args.max_time, exec_timeout=args.exec_timeout, device=args.device,
@@ -135,6 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         final = result or env.result
         if first_use and args.agent == "baseline" and final and final.get("score") is not None and env.data is not None:
             baseline.record(env.data.dir, float(final["score"]), f"baseline agent on this data (first use, run {env.run_id})")
+        elif first_use and args.agent == "baseline" and final and env.data is not None:
+            baseline.record(env.data.dir, None, f"unknown: the starter code gives no valid submission (run {env.run_id})")
         return final
     except KeyboardInterrupt:
         where = env.log_dir
@@ -181,6 +187,13 @@ def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
     return result
 
 
+def use_benchmarks(dirs: Sequence[Path | str]) -> None:
+    """``--benchmarks DIR``: put DIR first in ``$MLGYM_BENCHMARKS`` (this process and the ones it starts)."""
+    if dirs:
+        old = [p for p in os.environ.get("MLGYM_BENCHMARKS", "").split(os.pathsep) if p]
+        os.environ["MLGYM_BENCHMARKS"] = os.pathsep.join(dict.fromkeys([*(str(Path(d).resolve()) for d in dirs), *old]))
+
+
 def _loads(task: str) -> bool:
     from mlgym.tasks.spec import TaskSpec
 
@@ -196,7 +209,8 @@ def summary(result: dict[str, Any], log_dir: str | Path) -> str:
     lines = [
         f"task        {result['task']}  ({result['metric']}, {result['direction']} is better)",
         f"score       {_fmt(result.get('score'))}",
-        f"baseline    {_fmt(result.get('baseline'))}",
+        f"baseline    {_fmt(result.get('baseline')) if result.get('baseline') is not None else 'unknown'}"
+        + (f"  ({printable(str(result['baseline_source']), 200)})" if result.get("baseline_source") else ""),
         f"improvement {'n/a' if imp is None else f'{round(imp, 4) + 0.0:+.2%}'}",  # no "-0.00%"
         f"success     {result.get('success')}",
         f"steps       {result.get('steps')}   wall time {result.get('wall_time', 0):.1f}s   ended by {result.get('reason')}",
@@ -214,6 +228,7 @@ def _fmt(v: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    use_benchmarks(args.benchmarks)
     if args.allow_partial_env:  # read where the task environment is built (mlgym.tasks.taskenv.partial_allowed)
         os.environ["MLGYM_ALLOW_PARTIAL_ENV"] = "1"
     setup_logging(args.quiet)
