@@ -1,7 +1,8 @@
 """Agents through the public API only: each env in a worker process (mlgym.runs.rollout), the agent here.
 
-The tools agent's LLM records and token usage travel with its step actions (``llm_calls``,
-``run_info``), and it ends a budget-exhausted episode with an ``end`` action."""
+Agents say everything besides their actions through the env's public methods (``record_llm_calls``,
+``set_run_info``, ``report_llm_usage``, ``configure_llm_tools``, ``end_episode``, ``aside``), proxied to the
+worker; the old dict side channel still works, with a DeprecationWarning (the last tests here)."""
 
 from __future__ import annotations
 
@@ -68,11 +69,29 @@ def test_scripted_agents_in_worker_processes(agent, tmp_path):
 def test_agent_notes_cannot_rewrite_the_result(env_factory):
     env = env_factory(max_steps=1)
     env.reset(seed=0)
-    *_, info = env.step({"name": "List Files", "arguments": {}, "run_info": {"reward": 99.0, "success": True, "note": "n"},
-                         "llm_calls": [{"type": "step", "model": "m", "completion": "x"}, "junk"]})
+    env.set_run_info({"reward": 99.0, "success": True, "note": "n"})
+    env.record_llm_calls([{"type": "step", "model": "m", "completion": "x"}, "junk"])
+    *_, info = env.step({"name": "List Files", "arguments": {}})
     assert info["result"]["reward"] == 0.0 and info["result"]["success"] is False and info["result"]["note"] == "n"
     llm = [r for r in load(env.log_dir).records if r["type"] == "llm"]
     assert llm == [{"type": "llm", "model": "m", "completion": "x", "time": llm[0]["time"]}]
+
+
+def test_deprecated_dict_notes_still_work_and_warn(env_factory):
+    """The old side channel (notes inside dict actions) maps onto the public methods: same trace, same result."""
+    env = env_factory(max_steps=2)
+    env.reset(seed=0)
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        _obs, _r, _t, _tr, info = env.step({"name": "List Files", "arguments": {}, "run_info": {"reward": 99.0, "note": "n"},
+                                            "llm_calls": [{"type": "step", "model": "m", "completion": "x"}, "junk"]})
+    assert not info["error"] and info["step"] == 1
+    obs, *_, info = env.step({"aside": {"name": "List Files", "arguments": {}}})  # warns once per env only
+    assert info["error"] and info.get("aside") and "between steps" in obs and info["step"] == 1
+    _obs, reward, _t, truncated, info = env.step({"end": "budget"})
+    assert truncated and info["result"]["reason"] == "budget" and info["result"]["note"] == "n" and reward == 0.0
+    trace = load(env.log_dir)
+    assert [r["type"] for r in trace.records] == ["reset", "llm", "step", "aside", "step", "result"]
+    assert trace.steps[-1]["observation"] == "The agent ended the episode (budget)."
 
 
 def test_langchain_tool_calling_agent_in_a_worker_process(llm, tmp_path):
@@ -198,12 +217,13 @@ def test_llm_tools_share_the_agents_budget_and_refuse_bad_settings(llm, env_fact
     assert obs == "train.py trains a logistic regression." and info["tool_llm_usage"]["calls"] == 1
     # the agent says it has spent nearly all of the budget itself: the tool's model is not called
     n = len(llm.requests)
-    obs, _r, _t, _tr, info = env.step({**understand, "llm_usage": {"calls": 9, "tokens": 2990, "cost": 0.0}})
+    env.report_llm_usage({"calls": 9, "tokens": 2990, "cost": 0.0})
+    obs, _r, _t, _tr, info = env.step(understand)
     assert info["error"] and "token budget spent" in obs and len(llm.requests) == n
-    obs, *_, info = env.step({"name": "List Files", "arguments": {}, "llm_tools": {**options, "api_key": "sk-secret"}})
-    assert info["error"] and "unknown llm_tools keys ['api_key']" in obs
-    obs, *_, info = env.step({"aside": {"name": "List Files", "arguments": {}}})
-    assert info["error"] and info["step"] == 3 and "between steps" in obs
+    problem = env.configure_llm_tools({**options, "api_key": "sk-secret"})
+    assert problem is not None and "unknown llm_tools keys ['api_key']" in problem
+    obs, info = env.aside("List Files", {})
+    assert info["error"] and info["step"] == 2 and "between steps" in obs
     text = (env.log_dir / "trace.jsonl").read_text()
     assert "sk-secret" not in text and '"type": "aside"' in text
 
