@@ -7,7 +7,10 @@
     mlgym rollout --task digits --agent search -n 8 --seed 0 --log-dir runs/r [--max-steps 7]
 
 Episode ``i`` runs in ``LOG_DIR/ep<i>`` with seed ``seed + i`` (its env's reset seed, and the
-agent's ``--seed``).  Nothing waits in lockstep: :func:`rollout` calls the policy on the
+agent's ``--seed``); with ``group_size=K`` (GRPO groups) episodes ``i`` with the same ``i // K``
+form group ``i // K``, reset from the same seed ``seed + i // K``, and each :class:`Episode`
+carries its group's statistics (:mod:`mlgym.analysis.groups`).  ``pool=``: the envs live in a
+Ray :class:`~mlgym.runs.envpool.EnvPool` (other machines) instead of worker processes here.  Nothing waits in lockstep: :func:`rollout` calls the policy on the
 observations that are ready (a batch of one or more), so a long ``Execute Script`` or a
 slow final evaluation in one episode does not hold the others; :func:`run_agents` runs
 each agent in a thread of this process against its env in a worker.  Same seeds, same
@@ -32,45 +35,11 @@ import gymnasium as gym
 
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
+from mlgym.runs.envproxy import PUBLIC_METHODS, _PublicMethods
 
 __all__ = ["Episode", "RemoteEnv", "VectorSlot", "main", "rollout", "run_agents"]
 
 Policy = Callable[[list[str], list[dict[str, Any]]], Sequence[Any]]
-# MLGymEnv's public methods besides reset/step/close, proxied by RemoteEnv and VectorSlot
-PUBLIC_METHODS = ("record_llm_calls", "set_run_info", "report_llm_usage", "configure_llm_tools", "aside", "end_episode", "finish")
-
-
-class _PublicMethods:
-    """The env's public methods on a proxy: each is ``self._remote(name, *args)``."""
-
-    result: dict[str, Any] | None
-
-    def _remote(self, name: str, *args: Any) -> Any:
-        raise NotImplementedError
-
-    def record_llm_calls(self, records: Any) -> None:
-        self._remote("record_llm_calls", records)
-
-    def set_run_info(self, info: Any) -> None:
-        self._remote("set_run_info", info)
-
-    def report_llm_usage(self, usage: Any) -> None:
-        self._remote("report_llm_usage", usage)
-
-    def configure_llm_tools(self, options: Any) -> str | None:
-        return self._remote("configure_llm_tools", options)  # type: ignore[no-any-return]
-
-    def aside(self, name: str, arguments: Any = None) -> tuple[str, dict[str, Any]]:
-        obs, info = self._remote("aside", name, arguments)
-        return str(obs), dict(info)
-
-    def end_episode(self, reason: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self._remote("end_episode", reason)
-        if info.get("result") is not None:
-            self.result = info["result"]
-        return str(obs), float(reward), bool(terminated), bool(truncated), dict(info)
-
-
 def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
     """The worker: one MLGymEnv, commands from the pipe (reset, step, finish, close)."""
     from mlgym.env.core import MLGymEnv
@@ -136,15 +105,22 @@ class RemoteEnv(_PublicMethods, gym.Env[str, Any]):
     def send_step(self, action: Any) -> None:
         self._conn.send(("step", action))
 
+    def send_reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
+        self._conn.send(("reset", {"seed": seed, "options": options}))
+
+    @property
+    def waitable(self) -> Any:
+        """What :meth:`wait` waits on for this env's call in flight (its pipe)."""
+        return self._conn
+
+    @staticmethod
+    def wait(handles: Sequence[Any]) -> list[Any]:
+        """The handles (:attr:`waitable`) whose call has answered: at least one, blocking."""
+        return list(wait(list(handles)))
+
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
         self.send_step(action)
         return self._stepped(self.receive())
-
-    def _stepped(self, out: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = out
-        if info.get("result") is not None:
-            self.result = info["result"]
-        return str(obs), float(reward), bool(terminated), bool(truncated), dict(info)
 
     def finish(self, reason: str) -> float:
         reward, self.result = self._call("finish", reason)
@@ -227,38 +203,65 @@ class Episode:
     result: dict[str, Any] | None = None
     rewards: list[float] = dataclasses.field(default_factory=list)
     wall_time: float = 0.0
+    group: int = 0
+    group_mean: float | None = None  # the group's mean reward (mlgym.analysis.groups)
+    group_std: float | None = None
+    advantage: float | None = None  # reward - group_mean
 
     @property
     def reward(self) -> float:
         return float((self.result or {}).get("reward") or 0.0)
 
 
-def _envs(task: str, n: int, log_dir: Path, env_kwargs: dict[str, Any]) -> list[RemoteEnv]:
+def _envs(task: str, n: int, log_dir: Path, env_kwargs: dict[str, Any], pool: Any = None) -> list[Any]:
+    """``n`` envs: worker processes here, or actors of ``pool`` (an :class:`~mlgym.runs.envpool.EnvPool`)."""
     from mlgym.runs import baseline
 
     if baseline.missing(task):  # measured once here, not by every worker at the same time
         baseline.measure(task, sandbox=env_kwargs.get("sandbox", "local"), python=env_kwargs.get("python"))
     work = env_kwargs.pop("work_dir", None) or Path("workspaces")
-    return [RemoteEnv(task=task, log_dir=log_dir / f"ep{i:03d}", work_dir=work, **env_kwargs) for i in range(n)]
+    make = RemoteEnv if pool is None else pool.make
+    return [make(task=task, log_dir=log_dir / f"ep{i:03d}", work_dir=work, **env_kwargs) for i in range(n)]
+
+
+def _episodes(n: int, seed: int, group_size: int, log_dir: Path) -> list[Episode]:
+    if group_size < 1:
+        raise MLGymError(f"group_size must be at least 1, not {group_size}")
+    return [Episode(i, seed + i // group_size, log_dir / f"ep{i:03d}", group=i // group_size) for i in range(n)]
+
+
+def _run_info(ep: Episode, group_size: int, extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {"seed": ep.seed, **({"group": ep.group, "group_size": group_size} if group_size > 1 else {}), **(extra or {})}
+
+
+def _group_stats(eps: list[Episode]) -> list[Episode]:
+    from mlgym.analysis.groups import group_stats
+
+    rows, _ = group_stats([e.group for e in eps], [e.reward if e.result is not None else None for e in eps])
+    for ep, row in zip(eps, rows):
+        ep.group_mean, ep.group_std, ep.advantage = row["group_mean"], row["group_std"], row["advantage"]
+    return eps
 
 
 def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | Path = "runs/rollout",
-            run_info: dict[str, Any] | None = None, **env_kwargs: Any) -> list[Episode]:
+            run_info: dict[str, Any] | None = None, group_size: int = 1, pool: Any = None, **env_kwargs: Any) -> list[Episode]:
     """Run ``n`` episodes at once; ``policy(observations, infos)`` gets the ready rows (each info has
-    ``episode`` and ``seed``) and returns one action per row."""
-    envs = _envs(task, n, Path(log_dir), env_kwargs)
-    eps = [Episode(i, seed + i, Path(log_dir) / f"ep{i:03d}") for i in range(n)]
+    ``episode``, ``seed`` and ``group``) and returns one action per row.  ``group_size``: episodes
+    per group (same seed); ``pool``: an :class:`~mlgym.runs.envpool.EnvPool` to run the envs on."""
+    eps = _episodes(n, seed, group_size, Path(log_dir))
+    envs = _envs(task, n, Path(log_dir), env_kwargs, pool)
+    wait_any = type(envs[0]).wait
     try:
         start = time.monotonic()
-        for i, env in enumerate(envs):
-            env.connection.send(("reset", {"seed": seed + i, "options": {"run_info": {"seed": seed + i, **(run_info or {})}}}))
+        for ep, env in zip(eps, envs):
+            env.send_reset(seed=ep.seed, options={"run_info": _run_info(ep, group_size, run_info)})
         ready: dict[int, tuple[str, dict[str, Any]]] = {}
-        pending = {env.connection: i for i, env in enumerate(envs)}
+        pending = {env.waitable: i for i, env in enumerate(envs)}
         first = set(range(n))
         while pending or ready:
             if not ready:
-                for conn in wait(list(pending)):
-                    i = pending.pop(conn)  # type: ignore[call-overload]
+                for handle in wait_any(list(pending)):
+                    i = pending.pop(handle)
                     if i in first:
                         first.discard(i)
                         obs, info = envs[i].receive()
@@ -267,8 +270,10 @@ def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | 
                         eps[i].rewards.append(reward)
                         if term or trunc:
                             eps[i].result, eps[i].wall_time = envs[i].result, time.monotonic() - start
+                            if pool is not None:
+                                envs[i].close()  # frees its pool's CPU for the others (a RayEnv closes without waiting)
                             continue
-                    ready[i] = (obs, {**info, "episode": i, "seed": seed + i})
+                    ready[i] = (obs, {**info, "episode": i, "seed": eps[i].seed, "group": eps[i].group})
                 continue
             rows = sorted(ready)
             actions = list(policy([ready[i][0] for i in rows], [ready[i][1] for i in rows]))
@@ -276,31 +281,31 @@ def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | 
                 raise MLGymError(f"the policy returned {len(actions)} actions for {len(rows)} observations")
             for i, action in zip(rows, actions):
                 envs[i].send_step(action)
-                pending[envs[i].connection] = i
+                pending[envs[i].waitable] = i
             ready.clear()
     finally:
         for env in envs:
             env.close()
-    return eps
+    return _group_stats(eps)
 
 
 def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | Path = "runs/rollout",
                agent_argv: Sequence[str] = (), agent_options: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
-               run_info: dict[str, Any] | None = None, **env_kwargs: Any) -> list[Episode]:
+               run_info: dict[str, Any] | None = None, group_size: int = 1, pool: Any = None, **env_kwargs: Any) -> list[Episode]:
     """Run ``n`` episodes of ``agent`` (a runner ``--agent`` name) at once, each agent in a thread
     and its env in a worker.  ``agent_argv``: more runner flags for the agents (``--llm-name`` ...);
     ``agent_options``: keyword arguments for the agent class (e.g. the search agent's ``weights``),
-    or one such mapping per episode."""
+    or one such mapping per episode; ``group_size`` and ``pool`` as in :func:`rollout`."""
     from mlgym.agents import load_agent
     from mlgym.agents.options import AgentOptions, agent_tools
     from mlgym.runs.runner import build_parser
 
     cls = load_agent(agent)
     parser = build_parser()
-    args = [parser.parse_args(["--agent", agent, "--seed", str(seed + i), *agent_argv]) for i in range(n)]
+    eps = _episodes(n, seed, group_size, Path(log_dir))
+    args = [parser.parse_args(["--agent", agent, "--seed", str(ep.seed), *agent_argv]) for ep in eps]
     env_kwargs.setdefault("tools", agent_tools(cls, args[0]))
-    envs = _envs(task, n, Path(log_dir), env_kwargs)
-    eps = [Episode(i, seed + i, Path(log_dir) / f"ep{i:03d}") for i in range(n)]
+    envs = _envs(task, n, Path(log_dir), env_kwargs, pool)
     errors: list[str] = []
     per_episode = [dict(agent_options or {})] * n if agent_options is None or isinstance(agent_options, dict) else list(agent_options)
     if len(per_episode) != n:
@@ -309,13 +314,15 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
     def one(i: int) -> None:
         env, t0 = envs[i], time.monotonic()
         try:
-            info_run = {"agent": agent, "model": args[i].llm_name, "seed": seed + i, **(run_info or {})}
-            obs, info = env.reset(seed=seed + i, options={"run_info": info_run})
+            info_run = {"agent": agent, "model": args[i].llm_name, **_run_info(eps[i], group_size, run_info)}
+            obs, info = env.reset(seed=eps[i].seed, options={"run_info": info_run})
             bot = cls(AgentOptions.from_namespace(args[i]), **per_episode[i])
             bot.run(env, obs, info)
             if env.result is None:  # the agent stopped without ending the episode
                 env.finish("agent_stopped")
             eps[i].result = env.result
+            if pool is not None:
+                env.close()  # frees its pool's CPU for the others (a RayEnv closes without waiting)
         except Exception as e:  # noqa: BLE001 - one episode's failure is reported, the others go on
             errors.append(f"episode {i}: {type(e).__name__}: {e}")
         eps[i].wall_time = time.monotonic() - t0
@@ -331,7 +338,7 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
             env.close()
     if errors:
         raise MLGymError("; ".join(errors))
-    return eps
+    return _group_stats(eps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -345,20 +352,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--sandbox", default="local")
     p.add_argument("--reward-mode", choices=("final", "dense"), default="final")
+    p.add_argument("--group-size", type=int, default=1, metavar="K",
+                   help="GRPO groups: episodes i with the same i // K reset from one seed (seed + i // K); group statistics")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run the envs on a Ray cluster (HOST:PORT, 'auto', or 'local' for a Ray started here) instead of worker processes")
     args, rest = p.parse_known_args(argv)
     if args.episodes < 1:
         print("error: -n must be at least 1", file=sys.stderr)
         return 2
     t0 = time.monotonic()
+    pool = None
     try:
+        if args.ray:
+            from mlgym.runs.envpool import EnvPool
+
+            pool = EnvPool(None if args.ray == "local" else args.ray)
         eps = run_agents(args.task, args.agent, args.episodes, seed=args.seed, log_dir=args.log_dir, agent_argv=rest,
-                         work_dir=args.work_dir, max_steps=args.max_steps, sandbox=args.sandbox, reward_mode=args.reward_mode)
+                         work_dir=args.work_dir, max_steps=args.max_steps, sandbox=args.sandbox, reward_mode=args.reward_mode,
+                         group_size=args.group_size, pool=pool)
     except MLGymError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if pool is not None:
+            pool.close()
     for ep in eps:
         r = ep.result or {}
-        print(f"ep{ep.index:03d} seed {ep.seed}: reward {ep.reward:+.4f} score {r.get('score')} steps {r.get('steps')} "
+        group = f" group {ep.group} advantage {ep.advantage:+.4f}" if args.group_size > 1 and ep.advantage is not None else ""
+        print(f"ep{ep.index:03d} seed {ep.seed}: reward {ep.reward:+.4f} score {r.get('score')} steps {r.get('steps')}{group} "
               f"({ep.wall_time:.1f}s) {ep.log_dir}")
     print(f"{len(eps)} episodes in {time.monotonic() - t0:.1f}s; mean reward {sum(e.reward for e in eps) / len(eps):+.4f}")
     return 0
