@@ -284,3 +284,24 @@ def test_table_covers_the_real_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     assert found | {"debug"} <= set(list_tasks())
     for n in ("CLRS", "babylm", "llama-inference"):
         assert TaskSpec.load(n).options.submission_kind in ("dir", "speed")
+
+
+def test_benchmarks_flag_and_prepare_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlgym --benchmarks DIR prepare TASK --yes` and `python -m mlgym.runner --benchmarks DIR` mean MLGYM_BENCHMARKS=DIR."""
+    from mlgym.cli.app import main as cli_main
+
+    b = tmp_path / "benchmarks"
+    mf.kaggle_task(b)
+    kf.make_competition("home-data-for-ml-course", tmp_path / "kaggle")
+    monkeypatch.setenv("MLGYM_BENCHMARKS", "")  # recorded: what the commands set is undone after the test
+    monkeypatch.setenv("MLGYM_ASSUME_YES", "")
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLGYM_KAGGLE_DIR", str(tmp_path / "kaggle"))
+    assert cli_main(["prepare", "house-price", "--benchmarks", str(b)]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert cli_main(["--benchmarks", str(b), "prepare", "house-price", "--yes"]) == 0
+    assert (tmp_path / "data" / "house-price" / "raw" / "mlagentbench-task" / "scripts" / "prepared").is_file()
+    monkeypatch.setenv("MLGYM_BENCHMARKS", "")
+    assert runner.build_parser().parse_args(["--benchmarks", str(b), "--task", "house-price"]).benchmarks == [b]
+    runner.use_benchmarks([b])
+    assert TaskSpec.load("house-price").root == (b / "house-price").resolve()
