@@ -17,7 +17,7 @@ from mlgym.tasks.catalog import register_family, row_sources  # noqa: E402
 from mlgym.tasks.spec import TaskSpec, list_tasks  # noqa: E402
 
 __all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_family", "register_tasks"]
-__version__ = "0.1.0"
+from mlgym.core.version import __version__  # noqa: E402
 
 
 def register_tasks() -> list[str]:

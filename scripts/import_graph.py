@@ -64,7 +64,7 @@ def edges(mods: dict[str, Path]) -> dict[str, set[str]]:
                     targets = [mm.group(1)]
             for t in targets:
                 r = resolve(t, mods)
-                if r and r != m and not (m.startswith(r + ".") and r in mods and mods[r].name == "__init__.py" and t == r):
+                if r and r != m:
                     g[m].add(r)
     return g
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from functools import partial
 from typing import Callable, Iterable
 
-from mlgym.sandbox import cpu
+import mlgym.sandbox.cpu as cpu
 
 log = logging.getLogger(__name__)
 ROOT = Path(os.environ.get("MLGYM_CGROUP_ROOT", "/sys/fs/cgroup"))

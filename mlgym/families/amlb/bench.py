@@ -176,7 +176,7 @@ def ray_resources(task: str) -> dict[str, float]:
 # ------------------------------------------------------------------ results.csv
 def write_results(runs: Sequence[Run], out: Path, *, tag: str, mode: str) -> Path | None:
     """AMLB's results.csv for the grid's AMLB runs (None when it has none)."""
-    import mlgym
+    from mlgym.core.version import __version__
     from mlgym.families.amlb.family import Options
     from mlgym.tasks.spec import TaskSpec
 
@@ -207,7 +207,7 @@ def write_results(runs: Sequence[Run], out: Path, *, tag: str, mode: str) -> Pat
             "id": f"openml.org/t/{opts.entry.openml_task_id}" if opts.entry.openml_task_id else "", "task": opts.entry.name,
             "framework": framework, "constraint": opts.constraint.name, "fold": opts.fold,
             "result": "" if score is None else (-score if lower else score), "metric": f"neg_{name}" if lower else name,
-            "mode": mode, "version": mlgym.__version__, "params": " ".join(args), "tag": tag, "utc": finished or "",
+            "mode": mode, "version": __version__, "params": " ".join(args), "tag": tag, "utc": finished or "",
             "duration": r.get("wall_time", ""), "models": "", "seed": run.seed,
             "info": r.get("error") or ("" if r else "no result.json: the run did not finish"),
             **metrics,

@@ -181,7 +181,7 @@ def _write_tasks(path: Path, raw: dict[str, Any], name: str, datasets: list[str]
 def write_results(runs: Sequence[Run], out: Path, *, env: dict[str, str], name: str = "results.csv") -> Path | None:
     """The multimodal results.csv for the grid's multimodal runs (None when it has none);
     framework and constraint as the config named them (``env``: the grid's run environment)."""
-    import mlgym
+    from mlgym.core.version import __version__
     from mlgym.families.multimodal.family import Options
     from mlgym.tasks.spec import TaskSpec
 
@@ -203,7 +203,7 @@ def write_results(runs: Sequence[Run], out: Path, *, env: dict[str, str], name: 
         score_cols.update(dict.fromkeys(metrics))
         rows.append({"id": spec.name, "task": spec.options.dataset_name, "framework": env.get(FRAMEWORK_VAR) or run.agent,
                      "constraint": env.get(CONSTRAINT_VAR, ""),
-                     "version": mlgym.__version__, "fold": run.seed, "type": spec.options.problem_type, "metric": spec.metric,
+                     "version": __version__, "fold": run.seed, "type": spec.options.problem_type, "metric": spec.metric,
                      "result": r.get("score", ""), "utc": utc, "training_duration": r.get("wall_time", ""), "predict_duration": "",
                      **metrics})
     if not rows:
