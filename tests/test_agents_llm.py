@@ -198,7 +198,7 @@ def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path)
         assert "Here is the diff" in obs and "LogisticRegression" in (env.workspace / "train.py").read_text()
         obs, *_ = env.step({"name": "Undo Edit Script", "arguments": {"script_name": "train.py"}})
         assert (env.workspace / "train.py").read_text() == original
-        env.step({"aside": {"name": "Append Summary to Research Log", "arguments": {"content": "Step 1: tried things"}}})
+        env.aside("Append Summary to Research Log", {"content": "Step 1: tried things"})
         obs, *_ = env.step({"name": "Reflection", "arguments": {"things_to_reflect_on": "what next"}})
         assert obs.startswith("Reflection: ") and "Step 1: tried things" in llm.requests[-1]["body"]["messages"][0]["content"]
         llm.script(EDIT, "no code here")

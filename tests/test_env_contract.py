@@ -55,7 +55,10 @@ def test_public_methods_and_versioned_records(env_factory):
     assert truncated and not terminated and obs == "The agent ended the episode (budget)."
     result = json.loads((env.log_dir / "result.json").read_text())
     assert result["version"] == SCHEMA_VERSION and result["reason"] == "budget" and result["note"] == "n" and result["reward"] != 99.0
-    assert Result.from_dict(result).reason == "budget"
+    model = Result.from_dict(result)
+    assert model.reason == "budget" and model.extra["agent"] == "t" and model.metrics is not None
+    assert list(model.to_dict().items()) == list(result.items())  # the env writes result.json through this model
+    assert trace_schemas(env.log_dir) == info["tools"]  # the reset record keeps the schemas the agent saw
     trace = load(env.log_dir)
     assert trace.version == SCHEMA_VERSION
     kinds = [type(r).__name__ for r in trace.typed()]
@@ -71,3 +74,28 @@ def test_old_records_still_load():
                          "note": 1})
     assert isinstance(step, StepRecord) and step.extra == {"note": 1}
     assert Result.from_dict({"task": "digits", "reward": 0.5}).version == 0
+
+
+def trace_schemas(log_dir):
+    return (load(log_dir).reset or {}).get("tool_schemas")
+
+
+def test_result_model_keeps_the_keys_and_their_order():
+    graded = {"task": "t", "metric": "acc", "direction": "higher", "score": 0.9, "baseline": 0.8, "baseline_source": "yaml",
+              "improvement": 0.125, "success": True, "valid_submission": True, "error": None, "metrics": {}, "rank": 3}
+    res = Result.from_dict(graded)
+    assert res.details == {"rank": 3} and res.eval_seconds is None and res.version == 0
+    res.run_id, res.reason, res.version = "r", "final_answer", SCHEMA_VERSION
+    res.add_run_info({"agent": "a", "label": "L", "reward": 99.0, "agent_config": {"x": 1}})
+    out = res.to_dict()
+    assert list(out)[:12] == list(graded) and out["reward"] == 0.0 and res.label == "L" and res.agent_config == {"x": 1}
+    assert list(out)[-3:] == ["agent", "label", "agent_config"] and "eval_seconds" not in out
+    assert Result.from_dict(out).to_dict() == out
+
+
+def test_env_options_group_the_keyword_arguments():
+    from mlgym.env.core import EnvOptions, MLGymEnv
+
+    env = MLGymEnv("digits", options=EnvOptions(max_steps=3, reward_mode="final", sandbox="local-plain"), max_steps=4)
+    assert env.max_steps == 4 and env.sandbox_kind == "local-plain" and env.options.max_steps == 4
+    assert MLGymEnv("digits").options == EnvOptions()
