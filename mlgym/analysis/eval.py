@@ -36,6 +36,7 @@ from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.grading.passk import columns as passk_columns, pass_table
 from mlgym.core.scratch import collect as collect_scratch, scratch_dir
+from mlgym.tasks.catalog import RunImporter, plugins
 from mlgym.tasks.spec import TaskSpec
 from mlgym.runlog.status import lock_held, run_label, run_status
 from mlgym.runlog.trace import TRACE, Trace, load, restore_workspace
@@ -112,15 +113,19 @@ def _reset_task(log_dir: Path) -> str | None:
     return task if isinstance(task, str) else None
 
 
-def _no_runs_hint(d: Path) -> None:
-    """A folder of MLAgentBench logs given where mlgym runs are expected: say how to read it."""
-    from mlgym.families.mlagentbench.importers import find_mlagentbench_runs
+def run_importers() -> list[RunImporter]:
+    """The families that read another project's run logs (MLAgentBench's...), in catalog order."""
+    return [imp for _name, imp in plugins("run_importers") if isinstance(imp, RunImporter)]
 
+
+def _no_runs_hint(d: Path) -> None:
+    """A folder of another project's logs (MLAgentBench's) given where mlgym runs are expected: say how to read it."""
     if d.is_dir() and not find_runs([d]):
-        n = len(find_mlagentbench_runs(d))
-        if n:
-            raise MLGymError(f"{d}: no mlgym runs here, but it looks like MLAgentBench logs ({n} run(s)): "
-                             f"use --import-mlagentbench {d}")
+        for imp in run_importers():
+            n = len(imp.find_runs(d))
+            if n:
+                raise MLGymError(f"{d}: no mlgym runs here, but it looks like {imp.run_label} logs ({n} run(s)): "
+                                 f"use --import-{imp.run_format} {d}")
 
 
 # ------------------------------------------------------------------ scoring
@@ -686,9 +691,7 @@ def mlagentbench_results(table: dict[str, Any], task: str | None) -> dict[str, A
 
 def _task_names(task: str) -> set[str]:
     """``task`` and the mlgym task it names (MLAgentBench's names, e.g. house-price, map to ours)."""
-    from mlgym.families.mlagentbench.importers import mlgym_task_name
-
-    return {task, mlgym_task_name(task)}
+    return {task, *(imp.task_name(task) for imp in run_importers())}
 
 
 def _mlagentbench_main(argv: Sequence[str]) -> int:
@@ -701,13 +704,14 @@ def _mlagentbench_main(argv: Sequence[str]) -> int:
     p.add_argument("--sandbox", default="local")
     args = p.parse_args(argv)
     from mlgym.runlog.jsonio import write_json
-    from mlgym.families.mlagentbench.importers import find_mlagentbench_runs, import_mlagentbench_tree
 
     folders = [args.log_folder]
     with tempfile.TemporaryDirectory(prefix="mlgym-mab-import-") as tmp:
-        if find_mlagentbench_runs(args.log_folder):  # MLAgentBench's own logs: import them first
-            import_mlagentbench_tree(args.log_folder, Path(tmp), default_task=args.task)  # --task names runs that name none
-            folders.append(tmp)
+        for i, imp in enumerate(run_importers()):
+            if imp.find_runs(args.log_folder):  # MLAgentBench's own logs: import them first
+                dest = Path(tmp) / str(i)
+                imp.import_runs(args.log_folder, dest, default_task=args.task)  # --task names runs that name none
+                folders.append(str(dest))
         # --task selects: runs of other tasks are neither re-scored as this one nor listed
         table = evaluate_runs(folders, sandbox=args.sandbox, max_rescore=args.max_rescore,
                               tasks=_task_names(args.task) if args.task else None)
@@ -724,8 +728,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE, help="intermediate submissions scored per run (0: none)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write eval_cache.json in the runs")
     p.add_argument("--write-results", action="store_true", help="write result.json into runs scored from their trace")
-    p.add_argument("--import-mlagentbench", type=Path, action="append", default=[], metavar="DIR",
-                   help="import the MLAgentBench log folders under DIR (into OUT/imported) and evaluate them too")
+    for imp in run_importers():  # --import-mlagentbench DIR
+        p.add_argument(f"--import-{imp.run_format}", dest=f"import_{imp.run_format}", type=Path, action="append", default=[],
+                       metavar="DIR", help=f"import the {imp.run_label} log folders under DIR (into OUT/imported) and evaluate them too")
     p.add_argument("--import-task", default=None, help="task name for imported runs whose logs do not name one")
     p.add_argument("-j", "--jobs", type=int, default=1, help="runs scored at once (scoring happens in sandboxes)")
     p.add_argument("--bootstrap", type=int, default=N_BOOT, help="bootstrap resamples for the CIs")
@@ -740,16 +745,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _mlagentbench_main(argv)
     args = build_parser().parse_args(argv)
     dirs = list(args.dirs)
-    if args.import_mlagentbench:
-        from mlgym.families.mlagentbench.importers import import_mlagentbench_tree
-
-        for src in args.import_mlagentbench:
-            imported = import_mlagentbench_tree(src, args.out / "imported", default_task=args.import_task)
+    importers = run_importers()
+    for imp in importers:
+        for src in getattr(args, f"import_{imp.run_format}"):
+            imported = imp.import_runs(src, args.out / "imported", default_task=args.import_task)
             if not args.quiet:
-                print(f"imported {len(imported)} MLAgentBench run(s) from {src}")
+                print(f"imported {len(imported)} {imp.run_label} run(s) from {src}")
             dirs.append(args.out / "imported")
     if not dirs:
-        raise MLGymError("give at least one folder of runs (or --import-mlagentbench DIR)")
+        raise MLGymError("give at least one folder of runs" + "".join(f" (or --import-{imp.run_format} DIR)" for imp in importers))
     for d in args.dirs:
         _no_runs_hint(d)
     table = evaluate_runs(dict.fromkeys(dirs), sandbox=args.sandbox, max_rescore=args.max_rescore, use_cache=not args.no_cache,

@@ -1,6 +1,6 @@
 """Scoring a submission: the task's family evaluates it in a fresh sandbox (:func:`run_eval`).
 
-:func:`evaluate` asks ``task.family`` for an :class:`~mlgym.families.registry.EvalResult` and adds
+:func:`evaluate` asks the task's family for an :class:`~mlgym.grading.base.EvalResult` and adds
 what is the same for every task: the baseline, the improvement and success.
 :func:`run_eval` is the sandbox mechanics families share: the eval sandbox's workspace
 holds only the submission file(s) and the family's grading files; the answers (the
@@ -17,7 +17,6 @@ every earlier step's reward is 0.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import shutil
@@ -26,14 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlgym.tasks.data import TaskData
 from mlgym.core.errors import MLGymError
-from mlgym.families.registry import EvalResult
-from mlgym.core.scratch import scratch_dir
 from mlgym.core.fs import copy_out
+from mlgym.core.scratch import scratch_dir
+from mlgym.grading.base import EvalResult, Submission, evaluator
 from mlgym.grading import isolate
-from mlgym.sandbox import Limits, Mount, make_sandbox
-from mlgym.tasks.spec import TaskSpec
+from mlgym.sandbox.backends import make_sandbox
+from mlgym.sandbox.base import Limits, Mount
+from mlgym.tasks import taskenv
+from mlgym.tasks.spec import TaskData, TaskSpec
 
 
 def improvement(task: TaskSpec, score: float, baseline: float) -> float:
@@ -70,8 +70,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score the submission files found in ``submission_dir``.  Never raises for a bad submission.
 
-    ``final_answer`` (the episode's Final Answer text) reaches families whose ``evaluate``
-    takes a ``final_answer`` keyword (ML-Bench: the answer may be the command itself)."""
+    ``final_answer`` (the episode's Final Answer text) travels in the :class:`Submission`
+    (ML-Bench: the answer may be the command itself)."""
     base, base_how = baseline_for(task, data)
     result: dict[str, Any] = {
         "task": task.name,
@@ -85,16 +85,12 @@ def evaluate(
         "valid_submission": False,
         "error": None,
     }
-    if not (sandbox_options or {}).get("python") and not (sandbox_options or {}).get("requirements"):
-        from mlgym.tasks import taskenv  # the eval runs in the task's environment, as the agent's code did
-
+    if not (sandbox_options or {}).get("python") and not (sandbox_options or {}).get("env_layer"):
+        # the eval runs in the task's environment, as the agent's code did
         sandbox_options = {**taskenv.sandbox_options(task, sandbox), **(sandbox_options or {})}
         python = str(sandbox_options.get("python", python))
-    extra: dict[str, Any] = {}
-    if final_answer is not None and "final_answer" in inspect.signature(task.family.evaluate).parameters:
-        extra["final_answer"] = final_answer
-    res = task.family.evaluate(task, data, submission_dir, sandbox=sandbox, python=python, sandbox_options=sandbox_options,
-                               **extra)
+    res = evaluator(task).evaluate(task, data, Submission(submission_dir, final_answer), sandbox=sandbox, python=python,
+                                   sandbox_options=sandbox_options)
     result.update(res.as_dict())
     if res.valid and res.score is not None and base is not None:
         imp = improvement(task, res.score, base)
@@ -111,7 +107,7 @@ def _size_mb(folder: Path) -> int:
 def run_eval(
     task: TaskSpec,
     data: TaskData,
-    submission_dir: Path,
+    submission: Submission | Path,
     files: dict[str, Path | bytes],
     argv: list[str],
     *,
@@ -121,6 +117,7 @@ def run_eval(
     """Run ``argv`` in a fresh sandbox holding the submission, ``files`` (name -> host file or
     contents) and the answers at ``answers/``; parse its last stdout line.  Never raises for a
     bad submission."""
+    submission_dir = submission.dir if isinstance(submission, Submission) else submission
     missing = [f for f in task.submission if not (submission_dir / f).is_file()]
     if missing:
         return EvalResult(error=f"no submission: {', '.join(missing)} not found in the workspace")
