@@ -259,5 +259,23 @@ def test_docker_gets_the_same_environment_as_a_layer(rows, tmp_path):
     assert layer.requirements == ("mlbtoydep==1.0",) and all(c.startswith("torch==") for c in layer.constraints)
 
 
+def test_a_mirror_without_some_blobs_is_extracted_with_the_rest_listed(tmp_path, monkeypatch):
+    repo = tmp_path / "repos" / "toybig"
+    _git_repo(repo, {"README.md": "# toybig\n", "weights/big.bin": "pretend this is large\n", "run.py": "print('ok')\n"})
+    blob = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD:weights/big.bin"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # as in a mirror made without its largest files
+    row = _row("801", "toybig", "Bash Script", "python run.py ", {})
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")
+    monkeypatch.setenv("MLGYM_MLBENCH", str(tmp_path / "rows.jsonl"))
+    monkeypatch.setenv("MLGYM_MLBENCH_REPOS", str(tmp_path / "repos"))
+    monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
+    tree, _sha = mlbench.pristine(mlbench.load_rows()[0])
+    assert (tree / "run.py").read_text() == "print('ok')\n" and not (tree / "weights" / "big.bin").exists()
+    assert (tree / mlbench.MISSING).read_text() == "weights/big.bin\n"
+    data = mlbench.MLBenchFamily().prepare(TaskSpec.load("mlbench-801"))
+    assert json.loads((data.public / "task.json").read_text())["missing_files"] == ["weights/big.bin"]
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

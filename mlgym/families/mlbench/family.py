@@ -493,12 +493,67 @@ def pristine(row: Row, say: Callable[[str], None] | None = None) -> tuple[Path, 
             archive.stdout.close()
             err = archive.stderr.read().decode(errors="replace") if archive.stderr else ""
             if archive.wait() != 0 or untar.returncode != 0:
-                shutil.rmtree(tmp, ignore_errors=True)
+                # a mirror without its largest blobs (a partial clone, a stored copy): every blob it has,
+                # and the list of the others (git archive stops at the first missing one)
                 why = (err or untar.stderr.decode(errors="replace")).strip().splitlines()
-                raise DataError(f"{row.task_name}: cannot extract {sha[:12]} from {mirror}: {why[-1] if why else 'failed'}")
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                try:
+                    missing = _extract_present(mirror, sha, tmp)
+                except (OSError, subprocess.SubprocessError, ValueError):
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise DataError(f"{row.task_name}: cannot extract {sha[:12]} from {mirror}: {why[-1] if why else 'failed'}") from None
+                (tmp / MISSING).write_text("".join(m + "\n" for m in missing))
+                (say or (lambda m: None))(f"{mirror} lacks {len(missing)} file(s) of {sha[:12]} (listed in {tree / MISSING})")
             (tmp / ".mlgym-complete").write_text(f"{row.github} {sha}\n")
             _publish(tmp, tree)
     return tree, sha
+
+
+MISSING = ".mlgym-missing"
+
+
+def _extract_present(mirror: Path, sha: str, dest: Path) -> list[str]:
+    """Write every blob of commit ``sha`` the mirror holds into ``dest``; returns the paths of the others."""
+    ls = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", sha], cwd=mirror, capture_output=True, check=True,
+                        stdin=subprocess.DEVNULL, timeout=600).stdout
+    entries: list[tuple[str, bytes, str]] = []
+    for rec in ls.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            fmode, kind, obj = meta.split()
+            rel = os.fsdecode(path)
+            if kind == b"blob" and not rel.startswith("/") and ".." not in PurePosixPath(rel).parts:
+                entries.append((fmode.decode(), obj, rel))
+    missing: list[str] = []
+    root = os.path.realpath(dest)
+    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=mirror, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for mode, blob, rel in entries:
+            proc.stdin.write(blob + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) < 3 or header[1] == b"missing":
+                missing.append(rel)
+                continue
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.realpath(out.parent).startswith(root):
+                continue  # through a symlink of the tree: never outside it
+            if mode == "120000":
+                if not out.is_symlink():
+                    os.symlink(os.fsdecode(data), out)
+            else:
+                out.write_bytes(data)
+                out.chmod(0o755 if mode == "100755" else 0o644)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    return missing
 
 
 def checkout(row: Row, dest: Path, say: Callable[[str], None] | None = None) -> str:
@@ -509,6 +564,7 @@ def checkout(row: Row, dest: Path, say: Callable[[str], None] | None = None) -> 
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(tree, dest, symlinks=True)
     (dest / ".mlgym-complete").unlink(missing_ok=True)
+    (dest / MISSING).unlink(missing_ok=True)
     return sha
 
 
@@ -703,8 +759,10 @@ class MLBenchFamily:
 
         def produce(raw: Path, public: Path, private: Path, say: Callable[[str], None]) -> None:
             _tree, sha = pristine(row, say)
-            about = {"id": row.id, "github": row.github, "commit": sha, "path": row.path, "instruction": row.instruction,
-                     "prefix_code": row.prefix_code}
+            about: dict[str, Any] = {"id": row.id, "github": row.github, "commit": sha, "path": row.path,
+                                     "instruction": row.instruction, "prefix_code": row.prefix_code}
+            if (_tree / MISSING).is_file():  # a mirror without some large files: the episode runs without them
+                about["missing_files"] = _tree.joinpath(MISSING).read_text().splitlines()
             (public / "task.json").write_text(json.dumps(about, indent=1))
             (private / "row.json").write_text(json.dumps({**dataclasses.asdict(row), "commit": sha}, indent=1))
 
