@@ -89,7 +89,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         if env.existing:
             continue
         _say(f"{key} ({', '.join(names)}): downloading wheels into {args.wheelhouse}")
-        taskenv.download(env.requirements, Path(args.wheelhouse), progress=lambda m: _say("    " + m))
+        taskenv.download(env.requirements, Path(args.wheelhouse), progress=lambda m: _say("    " + m), constraints=env.constraints)
     return 0
 
 

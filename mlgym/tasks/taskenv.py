@@ -410,7 +410,8 @@ def download(requirements: Iterable[str], wheelhouse: Path, *, progress: Callabl
     wheelhouse.mkdir(parents=True, exist_ok=True)
     env = plan_for(list(requirements), constraints=constraints)
     cons = write_constraints(wheelhouse / "constraints.txt", env.constraints)
-    _run([sys.executable, "-m", "pip", "download", "--progress-bar", "off", "-d", str(wheelhouse), "-c", str(cons),
+    index = ["--extra-index-url", TORCH_CPU_INDEX] if "torch" in _names(env.requirements) else []  # the CPU build
+    _run([sys.executable, "-m", "pip", "download", "--progress-bar", "off", "-d", str(wheelhouse), "-c", str(cons), *index,
           "--only-binary", ":all:", *env.requirements], say, "pip download")
 
 

@@ -685,11 +685,15 @@ def execute_in_checkout(row: Row, files: dict[str, bytes], argv: list[str], *, s
 
 
 NETGUARD = ".mlgym-netguard"
-_NET_PATTERNS = (
+_NET_PATTERNS = (  # (the output of a failed offline run, what it names)
     re.compile(r"network disabled for this ML-Bench row: ([\w.-]+)"),
-    re.compile(r"(?:Could not resolve host|unable to resolve host address|Failed to resolve|Name or service not known)[: ]*'?([\w.-]*)"),
+    re.compile(r"Could not resolve host:? '?([\w.-]+)"),  # curl, git
+    re.compile(r"unable to resolve host address [\u2018'`]?([\w.-]+)"),  # wget
     re.compile(r"Temporary failure in name resolution"),
+    re.compile(r"(?:LocalEntryNotFoundError|OfflineModeIsEnabled|outgoing traffic has been disabled)"),  # Hugging Face hub
+    re.compile(r"(?:URLError|MaxRetryError|NewConnectionError)"),
 )
+_URL = re.compile(r"https?://[^\s'\"<>)]+")
 
 
 def _netlog(path: Path) -> tuple[str, ...]:
@@ -705,17 +709,23 @@ def _netlog(path: Path) -> tuple[str, ...]:
         if kind in ("url", "host") and what:
             seen.setdefault(re.sub(r"[^\x21-\x7e]", "", what)[:200], None)
     urls = [w for w in seen if "://" in w]
-    return tuple((urls or list(seen))[:3])
+    return tuple(urls[:3] + [w for w in seen if "://" not in w][:3])
 
 
 def network_need(run: Execution) -> str | None:
-    """What an offline run that failed needed from the network (a URL or host), or None."""
+    """What an offline run that failed needed from the network (a URL, else a host), or None."""
+    out_urls = [u.rstrip(".,:;") for u in _URL.findall(run.output)]
+    urls = [d for d in run.downloads if "://" in d]
+    if urls:
+        return urls[0]
     if run.downloads:
-        return run.downloads[0]
+        host = run.downloads[0].rsplit(":", 1)[0]
+        return next((u for u in out_urls if host in u), host)[:200]
     for pat in _NET_PATTERNS:
         m = pat.search(run.output)
         if m:
-            return (m.group(1) if m.groups() and m.group(1) else m.group(0))[:200]
+            named = m.group(1) if m.groups() else None
+            return (named or (out_urls[-1] if out_urls else "a download (" + m.group(0) + ")"))[:200]
     return None
 
 
