@@ -1,10 +1,11 @@
 """An AutoML framework as an agent: write a script that fits it within the task's constraint, run it, submit.
 
-``--agent automl --framework sklearn|flaml|autogluon``.  The script (``automl_script.py``,
+``--agent automl --framework sklearn|flaml|autogluon|constantpredictor|randomforest [--framework-params JSON]``
+(the last two are AMLB's reference frameworks: class prior / median, and its time-bounded growing forest).  The script (``automl_script.py``,
 written into the workspace as ``automl.py``) reads ``data/task.json`` of an AMLB task: the
 target, task type, metrics and the constraint's time and cores.  So a grid can put FLAML and
 an LLM research agent side by side on the same folds.  scikit-learn is always there; FLAML is
-in the AMLB task environment; AutoGluon needs ``pip install autogluon.tabular`` in it.
+and AutoGluon (autogluon.tabular, locked) are in the AMLB task environment, built on first use.
 
 Multimodal tasks (``mlgym.families.multimodal.family``) write a ``data/task.json`` too (image, text
 and numeric columns, the submission format, a constraint from the task's limits): the script
@@ -25,18 +26,24 @@ import gymnasium as gym
 from mlgym.agents.baseline import BaselineAgent
 from mlgym.core.errors import AgentError
 
-FRAMEWORKS = ("sklearn", "flaml", "autogluon")
+FRAMEWORKS = ("sklearn", "flaml", "autogluon", "constantpredictor", "randomforest")
+# AMLB gives a framework its whole max_runtime_seconds (the job is stopped later, at min(2x, +1 h)); sklearn keeps a margin.
+TIME_SHARE = {"sklearn": 0.6, "flaml": 1.0, "autogluon": 1.0, "constantpredictor": 1.0, "randomforest": 1.0}
 SCRIPT = "automl.py"
 CONFIG_LINE = 'CONFIG = {"framework": "sklearn", "time_share": 0.6, "seed": 0, "submission": "predictions.csv"}'
 
 
-def script_text(framework: str, seed: int = 0, submission: str = "predictions.csv", seconds: float | None = None) -> str:
-    """The workspace script for ``framework`` (one of :data:`FRAMEWORKS`); ``seconds`` caps the constraint's time."""
+def script_text(framework: str, seed: int = 0, submission: str = "predictions.csv", seconds: float | None = None,
+                params: dict[str, Any] | None = None) -> str:
+    """The workspace script for ``framework`` (one of :data:`FRAMEWORKS`); ``seconds`` caps the constraint's time;
+    ``params``: the framework's own arguments (AMLB's frameworks.yaml ``params``: AutoGluon presets, ...)."""
     if framework not in FRAMEWORKS:
         raise AgentError(f"--framework {framework!r}: choose one of {', '.join(FRAMEWORKS)}")
     text = (Path(__file__).resolve().parent / "automl_script.py").read_text()
     assert CONFIG_LINE in text, "automl_script.py lost its CONFIG line"
-    config: dict[str, Any] = {"framework": framework, "time_share": 0.6, "seed": seed, "submission": submission}
+    config: dict[str, Any] = {"framework": framework, "time_share": TIME_SHARE[framework], "seed": seed, "submission": submission}
+    if params:
+        config["params"] = params
     if seconds is not None:
         config["seconds"] = int(seconds)
     text = text.replace(CONFIG_LINE, f"CONFIG = {json.dumps(config)}")
@@ -53,6 +60,13 @@ class AutoMLAgent(BaselineAgent):
         super().__init__(args)
         self.framework = str(getattr(args, "framework", None) or "sklearn")
         self.seed = int(getattr(args, "seed", 0) or 0)
+        raw = getattr(args, "framework_params", None) or "{}"
+        try:
+            self.params = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except ValueError as e:
+            raise AgentError(f"--framework-params: give a JSON object, e.g. '{{\"presets\": \"best_quality\"}}': {e}") from None
+        if not isinstance(self.params, dict):
+            raise AgentError("--framework-params: give a JSON object")
         script_text(self.framework)  # an unknown framework fails before the episode starts
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
@@ -63,7 +77,8 @@ class AutoMLAgent(BaselineAgent):
         if info.get("family") == "multimodal":  # its task.json holds the task's limits; the episode's may be tighter
             seconds = min(float(info["max_time"]), float(info["exec_timeout"]))
         obs, _reward, terminated, truncated, info = env.step(
-            {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed, seconds=seconds)}})
+            {"name": "Write File", "arguments": {"file_name": SCRIPT, "content": script_text(self.framework, self.seed, seconds=seconds,
+                                                                                     params=self.params)}})
         if terminated or truncated:
             return info.get("result")
         return super().run(env, obs, info)

@@ -36,6 +36,7 @@ seconds = float(info["constraint"]["max_runtime_seconds"])
 if CONFIG.get("seconds"):  # the episode's own limit, when the agent knows it is smaller
     seconds = min(seconds, float(CONFIG["seconds"]))
 budget = max(5.0, CONFIG["time_share"] * seconds)
+PARAMS = {k: v for k, v in (CONFIG.get("params") or {}).items() if not str(k).startswith("_")}  # AMLB: "_" keys are not the framework's
 metric = info["metrics"][0]
 if MULTIMODAL:  # the metric library's names in AMLB's spelling, which the frameworks' maps below know
     metric = {"accuracy": "acc", "log_loss": "logloss", "roc_auc": "auc", "balanced_accuracy": "balacc",
@@ -218,6 +219,54 @@ def run_sklearn():
     write(best.predict(Tc), proba)
 
 
+# ------------------------------------------------------------------ AMLB's reference frameworks
+def encoded():
+    """AMLB's encoded data (X_enc): categories as integer codes, missing values imputed with the median."""
+    Xe, Te = X.copy(), test.copy()
+    for c in categorical:
+        codes = {v: i for i, v in enumerate(sorted(Xe[c].dropna().astype(str).unique()))}
+        Xe[c], Te[c] = Xe[c].astype(str).map(codes), Te[c].astype(str).map(codes)
+    Xe, Te = Xe.apply(pd.to_numeric, errors="coerce"), Te.apply(pd.to_numeric, errors="coerce")
+    med = Xe.median()
+    return Xe.fillna(med).fillna(0).to_numpy(float), Te.fillna(med).fillna(0).to_numpy(float)
+
+
+def run_constantpredictor():
+    """AMLB's constantpredictor: the class prior (DummyClassifier prior) or the median (DummyRegressor)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    model = DummyRegressor(strategy="median") if kind == "regression" else DummyClassifier(strategy="prior")
+    model.fit(np.zeros((len(y), 1)), y)
+    Z = np.zeros((len(test), 1))
+    proba = None if kind == "regression" else pd.DataFrame(model.predict_proba(Z), columns=[str(c) for c in model.classes_])
+    write(model.predict(Z), proba)
+
+
+def run_randomforest():
+    """AMLB's RandomForest: warm-started forest grown 10 trees at a time up to n_estimators (2000) while the
+    next step is expected to end within 90 % of the budget; on the encoded data, with the constraint's cores."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    Xe, Te = encoded()
+    limit, step = int(PARAMS.get("n_estimators", 2000)), 10
+    Model = RandomForestRegressor if kind == "regression" else RandomForestClassifier
+    rf = Model(n_jobs=cores, random_state=CONFIG["seed"], n_estimators=step, warm_start=True,
+               **{k: v for k, v in PARAMS.items() if k != "n_estimators"})
+    times = [0.0]
+    t0 = time.monotonic()
+    while True:
+        rf.fit(Xe, y)
+        times.append(time.monotonic() - t0)
+        last = times[-min(len(times), 5):]
+        nxt = times[-1] + max(b - a for a, b in zip(last, last[1:]))
+        if rf.n_estimators >= limit or nxt >= 0.9 * budget:
+            break
+        rf.n_estimators += step
+    print(f"RandomForest: {len(rf.estimators_)} trees in {times[-1]:.1f} s")
+    proba = None if kind == "regression" else pd.DataFrame(rf.predict_proba(Te), columns=[str(c) for c in rf.classes_])
+    write(rf.predict(Te), proba)
+
+
 # ------------------------------------------------------------------ FLAML
 def run_flaml():
     import importlib.util
@@ -235,9 +284,9 @@ def run_flaml():
     medians = Xf[numeric].median()
     Xf[numeric], Tf[numeric] = Xf[numeric].fillna(medians), Tf[numeric].fillna(medians)
     automl = AutoML()
+    kw = {"estimator_list": estimators, **PARAMS}
     automl.fit(Xf, y, task="regression" if kind == "regression" else "classification", metric=fl_metric,
-               time_budget=max(3, int(remaining())), n_jobs=cores, estimator_list=estimators, seed=CONFIG["seed"],
-               verbose=0)
+               time_budget=max(3, int(remaining())), n_jobs=cores, seed=CONFIG["seed"], verbose=0, **kw)
     print(f"FLAML best: {automl.best_estimator} {automl.best_config} (validation loss {automl.best_loss:.4f})")
     proba = None
     if kind != "regression":
@@ -252,17 +301,23 @@ def run_autogluon():
         return
     try:
         from autogluon.tabular import TabularPredictor
+        from autogluon.tabular.version import __version__ as ag_version
     except ImportError:
-        sys.exit("autogluon is not installed in the task environment: pip install 'autogluon.tabular' "
-                 "(or add it to the task's environment requirements)")
+        sys.exit("autogluon is not installed in the task environment: AMLB tasks build it (mlgym.families.amlb); "
+                 "elsewhere pip install 'autogluon.tabular' there")
     ag_metric = {"auc": "roc_auc", "logloss": "log_loss", "acc": "accuracy", "balacc": "balanced_accuracy",
                  "rmse": "root_mean_squared_error", "mae": "mean_absolute_error", "r2": "r2",
                  "mse": "mean_squared_error", "f1": "f1_macro"}.get(metric)
     problem = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[kind]
     data = X.assign(**{target: y})
+    params = dict(PARAMS)
+    limit = remaining()
+    if params.get("presets") in ("good_quality", "high_quality"):  # AMLB's exec.py: these presets get 90 % of the time
+        limit *= 0.9
     predictor = TabularPredictor(label=target, problem_type=problem, eval_metric=ag_metric, path="AutogluonModels",
                                  verbosity=1)
-    predictor.fit(data, time_limit=max(5, int(remaining())), num_cpus=cores, presets="medium_quality")
+    predictor.fit(data, time_limit=max(5, int(limit)), num_cpus=cores, **params)
+    print(f"AutoGluon {ag_version}: best model {predictor.model_best} ({len(predictor.model_names())} models)")
     proba = None
     if kind != "regression":
         proba = predictor.predict_proba(test)
@@ -293,4 +348,5 @@ def run_autogluon_multimodal():
     write(predictor.predict(test, as_pandas=False), proba)
 
 
-{"sklearn": run_sklearn, "flaml": run_flaml, "autogluon": run_autogluon}[CONFIG["framework"]]()
+{"sklearn": run_sklearn, "flaml": run_flaml, "autogluon": run_autogluon, "constantpredictor": run_constantpredictor,
+ "randomforest": run_randomforest}[CONFIG["framework"]]()

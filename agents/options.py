@@ -76,8 +76,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-output-tokens", type=_positive_int, default=None,
                    help="main model output limit (default: the profile's)")
     a = parser.add_argument_group("automl agent (see agents/automl.py)")
-    a.add_argument("--framework", choices=("sklearn", "flaml", "autogluon"), default="sklearn",
+    a.add_argument("--framework", choices=("sklearn", "flaml", "autogluon", "constantpredictor", "randomforest"), default="sklearn",
                    help="the AutoML framework --agent automl fits within the task's constraint")
+    a.add_argument("--framework-params", default=None, metavar="JSON",
+                   help="the framework's own arguments as a JSON object (AMLB frameworks.yaml params, e.g. AutoGluon presets)")
 
 
 @dataclasses.dataclass
@@ -117,6 +119,7 @@ class AgentOptions:
     max_output_tokens: int | None = None
     # automl agent
     framework: str = "sklearn"
+    framework_params: str | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod

@@ -1,6 +1,6 @@
 """An OpenML cache in openml-python's own on-disk format, built from AMLB's test resources.
 
-``../shared/data/amlb/`` holds one AMLB split of kc2, iris and cholesterol as ARFF.  This
+``mlgym/families/amlb/data/`` (shipped, MIT) holds one AMLB split of kc2, iris and cholesterol as ARFF.  This
 writes what ``openml.tasks.get_task(id, download_splits=True, download_data=True)`` leaves
 in its cache (``<root>/org/openml/www/tasks/<id>/{task.xml,datasplits.arff}`` and
 ``datasets/<did>/{description.xml,features.xml,dataset.arff}``), so the ``openml`` loading
@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 
 import arff
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amlb"
+SHARED = Path(__file__).resolve().parents[1] / "mlgym" / "families" / "amlb" / "data"  # AMLB's test ARFFs, shipped (MIT)
 # name -> (OpenML task id, dataset id, target, task type id)
 TEST_TASKS = {"kc2": (3913, 1063, "problems", 1), "iris": (59, 61, "class", 1), "cholesterol": (2295, 204, "chol", 2)}
 

@@ -1,6 +1,6 @@
 """The AMLB family: AMLB's benchmark files expand into amlb/<benchmark>/<dataset>/<fold> tasks; data
 through openml-python from an OpenML cache in its real on-disk format (built from AMLB's test
-resources in ../shared/data/amlb/), local datasets from MLGYM_AMLB_USER_DIR, constraints, the
+resources shipped in mlgym/families/amlb/data/), local datasets from MLGYM_AMLB_USER_DIR, constraints, the
 grader's one-line errors, metric spellings, and the automl agent (scikit-learn and FLAML)."""
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ def test_cli_lists_the_test_benchmark_task_by_fold() -> None:
     assert len(amlb.ids("small")) == 16 * 2 and len(amlb.ids("small", "1h8c")) == 16 * 10
 
 
-def test_ids_constraints_and_one_line_errors() -> None:
+def test_ids_constraints_and_one_line_errors(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENML_CACHE_DIR", str(tmp_path / "no-cache"))  # the type, hence the metric, is not known yet
     t = TaskSpec.load("amlb/test/kc2/0")
-    assert (t.kind, t.metric, t.direction, t.submission) == ("amlb", "auc", "higher", ("predictions.csv",))
-    assert t.limits.max_time == 600 + 150 and t.options.max_runtime_seconds == 600 and t.options.cores == 4
+    assert (t.kind, t.metric, t.direction, t.submission) == ("amlb", amlb.UNDECIDED, "higher", ("predictions.csv",))
+    # AMLB's precedence: test.yaml's __defaults__ (2 folds, 60 s, 2 cores) win over the `test` constraint (600 s, 4 cores)
+    assert t.limits.max_time == 120 and t.options.max_runtime_seconds == 60 and t.options.cores == 2 == t.limits.cores
     big = TaskSpec.load("amlb/small/car/7@1h8c")
-    assert (big.metric, big.options.max_runtime_seconds, big.limits.max_time, big.options.cores) == ("log_loss", 3600, 4500, 8)
+    assert (big.metric, big.options.max_runtime_seconds, big.limits.max_time, big.options.cores) == (amlb.UNDECIDED, 3600, 7200, 8)
     assert any("FLAML" in r for r in t.environment.requirements)
     for bad, msg in [("amlb/test/kc2/2", "fold must be 0..1 under constraint 'test'"), ("amlb/test/nope/0", "has no dataset 'nope'"),
                      ("amlb/huge/kc2/0", "unknown AMLB benchmark 'huge'"), ("amlb/test/kc2/0@2h", "unknown AMLB constraint '2h'"),
@@ -92,8 +94,11 @@ def test_openml_cache_path_gives_each_fold(data_dir: Path, openml_cache: Path) -
     assert info0["source"] == "OpenML task 3913, fold 0" and info1["source"] == "OpenML task 3913, fold 1"
     assert (info0["type"], info0["classes"], info0["positive_class"], info0["target"]) == ("binary", ["no", "yes"], "yes", "problems")
     assert info0["metrics"] == ["auc", "logloss", "acc", "balacc"] and info0["rows"] == {"train": 469, "test": 53}
-    shared_test = pd.read_csv(SHARED / "kc2_test.csv")  # fold 0 is AMLB's own split
-    pd.testing.assert_series_equal(pd.read_csv(d0.private / "test_labels.csv")["problems"], shared_test["problems"])
+    import arff
+
+    shared_test = [row[-1] for row in arff.load(open(SHARED / "kc2_test.arff"))["data"]]  # fold 0 is AMLB's own split
+    assert pd.read_csv(d0.private / "test_labels.csv")["problems"].tolist() == shared_test
+    assert TaskSpec.load("amlb/test/kc2/0").metric == "auc"  # the type is known now: AMLB's first binary metric
     assert not pd.read_csv(d0.public / "test.csv").columns.isin(["problems"]).any()
     assert not pd.read_csv(d1.public / "test.csv").equals(pd.read_csv(d0.public / "test.csv"))
     chol = json.loads((prepare(TaskSpec.load("amlb/test/cholesterol/1")).public / "task.json").read_text())
@@ -142,7 +147,10 @@ def test_grader_reports_every_metric_and_rejects_bad_files_in_one_line(data_dir:
 def test_user_dir_benchmark_with_local_files(data_dir: Path, user_dir: Path) -> None:
     (user_dir / "data").mkdir()
     for split in ("train", "test"):
-        (user_dir / "data" / f"chol_{split}.csv").write_text((SHARED / f"cholesterol_{split}.csv").read_text())
+        import arff
+
+        d = arff.load(open(SHARED / f"cholesterol_{split}.arff"))
+        pd.DataFrame(d["data"], columns=[a[0] for a in d["attributes"]]).to_csv(user_dir / "data" / f"chol_{split}.csv", index=False)
     (user_dir / "benchmarks" / "mine.yaml").write_text(
         "- name: __defaults__\n  max_runtime_seconds: 30\n"
         "- name: chol\n  dataset:\n    train: '{user}/data/chol_train.csv'\n    test: '{user}/data/chol_test.csv'\n"
@@ -153,7 +161,7 @@ def test_user_dir_benchmark_with_local_files(data_dir: Path, user_dir: Path) -> 
     info = json.loads((prepare(t).public / "task.json").read_text())
     assert info["type"] == "regression" and info["metrics"] == ["neg_root_mean_squared_error", "mae", "rmse", "r2"]
     (user_dir / "benchmarks" / "broken.yaml").write_text("- name: x\n  openml_task_id: 3\n  metrc: auc\n")
-    with pytest.raises(TaskError, match=r"broken.yaml: x.metrc: unknown field"):
+    with pytest.raises(TaskError, match=r"broken.yaml: x.metrc: unknown task key"):
         TaskSpec.load("amlb/broken/x/0")
     (user_dir / "benchmarks" / "broken.yaml").write_text("- name: x\n  openml_task_id: 3\n  metric: wobble\n")
     with pytest.raises(TaskError, match=r"x.metric: unknown metric 'wobble'"):

@@ -50,7 +50,7 @@ from mlgym.sandbox import Sandbox, make_sandbox
 from mlgym.sandbox.base import capabilities
 from mlgym.sandbox.quota import Quota
 from mlgym.tasks import taskenv
-from mlgym.tasks.data import TaskData
+from mlgym.tasks.data import TaskData, settled
 from mlgym.tasks.spec import TaskSpec
 
 __all__ = ["ASIDE_TOOLS", "CHARSET", "QUOTA_GUARDED", "READ_ONLY_TOOLS", "EnvOptions", "MLGymEnv", "UnicodeText", "started",
@@ -190,6 +190,7 @@ class MLGymEnv(gym.Env[str, Any]):
         self._resets += 1
         collect_scratch()  # temporary folders of killed processes (e.g. a kill during scoring)
         self.data = self.task.family.prepare(self.task)
+        self.task = settled(self.task, self.data)  # what the data decides (e.g. AMLB's metric from the task type)
         if self.python_override is None:  # the task's environment; built now if missing (mlgym.tasks.taskenv)
             self._env_opts = taskenv.sandbox_options(self.task, self.sandbox_kind, progress=lambda msg: self.log.info("%s", msg))
             self.python = str(self._env_opts.get("python", self.python))

@@ -25,13 +25,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from mlgym.core.errors import DataError
 from mlgym.tasks.spec import MANIFEST, TaskData, TaskSpec, cache_dir, data_root, sha256_file
 
-__all__ = ["EXIT_NEEDS_FILES", "MANIFEST", "Producer", "TaskData", "build", "cache_dir", "data_root", "prepare",
-           "link_tree", "run_prepare_script"]
+__all__ = ["EXIT_NEEDS_FILES", "MANIFEST", "Producer", "Settles", "TaskData", "build", "cache_dir", "data_root", "prepare",
+           "link_tree", "run_prepare_script", "settled"]
 
 log = logging.getLogger(__name__)
 EXIT_NEEDS_FILES = 3
@@ -51,6 +51,21 @@ def prepare(
     """Make the task's data ready (idempotent), the way its family does it.  Raises :class:`DataError`."""
     data: TaskData = task.family.prepare(task, root=root, force=force, verify=verify, progress=progress)
     return data
+
+
+@runtime_checkable
+class Settles(Protocol):
+    """A family whose tasks are decided by their data (AMLB: the metric comes from the data's type)."""
+
+    def settled(self, task: TaskSpec, data: TaskData) -> TaskSpec:
+        """``task`` as its prepared ``data`` decides it (the same spec when nothing changes)."""
+        ...
+
+
+def settled(task: TaskSpec, data: TaskData) -> TaskSpec:
+    """The spec to run once the data is prepared: what the family decides from it (see :class:`Settles`)."""
+    fam = task.family
+    return fam.settled(task, data) if isinstance(fam, Settles) else task
 
 
 def build(

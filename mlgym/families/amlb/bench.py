@@ -38,10 +38,6 @@ AGBENCH_KEYS = ("module", "mode", "benchmark_name", "root_dir", "git_uri#branch"
 CLOUD_ONLY = ("cdk_context", "module_configs", "METRICS_BUCKET", "DATA_BUCKET", "MAX_MACHINE_NUM", "INSTANCE")
 RESULT_COLUMNS = ("id", "task", "framework", "constraint", "fold", "result", "metric", "mode", "version", "params", "tag", "utc",
                   "duration", "models", "seed", "info")
-# AutoGluon-Bench / AMLB framework names -> an mlgym agent and its flags
-FRAMEWORKS = {"autogluon": ("automl", ("--framework", "autogluon")), "flaml": ("automl", ("--framework", "flaml")),
-              "sklearn": ("automl", ("--framework", "sklearn")), "randomforest": ("automl", ("--framework", "sklearn")),
-              "constantpredictor": ("baseline", ())}
 
 
 def _err(path: Path, key: str, msg: str) -> MLGymError:
@@ -110,18 +106,19 @@ def from_agbench(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path,
         raise _err(path, "benchmark_name", "required: the benchmark run's name")
     framework = raw.get("framework")
     if not isinstance(framework, str) or not framework:
-        raise _err(path, "framework", "required, e.g. AutoGluon:stable, flaml, or an mlgym agent name")
-    key = framework.split(":")[0].lower()
-    agent, args = FRAMEWORKS.get(key, (framework, ()))
+        raise _err(path, "framework", "required, e.g. AutoGluon:stable, flaml, constantpredictor, or an mlgym agent name")
     env: dict[str, str] = {}
     user = raw.get("amlb_user_dir")
     if user is not None:
-        if not isinstance(user, str):
-            raise _err(path, "amlb_user_dir", "give a local folder")
-        u = (path.parent / user).resolve() if not Path(user).is_absolute() else Path(user)
+        if not isinstance(user, str) or user.startswith("s3://"):
+            raise _err(path, "amlb_user_dir", f"give a local folder (s3:// is AutoGluon-Bench's cloud mode), got {user!r}")
+        u = Path(user).expanduser()
+        u = u if u.is_absolute() else (Path.cwd() / u).resolve()  # AutoGluon-Bench: relative to the working directory
         if not u.is_dir():
-            raise _err(path, "amlb_user_dir", f"{u} is not a folder (s3:// paths are cloud-only)")
+            raise _err(path, "amlb_user_dir", f"{u} is not a folder (relative paths are read from the working directory, "
+                                              f"{Path.cwd()}, as AutoGluon-Bench does: run from its checkout root)")
         env["MLGYM_AMLB_USER_DIR"] = str(u)
+    agent, args = _framework(path, framework, env)
     benches = raw.get("amlb_benchmark") or "test"
     benches = [benches] if isinstance(benches, str) else benches
     if not isinstance(benches, list) or not all(isinstance(b, str) for b in benches):
@@ -132,14 +129,18 @@ def from_agbench(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path,
     if not isinstance(cons, str):
         raise _err(path, "amlb_constraint", "give one constraint name")
     tasks, folds = raw.get("amlb_task"), raw.get("fold_to_run")
+    if isinstance(tasks, str):  # AutoGluon-Bench's local mode: one dataset name (amlb's -t)
+        tasks = [tasks]
+    if isinstance(folds, list) and all(isinstance(f, int) and not isinstance(f, bool) for f in folds):
+        folds = {b: {n: folds for n in (tasks or [])} for b in benches} if tasks else None if not folds else folds
     specs: list[dict[str, Any]] = []
     for b in benches:
         names = tasks.get(b) if isinstance(tasks, dict) else tasks if isinstance(tasks, list) and len(benches) == 1 else None
         if tasks is not None and not isinstance(tasks, (dict, list)):
             raise _err(path, "amlb_task", "give {benchmark: [dataset names]}")
         per = folds.get(b) if isinstance(folds, dict) else None
-        if folds is not None and not isinstance(folds, (dict, int)):
-            raise _err(path, "fold_to_run", "give {benchmark: {dataset: [folds]}} or one fold number")
+        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, (dict, int, list))):
+            raise _err(path, "fold_to_run", "give a fold number, a list of them, or {benchmark: {dataset: [folds]}}")
         if isinstance(per, dict):  # {dataset: [folds]}: one entry per dataset
             for ds, fl in per.items():
                 if names is not None and ds not in names:
@@ -154,11 +155,39 @@ def from_agbench(path: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], Path,
                 spec["tasks"] = list(names)
             if isinstance(folds, int):
                 spec["folds"] = [folds]
+            elif isinstance(folds, list):
+                spec["folds"] = list(folds)
             specs.append(spec)
     grid = {"name": name, "amlb": specs, "agents": [{"name": agent, "args": list(args)}]}
     root = Path(raw.get("root_dir") or "ag_bench_runs")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return grid, root / "tabular" / f"{name}_{stamp}", env
+
+
+def _framework(path: Path, name: str, env: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """An AMLB framework (``AutoGluon:stable``, ``AutoGluon_dev:example``, ``constantpredictor``, ``RandomForest``,
+    ``flaml``...) resolved through AMLB's frameworks files and the user dir's, as (mlgym agent, its flags); an
+    mlgym agent name is taken as it is."""
+    from mlgym.families.amlb import config as amlbconf
+    from mlgym.families.amlb.family import HERE
+
+    user = Path(env["MLGYM_AMLB_USER_DIR"]) if "MLGYM_AMLB_USER_DIR" in env else None
+    try:
+        fw = amlbconf.resolve_framework(name, amlbconf.load_config(HERE, user))
+        agent, flag, params = amlbconf.mlgym_framework(fw)
+    except amlbconf.AMLBError as e:
+        from mlgym.agents import AGENTS
+
+        if ":" not in name and name in AGENTS:
+            return name, ()
+        raise _err(path, "framework", str(e)) from None
+    if flag in ("tunedrandomforest", "decisiontree"):
+        raise _err(path, "framework", f"{name}: AMLB's {fw.name} is not available as an mlgym framework yet; "
+                                      f"RandomForest, constantpredictor, flaml and AutoGluon are")
+    args: tuple[str, ...] = ("--framework", flag)
+    if params:
+        args += ("--framework-params", json.dumps(params))
+    return agent, args
 
 
 # ------------------------------------------------------------------ Ray
@@ -194,7 +223,7 @@ def write_results(runs: Sequence[Run], out: Path, *, tag: str, mode: str) -> Pat
         args = list(run.agent_args)
         framework = args[args.index("--framework") + 1] if "--framework" in args[:-1] else run.agent
         metrics = r.get("metrics") or {}
-        name = next(iter(metrics), None) or (opts.entry.metrics[0] if opts.entry.metrics else r.get("metric", ""))
+        name = next(iter(metrics), None) or (opts.metrics[0] if opts.metrics else r.get("metric", ""))
         lower = r.get("direction", "higher") == "lower"
         score = r.get("score")
         metric_cols.update(dict.fromkeys(metrics))
@@ -205,7 +234,7 @@ def write_results(runs: Sequence[Run], out: Path, *, tag: str, mode: str) -> Pat
             pass
         rows.append({
             "id": f"openml.org/t/{opts.entry.openml_task_id}" if opts.entry.openml_task_id else "", "task": opts.entry.name,
-            "framework": framework, "constraint": opts.constraint.name, "fold": opts.fold,
+            "framework": framework, "constraint": opts.constraint, "fold": opts.fold,
             "result": "" if score is None else (-score if lower else score), "metric": f"neg_{name}" if lower else name,
             "mode": mode, "version": __version__, "params": " ".join(args), "tag": tag, "utc": finished or "",
             "duration": r.get("wall_time", ""), "models": "", "seed": run.seed,

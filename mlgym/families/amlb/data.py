@@ -1,4 +1,5 @@
-"""Data of an AMLB task: one fold of an OpenML task (through ``openml`` and its cache) or a local dataset.
+"""Data of an AMLB task: one fold of an OpenML task or dataset (through ``openml`` and its cache) or of
+an AMLB file dataset (:mod:`mlgym.families.amlb.filedata`: files, per-fold lists, folders, archives, URLs).
 
 :func:`produce` writes ``public/{train,test}.csv`` + ``public/task.json`` (what the agent sees)
 and ``private/test_labels.csv`` + ``private/amlb.json`` (what the grader reads).
@@ -15,10 +16,12 @@ from typing import Any, Callable
 import pandas as pd
 
 from mlgym.core.errors import DataError
-from mlgym.families.amlb.options import DEFAULT_METRICS, Entry, Options, amlb_metric
-from mlgym.tasks.spec import TaskSpec
+from mlgym.families.amlb.config import Task as Entry
+from mlgym.families.amlb.options import DEFAULT_METRICS, Options, amlb_metric
+from mlgym.tasks.spec import TaskSpec, data_root
 
 SHARED = Path("shared", "data", "amlb")  # AMLB's test resources beside the checkout: <name>_{train,test}.{arff,csv}
+SHIPPED = Path(__file__).resolve().parent / "data"  # the same ARFF files, shipped (MIT, data/NOTICE)
 
 
 @dataclasses.dataclass
@@ -35,12 +38,22 @@ class Split:
 def produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callable[[str], None]) -> None:
     opts: Options = task.options
     e = opts.entry
-    split = _openml(e, opts.fold, say) if e.openml_task_id is not None else _local(e, opts.fold, say)
-    if e.type is not None and e.type != split.type:
+    _check_volume(e, say)
+    for key in opts.not_local:
+        say(f"constraint {opts.constraint}: {key} applies to AMLB's AWS mode only, not here")
+    if e.openml_task_id is not None:
+        split = _openml(e, opts.fold, say)
+    elif e.openml_data_id is not None:
+        split = _openml_dataset(e, opts.fold, say)
+    else:
+        split = _local(e, opts, say)
+    given = {"classification": None}.get(e.type or "", e.type)
+    if given is not None and given != split.type:
         raise DataError(f"{e.source}: {e.name}: type {e.type!r} given, but the data is {split.type}")
-    if task.metric not in {amlb_metric(m) for m in DEFAULT_METRICS[split.type]} | {amlb_metric(m) for m in e.metrics}:
-        raise DataError(f"{e.source}: {e.name}: metric {task.metric} does not fit a {split.type} task")
-    metrics = list(dict.fromkeys([*e.metrics, *DEFAULT_METRICS[split.type]]))
+    if e.type == "classification" and split.type == "regression":
+        raise DataError(f"{e.source}: {e.name}: type classification given, but the target is numeric")
+    defaults = list(dict(opts.type_metrics).get(split.type) or DEFAULT_METRICS[split.type])
+    metrics = list(dict.fromkeys([*(e.metric or []), *defaults]))
     unfit = [m for m in metrics if not _fits(amlb_metric(m), split.type)]
     if unfit:
         raise DataError(f"{e.source}: {e.name}: metric {unfit[0]} does not fit a {split.type} task")
@@ -54,7 +67,7 @@ def produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callabl
         "benchmark": e.benchmark, "dataset": e.name, "fold": opts.fold, "target": split.target, "type": split.type,
         "classes": split.classes, "positive_class": split.classes[1] if split.type == "binary" and split.classes else None,
         "categorical": split.categorical, "metrics": metrics, "optimised": metrics[0],
-        "constraint": {"name": opts.constraint.name, "max_runtime_seconds": opts.max_runtime_seconds, "cores": opts.cores,
+        "constraint": {"name": opts.constraint, "max_runtime_seconds": opts.max_runtime_seconds, "cores": opts.cores,
                        "max_mem_size_mb": opts.memory_mb},
         "rows": {"train": len(split.train), "test": len(split.test)}, "source": split.origin,
     }
@@ -123,22 +136,74 @@ def _shared_or(e: Entry, fold: int, say: Callable[[str], None], why: str) -> Spl
 
 def _shared_places() -> list[Path]:
     checkout = Path(__file__).resolve().parents[3]
-    out = [checkout.parent / SHARED]
+    out = [SHIPPED, checkout.parent / SHARED]
     for cwd in (Path.cwd(), Path(os.environ["PWD"]) if os.environ.get("PWD") else None):
         if cwd is not None:
             out += [cwd / ".." / SHARED, cwd / SHARED]
     return out
 
 
+def _check_volume(e: Entry, say: Callable[[str], None]) -> None:
+    import shutil
+
+    if e.min_vol_size_mb > 0:
+        root = data_root()
+        root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(root).free // 2**20
+        if free < e.min_vol_size_mb:
+            say(f"warning: {free} MB free under {root}, the constraint asks for min_vol_size_mb {e.min_vol_size_mb}")
+
+
+def _openml_dataset(e: Entry, fold: int, say: Callable[[str], None]) -> Split:
+    """``openml_data_id``: the dataset through openml-python, folds made here (stratified for classification,
+    shuffled, seed 0) since an OpenML dataset has none; AMLB itself needs a task for it."""
+    did = e.openml_data_id
+    assert did is not None
+    try:
+        import openml
+        from sklearn.model_selection import KFold, StratifiedKFold
+    except ImportError:
+        raise DataError("openml_data_id needs the openml package (pip install openml)") from None
+    retries = openml.config.connection_n_retries
+    openml.config.connection_n_retries = 1
+    try:
+        say(f"OpenML dataset {did} (cache: {openml.config.get_cache_directory()})")
+        ds: Any = openml.datasets.get_dataset(did, download_data=True, download_qualities=False,
+                                              download_features_meta_data=True)
+        target = ds.default_target_attribute
+        got: Any = ds.get_data(target=target)
+        X, y, cat, names = got
+    except Exception as err:  # noqa: BLE001 - openml raises network, server, cache and parse errors alike
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise DataError(f"{e.source}: {e.name}: OpenML dataset {did} is neither cached nor downloadable: {line}") from None
+    finally:
+        openml.config.connection_n_retries = retries
+    frame = X.copy()
+    frame[target] = y
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    classes = None
+    if not pd.api.types.is_numeric_dtype(frame[target]) or isinstance(frame[target].dtype, pd.CategoricalDtype):
+        col = frame[target]
+        classes = [str(c) for c in (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.astype(str).unique()))]
+    n = max(2, e.folds)
+    splitter = StratifiedKFold(n, shuffle=True, random_state=0) if classes else KFold(n, shuffle=True, random_state=0)
+    tr, te = list(splitter.split(frame, frame[target].astype(str) if classes else None))[fold]
+    categorical = [n_ for n_, c in zip(names, cat) if c]
+    return _split(frame.iloc[tr].reset_index(drop=True), frame.iloc[te].reset_index(drop=True), target, classes, categorical,
+                  f"OpenML dataset {did}, fold {fold} of mlgym's {n} stratified folds (seed 0)")
+
+
 # ------------------------------------------------------------------ local files
-def _local(e: Entry, fold: int, say: Callable[[str], None]) -> Split:
-    i = fold % len(e.train)
-    train, test = Path(e.train[i]), Path(e.test[i])
-    for p in (train, test):
-        if not p.is_file():
-            raise DataError(f"{e.source}: {e.name}: dataset file {p} does not exist")
-    say(f"local dataset {train.name} / {test.name}")
-    return _files(train, test, e.target, e.type, f"{train} and {test}")
+def _local(e: Entry, opts: Options, say: Callable[[str], None]) -> Split:
+    from mlgym.families.amlb import filedata
+
+    cache = data_root() / "amlb-files"
+    files = filedata.resolve(e.dataset, opts.fold, dirs=dict(opts.dirs), cache=cache, name=e.name)
+    target = e.dataset.get("target") if isinstance(e.dataset, dict) else None
+    name, _kind, _classes = filedata.target_and_type(files.train, files.test, target, e.type)
+    say(f"file dataset {files.train.name} / {files.test.name}")
+    kind = e.type if e.type in ("binary", "multiclass", "regression") else "binary" if e.type == "classification" else None
+    return _files(files.train, files.test, name, kind, f"{files.train} and {files.test}")
 
 
 def _files(train: Path, test: Path, target: str | None, kind: str | None, origin: str) -> Split:

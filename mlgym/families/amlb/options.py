@@ -1,17 +1,18 @@
-"""What an AMLB task is made of: a benchmark entry, a constraint, the task's options, the
-metric names (shared by :mod:`mlgym.families.amlb.family` and :mod:`mlgym.families.amlb.data`)."""
+"""What an AMLB task is made of: a benchmark entry (:class:`mlgym.families.amlb.config.Task`), a
+fold, a constraint, and the metrics (shared by :mod:`mlgym.families.amlb.family` and
+:mod:`mlgym.families.amlb.data`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from mlgym.core.errors import TaskError
 from mlgym.core.metrics import METRICS, canonical
+from mlgym.families.amlb.config import Task
 
-__all__ = ["DEFAULT_METRICS", "Constraint", "Entry", "Options", "amlb_metric"]
+__all__ = ["DEFAULT_METRICS", "Options", "amlb_metric"]
 
-# AMLB's metrics for a task type when a definition names none; all of them are always reported.
+# AMLB's config.yaml benchmarks.metrics (the shipped copy is read; these are the same, for messages and tests).
 DEFAULT_METRICS = {"binary": ("auc", "logloss", "acc", "balacc"), "multiclass": ("logloss", "acc", "balacc"),
                    "regression": ("rmse", "r2", "mae")}
 
@@ -25,38 +26,17 @@ def amlb_metric(name: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Constraint:
-    name: str
-    folds: int
-    max_runtime_seconds: int
-    cores: int
-    max_mem_size_mb: int | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One dataset of a benchmark file, its ``__defaults__`` applied."""
-
-    benchmark: str
-    name: str
-    source: Path  # the benchmark file
-    openml_task_id: int | None
-    train: tuple[str, ...]  # local dataset: one file, or one per fold
-    test: tuple[str, ...]
-    target: str | None
-    metrics: tuple[str, ...]  # AMLB spellings as written, the first is optimised
-    type: str | None
-    description: str
-    own: tuple[tuple[str, int], ...]  # folds / max_runtime_seconds / cores / max_mem_size_mb set by the file
-
-
-@dataclasses.dataclass(frozen=True)
 class Options:
     """What an AMLB task adds to its TaskSpec."""
 
-    entry: Entry
+    entry: Task  # the benchmark entry, AMLB's precedence applied (task > __defaults__ > constraint > config.yaml)
     fold: int
-    constraint: Constraint
+    constraint: str  # its name
     max_runtime_seconds: int
-    cores: int
+    cores: int  # AMLB's -1 (all cores) is 0 here: no cpuset
     memory_mb: int
+    dirs: tuple[tuple[str, str], ...]  # AMLB's {root}, {user}, {input} for dataset paths
+    type: str | None  # binary / multiclass / regression when known before the data (given, cached, peeked)
+    metrics: tuple[str, ...]  # AMLB spellings, the first is optimised; empty while the type is unknown
+    not_local: tuple[str, ...] = ()  # constraint / task keys that only apply on AWS (ec2_*)
+    type_metrics: tuple[tuple[str, tuple[str, ...]], ...] = ()  # config.yaml benchmarks.metrics: type -> metrics
