@@ -11,6 +11,7 @@
     mlgym mlbench-llm ...             ML-Bench's one-shot setting: Pass@k of a model without the agent loop
     mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
     mlgym rollout --agent A -n N      N episodes at once, each env in a worker process
+    mlgym serve --task T --port P     a task over OpenEnv's protocol for RL trainers (docs/rl.md)
 
 Subcommands living in other modules are dispatched lazily to ``module:main(argv)``.
 """
@@ -38,6 +39,7 @@ DELEGATED = {
     "export": "mlgym.analysis.export:main",
     "rollout": "mlgym.runs.rollout:main",
     "env": "mlgym.cli.taskenv:main",
+    "serve": "mlgym.cli.serve:main",
 }
 
 
