@@ -311,7 +311,7 @@ def run_autogluon():
     problem = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[kind]
     data = X.assign(**{target: y})
     params = dict(PARAMS)
-    limit = remaining()
+    limit = min(remaining(), float(params.pop("time_limit", remaining())))  # AutoGluon-Bench's time_limit may lower it
     if params.get("presets") in ("good_quality", "high_quality"):  # AMLB's exec.py: these presets get 90 % of the time
         limit *= 0.9
     predictor = TabularPredictor(label=target, problem_type=problem, eval_metric=ag_metric, path="AutogluonModels",
