@@ -15,7 +15,7 @@ many envs, ``finish`` and the other public env methods), so :func:`mlgym.rollout
 (:mod:`mlgym.integrations`) take either.  Closing a RayEnv ends its actor and frees its CPU, so a
 pool never holds more envs than the episodes in flight.  Log and work folders are made absolute
 here: they must be on storage every node sees (on one machine, any folder).  Ray is imported
-lazily (the ``ray`` / ``rl`` extras).
+lazily (the ``ray`` / ``rl`` extras).  Each env appends its node's id to ``<log_dir>/ray_nodes.txt``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class _EnvActor:
         from mlgym.env.core import MLGymEnv
 
         self.env = MLGymEnv(**env_kwargs)
+        if env_kwargs.get("log_dir"):  # where it ran, as mlgym bench --ray records it
+            log_dir = Path(env_kwargs["log_dir"])
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_dir / "ray_nodes.txt", "a") as f:
+                f.write(self.node() + "\n")
 
     def node(self) -> str:
         import ray
