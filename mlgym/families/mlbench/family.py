@@ -239,7 +239,7 @@ def rows_cache(split: str) -> Path:
     return data_root() / "mlbench-rows" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', split)}.jsonl"
 
 
-def hub_unreachable(seconds: float = 1.5) -> str | None:
+def hub_unreachable(seconds: float = 1.0) -> str | None:
     """Why the hub cannot be reached now (offline switch, or no connection within ``seconds``),
     None when it can.  Behind a proxy the connection is left to the hub client."""
     import sys
@@ -351,7 +351,7 @@ def timeout() -> float:
 
 
 def spec_for(row: Row) -> Any:
-    from mlgym.tasks.spec import Baseline, TaskEnvironment, TaskLimits
+    from mlgym.tasks.spec import Baseline, TaskLimits
 
     t = timeout()
     src = source()
@@ -696,6 +696,14 @@ _NET_PATTERNS = (  # (the output of a failed offline run, what it names)
 _URL = re.compile(r"https?://[^\s'\"<>)]+")
 
 
+_HINTS = (  # known causes of failures in repository environments, said after the last output line
+    ("operator torchvision::nms does not exist",
+     " (this torchvision does not match the CPU torch: install both from PyTorch's CPU index, or set MLGYM_MLBENCH_PYTHON_<REPO>)"),
+    ("Torch not compiled with CUDA enabled", " (the row needs CUDA; task environments have PyTorch's CPU build)"),
+    ("Found no NVIDIA driver", " (the row needs CUDA; task environments have PyTorch's CPU build)"),
+)
+
+
 def _netlog(path: Path) -> tuple[str, ...]:
     """Hosts and URLs the run tried (written by code the agent controls: bounded, one line each)."""
     try:
@@ -853,7 +861,8 @@ class MLBenchFamily:
             if need:
                 notes.append(f"run.sh needs the network: {need} (MLGYM_MLBENCH_NETWORK=1 allows downloads)")
             else:
-                notes.append(f"run.sh failed (exit {run.returncode}): {last_line(run.output) or 'no output'}")
+                hint = next((h for pat, h in _HINTS if pat in run.output), "")
+                notes.append(f"run.sh failed (exit {run.returncode}): {last_line(run.output) or 'no output'}{hint}")
         if missing:
             notes.append(f"arguments missing from run.sh: {', '.join(missing)}")
         if in_comments:
