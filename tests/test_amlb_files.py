@@ -136,6 +136,7 @@ def test_agbench_tabular_config_from_its_root(user_dir: Path, tmp_path: Path, mo
         from_agbench(cfg, raw)
 
 
+@pytest.mark.timeout(1500)  # the AMLB task environment's first build (2-3 min) + six short runs
 def test_autogluon_and_constantpredictor_score_amlb_test(tmp_path: Path) -> None:
     """The CI run of AutoGluon (issue 23): the three amlb/test tasks, fold 0, AutoGluon capped at 10 s."""
     scores = {}
