@@ -137,7 +137,9 @@ class MLGymRollouts:
                         plans.append(None)
                         continue
                     new, lp = self.generate(trainer, p_ids + comp[g])
-                    comp[g] += new; lps[g] += lp; mask[g] += [1] * len(new)
+                    comp[g] += new
+                    lps[g] += lp
+                    mask[g] += [1] * len(new)
                     if self.a.action_format == "menu":
                         plans.append(MENU[new[0] % len(MENU)] if new else [FINAL])
                     else:
@@ -160,7 +162,9 @@ class MLGymRollouts:
                         done[g], rewards[g] = True, r
                     elif turn + 1 < self.a.turns:  # the observation goes into the context, masked out of the loss
                         o_ids = tok("\nObservation: " + obs + "\n")["input_ids"][: self.a.obs_tokens]
-                        comp[g] += o_ids; lps[g] += [0.0] * len(o_ids); mask[g] += [0] * len(o_ids)
+                        comp[g] += o_ids
+                        lps[g] += [0.0] * len(o_ids)
+                        mask[g] += [0] * len(o_ids)
             for g in range(G):
                 if not done[g]:
                     rewards[g] = float(envs[g].unwrapped.finish("max_turns"))
@@ -175,8 +179,11 @@ class MLGymRollouts:
                 envs[g].close()
                 if not comp[g]:  # TRL needs at least one completion token
                     comp[g], lps[g], mask[g] = [tok.eos_token_id], [0.0], [1]
-                out["prompt_ids"].append(p_ids); out["completion_ids"].append(comp[g])
-                out["logprobs"].append(lps[g]); out["env_mask"].append(mask[g]); out["mlgym_reward"].append(rewards[g])
+                out["prompt_ids"].append(p_ids)
+                out["completion_ids"].append(comp[g])
+                out["logprobs"].append(lps[g])
+                out["env_mask"].append(mask[g])
+                out["mlgym_reward"].append(rewards[g])
         return out
 
 
@@ -202,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ray", metavar="ADDRESS", default=None, help="run the envs on a Ray cluster (HOST:PORT, auto, local)")
     a = ap.parse_args(argv)
     a.action_format = a.action_format or ("menu" if a.model is None else "text")
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "rewards.jsonl").write_text("")
 
     import mlgym
