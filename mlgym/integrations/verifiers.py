@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import verifiers as vf
-from datasets import Dataset
+from datasets import Dataset  # type: ignore[import-untyped]
 from verifiers.types import ToolMessage
 
 from mlgym.integrations.openenv import env_maker
