@@ -64,6 +64,23 @@ def stage(folder: Path, files: Mapping[str, Path | bytes]) -> Path:
     return folder
 
 
+def link_data(ws: Path, files: Mapping[str, object]) -> None:
+    """Graders read their data files (``grader.json``...) by name from the working directory:
+    each non-Python grader file gets a link there into the read-only grader folder (replacing
+    whatever the submission put under that name).  Python files are imported from the grader
+    folder itself, never from the working directory."""
+    for name in files:
+        if name.endswith(".py"):
+            continue
+        dest = ws / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif os.path.lexists(dest):
+            os.unlink(dest)
+        os.symlink(os.path.relpath(ws / GRADER_DIR / name, dest.parent), dest)
+
+
 def mount(folder: Path) -> Mount:
     return Mount(folder, GRADER_DIR, read_only=True)
 

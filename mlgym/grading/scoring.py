@@ -147,6 +147,7 @@ def run_eval(
             isolate.stage(gdir, files)
             (ws / "answers").mkdir()
             (ws / isolate.GRADER_DIR).mkdir()
+            isolate.link_data(ws, files)
             box.start()
             try:
                 if box.name == "local-plain":  # no mounts without isolation: copy the answers and grader in
