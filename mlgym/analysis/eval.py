@@ -590,6 +590,10 @@ def write_table(table: dict[str, Any], out: Path) -> None:
     _csv(out / "aup.csv", aup_rows, ["method", "best_attempt_aup", "best_submission_aup"])
     if "pass_at_k" in table:
         _csv(out / "passk.csv", table["pass_at_k"]["tasks"], passk_columns(table["pass_at_k"]["ks"]))
+    if table.get("frameworks"):  # --amlb-results: published frameworks beside the agents
+        from mlgym.analysis.frameworks import write_frameworks
+
+        write_frameworks(table, out, _csv)
 
 
 def load_table(source: str | Path) -> dict[str, Any]:
@@ -732,6 +736,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--import-{imp.run_format}", dest=f"import_{imp.run_format}", type=Path, action="append", default=[],
                        metavar="DIR", help=f"import the {imp.run_label} log folders under DIR (into OUT/imported) and evaluate them too")
     p.add_argument("--import-task", default=None, help="task name for imported runs whose logs do not name one")
+    from mlgym.analysis.frameworks import add_arguments as add_results_arguments
+
+    add_results_arguments(p)  # --amlb-results FILE (the results_readers plugins), --reference-framework
     p.add_argument("-j", "--jobs", type=int, default=1, help="runs scored at once (scoring happens in sandboxes)")
     p.add_argument("--bootstrap", type=int, default=N_BOOT, help="bootstrap resamples for the CIs")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -752,15 +759,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.quiet:
                 print(f"imported {len(imported)} {imp.run_label} run(s) from {src}")
             dirs.append(args.out / "imported")
-    if not dirs:
+    from mlgym.analysis import frameworks
+
+    results = frameworks.from_args(args)
+    frameworks.check_files(results)
+    if not dirs and not results:
         raise MLGymError("give at least one folder of runs" + "".join(f" (or --import-{imp.run_format} DIR)" for imp in importers))
     for d in args.dirs:
         _no_runs_hint(d)
     table = evaluate_runs(dict.fromkeys(dirs), sandbox=args.sandbox, max_rescore=args.max_rescore, use_cache=not args.no_cache,
                           write_results=args.write_results, n_boot=args.bootstrap, seed=args.seed, jobs=args.jobs)
+    frameworks.attach(table, results, reference=args.reference_framework)
     write_table(table, args.out)
     if not args.quiet:
         print_summary(table)
+        frameworks.print_frameworks(table)
         print(f"wrote {args.out / 'table.json'}, runs.csv, aggregates.csv, aup.csv ({table['meta']['seconds']:.2f}s)")
     return 0
 

@@ -326,6 +326,31 @@ def plot_pass_at_k(table: dict[str, Any]) -> Figure:
     return fig
 
 
+@_styled
+def plot_frameworks(table: dict[str, Any]) -> Figure:
+    """Published frameworks and agents (``mlgym eval --amlb-results``): mean rank and normalized score
+    over each task's optimised metric (mlgym.analysis.frameworks)."""
+    fw = table.get("frameworks") or {}
+    rows = [r for r in fw.get("summary", []) if r["metric"] == "result" and r["rank"] is not None]
+    fig, axes = _subplots(1, 2, figsize=(11, max(3.0, 0.35 * len(rows) + 1.5)))
+    if not rows:
+        return _empty(fig, axes[0], "no dataset every framework has a result on")
+    names = [r["framework"] for r in rows]
+    colors = ["tab:orange" if r["kind"] == "agent" else "tab:blue" for r in rows]
+    y = np.arange(len(rows))
+    axes[0].barh(y, [r["rank"] for r in rows], color=colors)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel(f"mean rank over {rows[0]['datasets']} dataset(s) (lower is better)")
+    axes[1].barh(y, [r["normalized_score"] or 0.0 for r in rows], color=colors)
+    axes[1].set_yticks(y, [""] * len(rows))
+    axes[1].invert_yaxis()
+    axes[1].set_xlabel(f"normalized score (0 = {fw.get('reference')}, 1 = the best)")
+    fig.suptitle("Frameworks (blue) and agents (orange) on each task's optimised metric")
+    fig.tight_layout()
+    return fig
+
+
 def _save(fig: Figure, base: Path, formats: Sequence[str]) -> list[Path]:
     written = []
     with matplotlib.rc_context(STYLE):
@@ -344,6 +369,8 @@ def save_all(table: dict[str, Any], out: Path, formats: Sequence[str] = ("png", 
         written += _save(fn(table), out / name, formats)
     if any(t.get("metric") == "pass" for t in (table.get("pass_at_k") or {}).get("tasks", [])):  # pass/fail tasks (ML-Bench)
         written += _save(plot_pass_at_k(table), out / "pass_at_k", formats)
+    if table.get("frameworks"):  # --amlb-results
+        written += _save(plot_frameworks(table), out / "frameworks", formats)
     runs = [r for r in table["runs"] if r.get("scores_by_step")][:per_run]
     if runs:
         (out / "runs").mkdir(exist_ok=True)
@@ -368,12 +395,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--per-run", type=int, default=10, help="also draw score over steps for the first N runs (runs/<run_id>)")
     p.add_argument("--sandbox", default="local")
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE)
+    from mlgym.analysis import frameworks
+
+    frameworks.add_arguments(p)  # --amlb-results FILE: published frameworks beside the agents
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad or not formats:
         raise MLGymError(f"--format: expected png, svg or pdf, got {args.format!r}")
     table = table_from_sources(args.sources, sandbox=args.sandbox, max_rescore=args.max_rescore)
+    frameworks.attach(table, frameworks.from_args(args), reference=args.reference_framework)
     for path in save_all(table, args.out, formats, per_run=args.per_run):
         print(path)
     return 0

@@ -292,6 +292,19 @@ def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS
         out.append(f"<h2>AUP (MLGym performance profiles, τ ∈ [0, {esc(prof['max_tau'])}])</h2>")
         out.append(_table(["method", "best attempt AUP", "best submission AUP"],
                           [[m, round(prof["best_attempt"]["methods"][m]["aup"], 4), round(prof["best_submission"]["methods"][m]["aup"], 4)] for m in prof["methods"]]))
+    fw = table.get("frameworks")
+    if fw:  # --amlb-results: published frameworks beside the agents (mlgym.analysis.frameworks)
+        out.append(f"<h2>Frameworks and agents</h2><p class=\"muted\">From {esc(', '.join(fw['files']))}. Normalized score: "
+                   f"0 = {esc(fw['reference'])}, 1 = the best; result = each task's optimised metric.</p>")
+        out.append(_table(["metric", "framework", "kind", "datasets", "mean rank", "rank 1", "win rate", "normalized score", "missing"],
+                          [[r["metric"], r["framework"], r["kind"], r["datasets"], _fmt(r["rank"]), r["rank1"], _fmt(r["winrate"]),
+                            _fmt(r["normalized_score"]), r["missing"]] for r in fw["summary"]]))
+        out.append(_table(["task", "fold", "metric", "framework", "score", "rank"],
+                          [[r["task"], r["fold"], r["metric"], r["framework"], _fmt(r["score"]), _fmt(r["rank"])] for r in fw["rows"]]))
+        if figures:
+            from mlgym.analysis.plot import plot_frameworks
+
+            out.append(_figure(plot_frameworks(table), "Mean rank and normalized score per framework and agent"))
     if figures and runs:
         from mlgym.analysis.plot import FIGURES
 
@@ -338,8 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--sandbox", default="local")
     p.add_argument("--max-rescore", type=int, default=MAX_RESCORE)
+    from mlgym.analysis import frameworks
+
+    frameworks.add_arguments(p)  # --amlb-results FILE: published frameworks beside the agents
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     table = table_from_sources([args.source], sandbox=args.sandbox, max_rescore=args.max_rescore)
+    frameworks.attach(table, frameworks.from_args(args), reference=args.reference_framework)
     page = render(table, max_runs=args.max_runs, max_obs=args.max_obs_chars, figures=not args.no_figures)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")

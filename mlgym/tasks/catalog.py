@@ -19,7 +19,8 @@ The core never names a family.  What a family does beyond :class:`~mlgym.tasks.s
   lives in a layer above the family (and must not be imported by it): ``bench_adapters``
   (``mlgym.families.base.BenchAdapter``: grid files in another project's format, results
   files), ``commands`` (``mlgym`` subcommands: ``name = "module:main"``) and ``run_importers``
-  (:class:`RunImporter`: another project's run logs for ``mlgym eval``).
+  (:class:`RunImporter`: another project's run logs for ``mlgym eval``) and ``results_readers``
+  (:class:`ResultsReader`: another project's published results files, rows beside the agents').
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import logging
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from mlgym.core.errors import TaskError
 from mlgym.tasks.spec import Family, TaskSpec, install_catalog
 
-__all__ = ["GROUP", "Family", "FolderFormat", "Oracle", "RowSource", "RunImporter", "families", "family", "kinds",
+__all__ = ["GROUP", "Family", "FolderFormat", "Oracle", "ResultsReader", "RowSource", "RunImporter", "families", "family", "kinds",
            "plugins", "register_family", "register_plugin", "row_sources", "row_task"]
 
 # Entry-point groups "mlgym.<suffix>" (spelt from parts: a whole "mlgym.x" string reads as a module
@@ -92,6 +93,25 @@ class RunImporter(Protocol):
 
     def task_name(self, name: str) -> str:
         """The mlgym task an outside task name means (itself when there is none)."""
+        ...
+
+
+@runtime_checkable
+class ResultsReader(Protocol):
+    """Another project's results files (AMLB's ``results.csv``...) as rows beside mlgym's runs
+    (``mlgym eval RUNS --<fmt>-results FILE``): a plugin of group ``results_readers``."""
+
+    results_format: str  # the flag's prefix, e.g. "amlb" (--amlb-results)
+    results_label: str  # the project's name in messages, e.g. "AMLB"
+
+    def read_results(self, path: Path) -> list[dict[str, Any]]:
+        """One dict per result: task, fold, framework, metric, score (the metric's own value), direction
+        ("higher"/"lower"), metrics ({name: value}, every metric the row has), constraint, source (file:line);
+        one-line MLGymError for a file that is not one."""
+        ...
+
+    def run_key(self, task: str) -> tuple[str, int, str] | None:
+        """``(task, fold, constraint)`` of an mlgym task id in the files' terms; None for another family's task."""
         ...
 
 

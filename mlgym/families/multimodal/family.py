@@ -63,7 +63,7 @@ METRIC_KEYS = ("metrics_path", "function_name", "optimum", "greater_is_better")
 PREFIX = "multimodal-"
 ID = "row_id"
 IMAGES = "images"  # data/images: the bind-mounted image folder
-REQUIREMENTS = ("pillow==13.0.0", "FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==2.1.4")  # PIL: the starter and agent
+REQUIREMENTS = ("pillow==13.0.0", "FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==3.2.0")  # PIL: the starter and agent
 # code open images; FLAML (which imports xgboost) and LightGBM: `--agent automl --framework flaml`, as for AMLB
 KIND_FOR = {"binary": ("label", "proba"), "multiclass": ("label",), "regression": ("number",)}
 
