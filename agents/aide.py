@@ -126,6 +126,9 @@ class AIDEAgent(Agent):
                 _, done = act("Write File", file_name=self.script, content=best.code)
                 if not done:
                     _, done = act("Execute Script", script_name=self.script)
+            if not done and not self.nodes:  # the model never gave code: nothing was tried, say so (reason no_nodes)
+                *_, info = end_episode(env, "no_nodes", self.llms)
+                done = True
             if not done:
                 act("Final Answer", final_answer=f"AIDE tree search: {len(self.nodes)} nodes, best validation {metric} "
                                                  f"{best.score if best else None} ({best.kind if best else 'none'}).")

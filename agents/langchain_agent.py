@@ -209,7 +209,7 @@ class LangChainAgent(Agent):
             if "end" in action:
                 out, _r, term, trunc, step_info = end_episode(env, action["end"])
             else:
-                out, _r, term, trunc, step_info = env.step(action)
+                out, _reward, term, trunc, step_info = env.step(action)
             self.llms.budget.set_outside(step_info.get("tool_llm_usage"))
             if term or trunc:
                 state.update(done=True, result=step_info.get("result"))
@@ -274,7 +274,7 @@ class LangChainAgent(Agent):
                 if not ai.tool_calls and not ai.invalid_tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
-                        end_episode(env, "agent_stopped", self.llms)
+                        end_episode(env, "no_tool_call", self.llms)  # the ending reason in result.json, eval, report, view
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([ai, HumanMessage(NUDGE)])
                     continue

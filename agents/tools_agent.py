@@ -93,7 +93,7 @@ class ToolsAgent(Agent):
                 if not reply.tool_calls:
                     no_tool += 1
                     if no_tool >= self.max_no_tool:
-                        end_episode(env, "agent_stopped", self.llms)
+                        end_episode(env, "no_tool_call", self.llms)  # the ending reason in result.json, eval, report, view
                         raise AgentError(f"the model answered {no_tool} times in a row without calling a tool")
                     turns.add([{"role": "assistant", "content": reply.content}, {"role": "user", "content": NUDGE}])
                     continue

@@ -1,6 +1,6 @@
 """A scripted OpenAI-compatible chat-completions server on loopback, for tests and benches.
 
-    with ScriptedLLM() as llm:                      # random free port on 127.0.0.1
+    with ScriptedLLM() as llm:                      # random free port on 127.0.0.1 (ScriptedLLM(port=P): that one)
         llm.script("openai/test-model", "Action: List Files\\nAction Input: {}", {"status": 429}, ...)
         llm.default("fast-model", "[Reasoning]: ok")   # answer for any request once a script is used up
         client = LLMClient("openai/test-model", base_url=llm.url, api_key="sk-test")
@@ -80,7 +80,8 @@ class _Server(ThreadingHTTPServer):
 class ScriptedLLM:
     """See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self._bind = port  # 0: a free port
         self.requests: list[dict[str, Any]] = []
         self._scripts: dict[str, deque[Response]] = defaultdict(deque)
         self._defaults: dict[str, Response] = {}
@@ -172,7 +173,7 @@ class ScriptedLLM:
         return 200, out
 
     def start(self) -> ScriptedLLM:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", self._bind), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="scripted-llm", daemon=True)

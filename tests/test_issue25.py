@@ -126,3 +126,120 @@ def test_unreachable_llm_is_status_error_and_exit_3(tmp_path: Path) -> None:
     assert res["agent_config"] == {"profile": "mlgym"} and res["label"] == "research / openai/x / profile=mlgym"
     failed = [json.loads(x) for x in (d / "trace.jsonl").read_text().splitlines() if '"failed call"' in x]
     assert failed and "error" in failed[0]
+
+
+def test_sandbox_that_cannot_start_is_one_line_and_status_error(tmp_path: Path) -> None:
+    """``--memory-mb 5``: bwrap's server dies at start; one line (no 'read of closed file'), status error, exit 3."""
+    from mlgym.sandbox.local import bwrap_available
+
+    if bwrap_available():
+        pytest.skip(f"local-bwrap unusable here: {bwrap_available()}")
+    d = tmp_path / "mem5"
+    r = _cli("mlgym.runner", "--task", "digits", "--agent", "baseline", "--memory-mb", "5", "--log-dir", str(d),
+             "--work-dir", str(tmp_path / "ws"), "-q")
+    assert r.returncode == 3 and "Traceback" not in r.stderr and "closed file" not in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "5 MB memory limit" in r.stderr
+    res = json.loads((d / "result.json").read_text())
+    assert res["status"] == "error" and res["reason"] == "sandbox_error" and res["agent_config"] == {"memory_mb": 5}
+
+
+def test_reused_log_dir_says_where_the_run_writes(tmp_path: Path) -> None:
+    d = tmp_path / "D"
+    argv = ("mlgym.runner", "--task", "digits", "--agent", "baseline", "--max-steps", "1", "--log-dir", str(d),
+            "--work-dir", str(tmp_path / "ws"), "-q")
+    assert _cli(*argv).returncode == 0
+    r = _cli(*argv)
+    assert r.returncode == 0, r.stderr
+    note = [line for line in r.stderr.splitlines() if "already holds a run" in line]
+    assert len(note) == 1 and f"--resume {d}" in note[0]
+    sibling = note[0].rsplit("writes to ", 1)[1].strip()
+    assert Path(sibling).parent == d.parent and Path(sibling).name.startswith("D.") and (Path(sibling) / "result.json").is_file()
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from llm_server import ScriptedLLM
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.mark.parametrize("agent, reason", [("tools", "no_tool_call"), ("aide", "no_nodes")])
+def test_agents_say_why_they_ended(scripted: Any, tmp_path: Path, agent: str, reason: str) -> None:
+    """A tools agent whose model never calls a tool ends with reason no_tool_call; AIDE whose model never writes
+    code (0 nodes) with no_nodes: a reason of its own in result.json (eval, report and view show it), not 'no submission'."""
+    from mlgym.runs import runner
+
+    scripted.default("test-model", "I would rather talk about it.")
+    d = tmp_path / agent
+    rc = runner.main(["--task", "digits", "--agent", agent, "--llm-name", "openai/test-model", "--llm-base-url", scripted.url,
+                      "--log-dir", str(d), "--work-dir", str(tmp_path / "ws"), "-q"])
+    res = json.loads((d / "result.json").read_text())
+    assert rc == 0 and res["reason"] == reason and res["status"] == "success" and not res["success"]
+    from mlgym.analysis.eval import run_row
+    from mlgym.analysis.view import _stat_key, summarize
+
+    assert run_row(d, max_rescore=0, use_cache=False)["reason"] == reason
+    key = _stat_key(str(d))
+    assert key is not None and summarize(str(d), key, None, now=0.0, stale_after=900.0)["reason"] == reason
+
+
+SLOW_AGENT = '''
+from mlgym.agents.base import Agent
+
+
+class SlowAgent(Agent):
+    """Writes a script that sleeps, runs it: an episode still running when Ctrl-C comes."""
+
+    def run(self, env, obs, info):
+        env.step({"name": "Write File", "arguments": {"file_name": "slow.py", "content": "import time; print('slow', flush=True); time.sleep(120)"}})
+        print("started", flush=True)
+        env.step({"name": "Execute Script", "arguments": {"script_name": "slow.py"}})
+        return None
+'''
+
+
+def test_ctrl_c_during_rollout_is_one_line_and_cancels(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the workers print nothing, the parent one line, exit 130, and every
+    unfinished episode's result.json says cancelled."""
+    import os
+    import signal
+    import time
+
+    (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "ro"
+    proc = subprocess.Popen([sys.executable, "-m", "mlgym.cli", "rollout", "--task", "digits", "--agent", "slow_agent:SlowAgent",
+                             "-n", "2", "--log-dir", str(out), "--work-dir", str(tmp_path / "ws")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        started = 0
+        deadline = time.monotonic() + 240
+        while started < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            started += line.strip() == "started"
+        time.sleep(2)  # both inside Execute Script
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = "\n".join(x for x in err.splitlines() if "left out: cannot load family" not in x)
+    assert proc.returncode == 130 and "Traceback" not in err and err.strip().count("\n") == 0 and "cancelled" in err, err
+    for ep in ("ep000", "ep001"):
+        res = json.loads((out / ep / "result.json").read_text())
+        assert res["status"] == "cancelled" and res["reason"] == "interrupted" and res["episode_finished"] is False
+
+
+def test_rollout_script_without_main_guard_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "noguard.py"
+    script.write_text("from mlgym.rollout import rollout\n"
+                      "def policy(obs, infos):\n    return [{'name': 'Final Answer', 'arguments': {'final_answer': 'x'}} for _ in obs]\n"
+                      f"rollout('digits', policy, n=2, log_dir={str(tmp_path / 'r')!r}, work_dir={str(tmp_path / 'ws')!r})\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    err = "\n".join(x for x in r.stderr.splitlines() if "left out: cannot load family" not in x)
+    assert r.returncode == 1 and "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert '__name__ == "__main__"' in err

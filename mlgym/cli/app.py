@@ -9,6 +9,7 @@
     mlgym env build|list|which        the per-task Python environments agent code runs in
     mlgym eval | plot | report        many runs -> tables, figures, a browsable page
     mlgym mlbench-llm ...             ML-Bench's one-shot setting: Pass@k of a model without the agent loop
+                                      (a family's command: entry points in mlgym.commands add them)
     mlgym export RUNS --format F --out P   episodes as training data (chat, openai JSONL; hf dataset)
     mlgym rollout --agent A -n N      N episodes at once, each env in a worker process
     mlgym serve --task T --port P     a task over OpenEnv's protocol for RL trainers (docs/rl.md)
@@ -24,23 +25,43 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
+from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 
 DELEGATED = {
     "run": "mlgym.runs.runner:main",
-    "sandbox": "mlgym.sandbox.cli:main",
+    "sandbox": "mlgym.cli.sandbox:main",
     "eval": "mlgym.analysis.eval:main",
     "plot": "mlgym.analysis.plot:main",
     "report": "mlgym.analysis.report:main",
     "bench": "mlgym.runs.bench:main",
-    "mlbench-llm": "mlgym.families.mlbench.oneshot:main",
     "export": "mlgym.analysis.export:main",
     "rollout": "mlgym.runs.rollout:main",
     "env": "mlgym.cli.taskenv:main",
+    "view": "mlgym.cli.view:main",
+    "agents": "mlgym.cli.agents:main",
     "serve": "mlgym.cli.serve:main",
 }
+# One line of `mlgym --help` per delegated command (each has its own --help).
+HELP = {
+    "run": "run one agent episode on one task (same flags as python -m mlgym.runner)",
+    "sandbox": "Docker images, garbage collection and sandbox self-checks",
+    "eval": "score and tabulate runs: success rate, improvement, CIs, grouped by task and label",
+    "plot": "figures from runs or eval output (score over steps, performance profiles, AUP)",
+    "report": "a self-contained HTML page over a folder of runs",
+    "bench": "run a grid of tasks x agents x seeds from a YAML file (resumable, --retry-errors)",
+    "export": "runs as training data: chat / openai JSONL or a Hugging Face dataset",
+    "rollout": "N episodes of one agent at once, each env in a worker process",
+    "env": "the per-task Python environments agent code runs in (build, list, which)",
+    "view": "a live web viewer over run folders: runs index, each run's steps and LLM replies",
+    "agents": "list the built-in agents and their options",
+    "serve": "serve a task over OpenEnv's protocol for RL trainers (sessions = episodes, many at once; docs/rl.md)",
+}
+
+
+BUILT_IN = ("tasks", "prepare", "baseline", "score")
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -53,6 +74,13 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from mlgym.grading.scoring import baseline_for
     from mlgym.tasks.spec import TaskSpec, list_tasks, read_yaml, task_paths
 
+    if args.family is not None:
+        from mlgym.core.parsing import did_you_mean
+        from mlgym.tasks.catalog import kinds
+
+        known = sorted(kinds())
+        if args.family not in known:
+            raise MLGymError(f"unknown family {args.family!r}{did_you_mean(args.family, known)}; known: {', '.join(known)}")
     table = Table("task", "family", "metric", "better", "baseline", "submission", "data")
     paths = task_paths()
     for name in list_tasks():
@@ -72,16 +100,16 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         base, _how = baseline_for(t, data)
         ready = "ready" if data.is_ready() else "not prepared"
         table.add_row(t.name, t.kind, t.metric, t.direction, "not measured" if base is None else f"{base:g}", ", ".join(t.submission), ready)
-    from mlgym.families.registry import ROW_FAMILIES, row_task_names
+    from mlgym.tasks.catalog import row_sources
 
     notes = []
-    for kind in ROW_FAMILIES:  # tasks that are dataset rows
-        if args.family is None and not _rows_are_local(kind):  # loading them needs the hub: say how instead
-            notes.append(f"{kind}: rows of a hub dataset, not loaded here; `mlgym tasks --family {kind}` lists them "
-                         f"(offline: set MLGYM_MLBENCH to a JSONL/parquet file of its rows)")
+    for kind, rows in row_sources():  # tasks that are dataset rows
+        note = rows.rows_note()
+        if args.family is None and note is not None:  # loading them needs the hub: say how instead
+            notes.append(f"{kind}: {note}")
             continue
         if args.family in (None, kind):
-            for name in row_task_names(kind):
+            for name in rows.task_names():
                 t = TaskSpec.load(name)
                 table.add_row(escape(t.name), t.kind, t.metric, t.direction, f"{t.baseline.score:g}" if t.baseline.score is not None
                               else "not measured", escape(", ".join(t.submission)), "ready" if TaskData(t).is_ready() else "not prepared")
@@ -90,13 +118,6 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     for note in notes:
         console.print(escape(note), highlight=False)
     return 0
-
-
-def _rows_are_local(kind: str) -> bool:
-    """AMLB's rows are benchmark files on disk; ML-Bench's come from the hub unless MLGYM_MLBENCH names a file."""
-    import os
-
-    return kind != "mlbench" or bool(os.environ.get("MLGYM_MLBENCH"))
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -150,7 +171,7 @@ def _delegate(target: str) -> Callable[[Sequence[str]], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlgym", description="ML engineering tasks as Gymnasium environments.")
+    p = Parser(prog="mlgym", description="ML engineering tasks as Gymnasium environments.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     st = sub.add_parser("tasks", help="list tasks of every family")
     st.add_argument("--family", help="only this family's tasks (e.g. folder, kaggle)")
@@ -173,8 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--write", action="store_true", help="write result.json into the log folder")
     ss.set_defaults(func=cmd_score)
     for name in DELEGATED:
-        sub.add_parser(name, help=f"see `mlgym {name} --help`", add_help=False)
+        sub.add_parser(name, help=HELP.get(name, f"see `mlgym {name} --help`"), add_help=False)
+    for name, cmd in family_commands().items():
+        doc = (getattr(cmd, "__doc__", None) or "").strip().splitlines()
+        sub.add_parser(name, help=doc[0] if doc else f"a family's command (see `mlgym {name} --help`)", add_help=False)
     return p
+
+
+def family_commands() -> dict[str, Callable[[Sequence[str]], int]]:
+    """Subcommands the families add (plugins ``commands``: name -> ``main(argv)``)."""
+    from mlgym.tasks.catalog import plugins
+
+    return {name: cast("Callable[[Sequence[str]], int]", main) for name, main in plugins("commands")
+            if callable(main) and name not in DELEGATED}
 
 
 def _take_benchmarks(argv: list[str]) -> list[str]:
@@ -203,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in DELEGATED:
             return _delegate(DELEGATED[argv[0]])(argv[1:])
+        if argv and not argv[0].startswith("-") and argv[0] not in BUILT_IN:
+            own = family_commands().get(argv[0])
+            if own is not None:
+                return int(own(list(argv[1:])) or 0)
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -218,6 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mlgym ... | head`: the reader left; say nothing more (the Python docs' recipe)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

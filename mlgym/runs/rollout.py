@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import signal
 import sys
 import threading
 import time
@@ -40,44 +41,86 @@ from mlgym.runs.envproxy import PUBLIC_METHODS, _PublicMethods
 __all__ = ["Episode", "RemoteEnv", "VectorSlot", "main", "rollout", "run_agents"]
 
 Policy = Callable[[list[str], list[dict[str, Any]]], Sequence[Any]]
-def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
-    """The worker: one MLGymEnv, commands from the pipe (reset, step, finish, close)."""
-    from mlgym.env.core import MLGymEnv
+# A worker that found itself started while its parent's script was being re-imported (spawn, no __main__ guard)
+# exits with this code; the parent then says so in one line.
+_NO_MAIN_GUARD = 86
+NO_MAIN_GUARD = ("a worker process re-ran your script while starting (multiprocessing's spawn imports __main__ again): "
+                 "put the code that calls rollout() / run_agents() under `if __name__ == \"__main__\":`")
 
-    env = MLGymEnv(**env_kwargs)
+
+class MainGuardMissing(MLGymError):
+    """The script that calls :func:`rollout` has no ``if __name__ == "__main__":`` guard."""
+
+
+class _Cancelled(BaseException):
+    """SIGTERM from the parent (after a Ctrl-C there): stop what the env is doing, mark the episode cancelled."""
+
+
+def _cancel(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up that follows is not interrupted
+    raise _Cancelled
+
+
+def _refuse_while_bootstrapping() -> None:
+    """In a spawned worker still importing the parent's ``__main__`` (no guard there): leave quietly (the parent explains)."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise SystemExit(_NO_MAIN_GUARD)
+
+
+def _serve(conn: Connection, env_kwargs: dict[str, Any]) -> None:
+    """The worker: one MLGymEnv, commands from the pipe (reset, step, finish, close).  Ctrl-C reaches the whole
+    process group: the parent alone answers it (SIGINT ignored here); its SIGTERM cancels the episode."""
+    from mlgym.env.core import MLGymEnv
+    from mlgym.runs.runner import mark_cancelled
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _cancel)
+    env: MLGymEnv | None = None
     try:
-        while True:
-            try:
-                cmd, arg = conn.recv()
-            except EOFError:
-                return
-            if cmd == "close":
-                return
-            try:
-                if cmd == "reset":
-                    out: Any = env.reset(seed=arg["seed"], options=arg.get("options"))
-                elif cmd == "step":
-                    out = env.step(arg)
-                elif cmd == "finish":
-                    out = (env.finish(arg), env.result)
-                elif cmd == "call":  # a public env method (PUBLIC_METHODS), as VectorEnv.call reaches it
-                    name, args = arg
-                    if name not in PUBLIC_METHODS:
-                        raise MLGymError(f"{name!r} is not a public env method; one of: {', '.join(PUBLIC_METHODS)}")
-                    out = (getattr(env, name)(*args), env.result)
-                else:
-                    raise MLGymError(f"unknown worker command {cmd!r}")
-                conn.send(("ok", out))
-            except Exception as e:  # noqa: BLE001 - handed to the caller, who raises it
-                conn.send(("error", f"{type(e).__name__}: {e}" if not isinstance(e, MLGymError) else str(e)))
+        env = MLGymEnv(**env_kwargs)
+        _commands(conn, env)
+    except _Cancelled:
+        if env is not None:
+            mark_cancelled(env)
     finally:
-        env.close()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if env is not None:
+            env.close()
+
+
+def _commands(conn: Connection, env: Any) -> None:
+    """Answer the parent's commands until it closes the pipe."""
+    while True:
+        try:
+            cmd, arg = conn.recv()
+        except EOFError:
+            return
+        if cmd == "close":
+            return
+        try:
+            if cmd == "reset":
+                out: Any = env.reset(seed=arg["seed"], options=arg.get("options"))
+            elif cmd == "step":
+                out = env.step(arg)
+            elif cmd == "finish":
+                out = (env.finish(arg), env.result)
+            elif cmd == "call":  # a public env method (PUBLIC_METHODS), as VectorEnv.call reaches it
+                name, args = arg
+                if name not in PUBLIC_METHODS:
+                    raise MLGymError(f"{name!r} is not a public env method; one of: {', '.join(PUBLIC_METHODS)}")
+                out = (getattr(env, name)(*args), env.result)
+            else:
+                raise MLGymError(f"unknown worker command {cmd!r}")
+            conn.send(("ok", out))
+        except Exception as e:  # noqa: BLE001 - handed to the caller, who raises it
+            conn.send(("error", f"{type(e).__name__}: {e}" if not isinstance(e, MLGymError) else str(e)))
 
 
 class RemoteEnv(_PublicMethods, gym.Env[str, Any]):
     """An :class:`~mlgym.env.core.MLGymEnv` in a worker process, behind the same reset/step/close."""
 
     def __init__(self, **env_kwargs: Any) -> None:
+        _refuse_while_bootstrapping()
         ctx = mp.get_context("spawn")  # no fork of a threaded parent
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, env_kwargs), daemon=True)
@@ -92,7 +135,10 @@ class RemoteEnv(_PublicMethods, gym.Env[str, Any]):
     def receive(self) -> Any:
         try:
             status, out = self._conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):
+            self._proc.join(timeout=5)
+            if self._proc.exitcode == _NO_MAIN_GUARD:
+                raise MainGuardMissing(NO_MAIN_GUARD) from None
             raise MLGymError(f"the env worker (pid {self._proc.pid}) died") from None
         if status != "ok":
             raise MLGymError(str(out))
@@ -135,6 +181,12 @@ class RemoteEnv(_PublicMethods, gym.Env[str, Any]):
     @property
     def connection(self) -> Connection:
         return self._conn
+
+    def cancel(self) -> None:
+        """Stop the episode now (Ctrl-C in the parent): SIGTERM; the worker marks it cancelled (result.json) and
+        closes its env; :meth:`close` then waits for it."""
+        if self._proc.is_alive():
+            self._proc.terminate()
 
     def close(self) -> None:
         if self._proc.is_alive():
@@ -217,11 +269,27 @@ def _envs(task: str, n: int, log_dir: Path, env_kwargs: dict[str, Any], pool: An
     """``n`` envs: worker processes here, or actors of ``pool`` (an :class:`~mlgym.runs.envpool.EnvPool`)."""
     from mlgym.runs import baseline
 
+    _refuse_while_bootstrapping()
     if baseline.missing(task):  # measured once here, not by every worker at the same time
         baseline.measure(task, sandbox=env_kwargs.get("sandbox", "local"), python=env_kwargs.get("python"))
     work = env_kwargs.pop("work_dir", None) or Path("workspaces")
     make = RemoteEnv if pool is None else pool.make
     return [make(task=task, log_dir=log_dir / f"ep{i:03d}", work_dir=work, **env_kwargs) for i in range(n)]
+
+
+def _close_all(envs: Sequence[Any], *, cancel: bool = False) -> None:
+    """Close every env.  ``cancel`` (a Ctrl-C here): each worker is told to stop first (its episode's result.json says
+    cancelled), all at once, with a second Ctrl-C ignored meanwhile; then each is waited for."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if cancel and threading.current_thread() is threading.main_thread() else None
+    try:
+        if cancel:
+            for env in envs:
+                getattr(env, "cancel", lambda: None)()
+        for env in envs:
+            env.close()
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 def _episodes(n: int, seed: int, group_size: int, log_dir: Path) -> list[Episode]:
@@ -251,6 +319,7 @@ def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | 
     eps = _episodes(n, seed, group_size, Path(log_dir))
     envs = _envs(task, n, Path(log_dir), env_kwargs, pool)
     wait_any = type(envs[0]).wait
+    interrupted = False
     try:
         start = time.monotonic()
         for ep, env in zip(eps, envs):
@@ -283,9 +352,13 @@ def rollout(task: str, policy: Policy, n: int, *, seed: int = 0, log_dir: str | 
                 envs[i].send_step(action)
                 pending[envs[i].waitable] = i
             ready.clear()
+    except MainGuardMissing as e:
+        raise SystemExit(f"error: {e}") from None
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        for env in envs:
-            env.close()
+        _close_all(envs, cancel=interrupted)
     return _group_stats(eps)
 
 
@@ -307,6 +380,7 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
     env_kwargs.setdefault("tools", agent_tools(cls, args[0]))
     envs = _envs(task, n, Path(log_dir), env_kwargs, pool)
     errors: list[str] = []
+    no_guard: list[int] = []
     per_episode = [dict(agent_options or {})] * n if agent_options is None or isinstance(agent_options, dict) else list(agent_options)
     if len(per_episode) != n:
         raise MLGymError(f"agent_options has {len(per_episode)} entries for {n} episodes")
@@ -323,19 +397,26 @@ def run_agents(task: str, agent: str, n: int, *, seed: int = 0, log_dir: str | P
             eps[i].result = env.result
             if pool is not None:
                 env.close()  # frees its pool's CPU for the others (a RayEnv closes without waiting)
+        except MainGuardMissing:
+            no_guard.append(i)
         except Exception as e:  # noqa: BLE001 - one episode's failure is reported, the others go on
             errors.append(f"episode {i}: {type(e).__name__}: {e}")
         eps[i].wall_time = time.monotonic() - t0
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    interrupted = False
     try:
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        for env in envs:
-            env.close()
+        _close_all(envs, cancel=interrupted)
+    if no_guard:
+        raise SystemExit(f"error: {NO_MAIN_GUARD}")
     if errors:
         raise MLGymError("; ".join(errors))
     return _group_stats(eps)
@@ -373,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MLGymError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the unfinished episodes in {args.log_dir} are cancelled (result.json status cancelled); "
+              "continue one with python -m mlgym.runner --resume LOG_DIR", file=sys.stderr)
+        return 130
     finally:
         if pool is not None:
             pool.close()

@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlgym.core.errors import MLGymError
+from mlgym.core.parsing import Parser
+from mlgym.core.errors import DataError, LLMError, MLGymError, SandboxError
+from mlgym.runlog.jsonio import write_json
+from mlgym.runlog.status import default_label
 from mlgym.core.safetext import printable
 from mlgym.agents.options import AgentOptions, add_options as add_agent_options, agent_tools
 
@@ -25,7 +28,7 @@ DEFAULT_TASK = "digits"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mlgym.runner", description="Run one agent episode on one mlgym task.")
+    p = Parser(prog="python -m mlgym.runner", description="Run one agent episode on one mlgym task.")
     p.add_argument("--benchmarks", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of tasks (e.g. MLAgentBench's benchmarks/): its tasks win over built-ins of the same "
                         "name (the same as MLGYM_BENCHMARKS=DIR; may be given twice)")
@@ -60,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-tokens", type=_positive_int, default=None, help="stop the episode after this many tokens")
     g.add_argument("--llm-cache", type=Path, default=None, help="on-disk response cache folder (replayable runs)")
     g.add_argument("--small-trace", action="store_true", help="store prompt hashes instead of full prompts")
+    g.add_argument("--llm-retries", type=int, default=6, help="retries of a failed LLM call before the run ends with "
+                   "status error (default 6, backing off up to 60 s)")
     add_agent_options(p)  # MLAgentBench's agent flags, declared in agents/options.py
+    p.add_argument("--label", default=None, help="name of this configuration in eval, plot, report and view (default: agent, "
+                   "model and the options that differ from the defaults)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -108,6 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from mlgym.env.core import MLGymEnv
 
     agent_cls = load_agent(args.agent)  # fail fast, before any data preparation
+    from mlgym.sandbox.backends import BACKENDS
+
+    if args.sandbox not in BACKENDS:  # a usage mistake (exit 2), not a run that failed
+        raise MLGymError(f"unknown sandbox {args.sandbox!r}; choose one of: {', '.join(BACKENDS)}")
     if args.resume is not None:
         done = _check_resume(args)
         if done is not None:
@@ -124,13 +135,27 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         reward_mode=args.reward_mode,
     )
     agent = agent_cls(AgentOptions.from_namespace(args))  # typed options, not the namespace
-    options: dict[str, Any] = {"run_info": {"agent": args.agent, "model": args.llm_name, "seed": args.seed}}
+    config = agent_config(args)
+    run_info = {"agent": args.agent, "model": args.llm_name, "seed": args.seed, "agent_config": config,
+                "label": args.label or default_label(args.agent, args.llm_name, config)}
+    options: dict[str, Any] = {"run_info": run_info}
     if args.resume:
         options["resume"] = str(args.resume)
     try:
-        obs, info = env.reset(seed=args.seed, options=options)
+        try:
+            obs, info = env.reset(seed=args.seed, options=options)
+        except MLGymError as e:
+            if _failed_start(env, args, run_info, e):
+                raise RunFailed(str(e)) from e  # status error in result.json: exit 3, not a usage error
+            raise
+        _say_where(args.log_dir, env.log_dir)
         try:
             result = agent.run(env, obs, info)
+        except (LLMError, SandboxError, DataError) as e:  # the service or the harness failed, not the agent: status error
+            log.warning("run failed: %s", printable(str(e)))
+            result = None
+            if env.result is None:
+                env.finish(reason=e.reason, status="error", error=f"{type(e).__name__}: {e}")
         except MLGymError as e:
             log.warning("agent stopped: %s", e)
             result = None
@@ -144,10 +169,65 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         return final
     except KeyboardInterrupt:
         where = env.log_dir
+        mark_cancelled(env, run_info)
         print(f"\ninterrupted: trace kept in {where}; continue with --resume {where}", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         env.close()
+
+
+# Runner flags that place or run the harness, not options of the agent (left out of agent_config).
+_HARNESS_FLAGS = frozenset({
+    "task", "agent", "log_dir", "work_dir", "sandbox", "device", "python", "seed", "resume", "no_fsync", "quiet", "label",
+    "llm_base_url", "llm_cache", "small_trace", "benchmarks", "agent_type", "resume_step", "llm_retries",
+})
+
+
+def agent_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of this run that differ from the runner's defaults (limits, models, agent flags): ``agent_config``
+    in the reset record and ``result.json``; two runs of one agent and model with different options get different
+    default labels (:func:`mlgym.runlog.status.default_label`), so they never merge into one row."""
+    defaults = vars(build_parser().parse_args([]))
+    out: dict[str, Any] = {}
+    for k, v in sorted(vars(args).items()):
+        if k in _HARNESS_FLAGS or k.startswith("_") or k == "llm_name" or (k in defaults and v == defaults[k]):
+            continue
+        out[k] = str(v) if isinstance(v, Path) else v
+    return out
+
+
+class RunFailed(MLGymError):
+    """The run could not start (sandbox, data, LLM) and its ``result.json`` says so (status error)."""
+
+
+def _failed_start(env: Any, args: argparse.Namespace, run_info: dict[str, Any], e: MLGymError) -> bool:
+    """A run that could not start (sandbox, data) still says so in its log folder: ``result.json`` with status error
+    (True when written)."""
+    reason = getattr(e, "reason", None)
+    where = env.log_dir
+    if reason is None or where is None or (Path(where) / "result.json").exists():
+        return False
+    write_json(Path(where) / "result.json", {
+        "task": getattr(env.task, "name", args.task), "status": "error", "reason": reason, "error": f"{type(e).__name__}: {e}",
+        "episode_finished": True, "steps": 0, "score": None, "improvement": None, "success": False,
+        "log_dir": str(Path(where).resolve()), **run_info})
+    return True
+
+
+def mark_cancelled(env: Any, run_info: dict[str, Any] | None = None) -> None:
+    """An episode interrupted before it ended: ``result.json`` with status cancelled, not scored (``--resume`` continues it)."""
+    where = env.log_dir
+    if where is not None and env.result is None and env.task is not None:
+        write_json(Path(where) / "result.json", {
+            "task": env.task.name, "status": "cancelled", "reason": "interrupted", "episode_finished": False,
+            "steps": env.steps, "log_dir": str(Path(where).resolve()), **(run_info if run_info is not None else env.run_info)})
+
+
+def _say_where(asked: Path | None, used: Path | str | None) -> None:
+    """``--log-dir`` that already holds a run is never overwritten: the run goes to a sibling, said on one line."""
+    if asked is not None and used is not None and Path(used).resolve() != Path(asked).resolve():
+        print(f"note: {asked} already holds a run (continue it with --resume {asked}); this run writes to {used}",
+              file=sys.stderr)
 
 
 def _check_resume(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -212,7 +292,7 @@ def summary(result: dict[str, Any], log_dir: str | Path) -> str:
         f"baseline    {_fmt(result.get('baseline')) if result.get('baseline') is not None else 'unknown'}"
         + (f"  ({printable(str(result['baseline_source']), 200)})" if result.get("baseline_source") else ""),
         f"improvement {'n/a' if imp is None else f'{round(imp, 4) + 0.0:+.2%}'}",  # no "-0.00%"
-        f"success     {result.get('success')}",
+        f"status      {result.get('status', 'success')}   solved {result.get('success')}",
         f"steps       {result.get('steps')}   wall time {result.get('wall_time', 0):.1f}s   ended by {result.get('reason')}",
     ]
     if result.get("error"):
@@ -241,13 +321,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(args)
     except MLGymError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(e, RunFailed) else 2  # a run that failed to start (result.json: status error), or a usage error
     if result is None:
         print("error: the episode produced no result", file=sys.stderr)
         return 1
     print(summary(result, result["log_dir"]))
     log.debug("runner took %.1fs", time.monotonic() - t0)
-    return 0
+    return 3 if result.get("status") == "error" else 0  # the harness or a service failed: not a result of the agent
 
 
 if __name__ == "__main__":

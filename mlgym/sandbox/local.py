@@ -630,6 +630,7 @@ class _Server:
         self.cgroup = box._cgroup
         self.keep: frozenset[int] = frozenset()  # bwrap + server pids, recorded at start
         self.alive = True
+        self.stderr_text = ""  # what bwrap and the server wrote to stderr, read when taken down
 
     @classmethod
     def start(cls, box: "LocalSandbox") -> "_Server":
@@ -654,9 +655,9 @@ class _Server:
         server = cls(proc, host, box)
         probe = server.run(["true"], {"PATH": "/usr/bin:/bin"}, 30.0, None, sweep=False)
         if probe.returncode != 0:
-            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr and not server.alive else probe.stderr
-            server.take_down()
-            raise SandboxError(f"the bwrap sandbox did not start: {err[-2000:] or probe.killed_reason}")
+            server.take_down()  # keeps what bwrap/the server wrote to stderr (server.stderr_text)
+            err = (server.stderr_text if server.stderr_text else probe.stderr).strip()
+            raise SandboxError(_start_failure(err, probe.killed_reason, box.limits.memory_mb))
         if server.cgroup is not None:
             server.keep = frozenset(server.cgroup.pids())  # the probe is reaped: bwrap (2) and the server
         return server
@@ -753,8 +754,14 @@ class _Server:
         if self.cgroup is not None:
             self.cgroup.sweep(())
         self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        stderr = self.proc.stderr
+        if stderr is not None and not stderr.closed:
+            try:  # everything that wrote it is dead: what is buffered, without blocking
+                os.set_blocking(stderr.fileno(), False)
+                self.stderr_text += (stderr.read(65536) or b"").decode(errors="replace")
+            except (OSError, ValueError):
+                pass
+            stderr.close()
 
     def stop(self) -> None:
         """EOF ends the server (it kills what is left first); bounded wait, then take_down."""
@@ -774,3 +781,12 @@ class _Server:
 
 
 _CTL = object()
+
+
+def _start_failure(err: str, killed: str | None, memory_mb: int | None) -> str:
+    """One line for a sandbox that did not start: bwrap's last words, and the likely cause."""
+    last = " ".join(err.split())[-500:] or killed or "no message"
+    if memory_mb is not None and (killed == "memory" or "MemoryError" in err or memory_mb < 64):
+        return (f"the bwrap sandbox did not start with a {memory_mb} MB memory limit ({last}); "
+                "Python needs at least ~64 MB: raise --memory-mb")
+    return f"the bwrap sandbox did not start: {last}"
