@@ -35,5 +35,5 @@ log "docker $(docker version --format '{{.Server.Version}}') is up"
 
 scripts/build_base_image.sh
 # Cached layers make this a no-op when nothing changed.
-"$PY" -m mlgym.sandbox.cli build | grep -E '^(building|built) ' || { log "task image build failed"; exit 1; }
-"$PY" -m mlgym.sandbox.cli gc >/dev/null || true
+"$PY" -m mlgym.cli sandbox build | grep -E '^(building|built) ' || { log "task image build failed"; exit 1; }
+"$PY" -m mlgym.cli sandbox gc >/dev/null || true

@@ -16,7 +16,7 @@ cleanup
 t0=$(date +%s.%N)
 scripts/build_base_image.sh --force --tag "$BASE" | tail -n 1
 t1=$(date +%s.%N)
-"$PY" -m mlgym.sandbox.cli build --no-cache --base-image "$BASE" --tag "$TASK" "${EXTRA[@]}" | tail -n 1
+"$PY" -m mlgym.cli sandbox build --no-cache --base-image "$BASE" --tag "$TASK" "${EXTRA[@]}" | tail -n 1
 t2=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" -v c="$t2" \
   'BEGIN { printf "image build from nothing: base %.1fs + task %.1fs = %.1fs\n", b - a, c - b, c - a }'
