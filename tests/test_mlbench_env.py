@@ -97,15 +97,22 @@ def _row(rid: str, repo: str, kind: str, output: str, arguments: dict[str, str],
             "type": kind, "output": output, "prefix_code": ""}
 
 
+def _locked_torch() -> str:
+    return next(c.split("==", 1)[1] for c in taskenv.lock_constraints() if c.startswith("torch=="))
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mlbench-env")
     (out / "wheels").mkdir()
     _wheel(out / "wheels", "mlbtoydep", "1.0", DEP)
+    _wheel(out / "wheels", "torch", _locked_torch(), "__version__ = 'a stand-in for the CPU build'\n")
     _git_repo(out / "repos" / "toyattn", {
         "README.md": "# toyattn\n\n```python\nfrom toyattn.attention import Attention\n```\n",
         "requirements.txt": "mlbtoydep==1.0  # the scaling helper\n-e .\n",
         "setup.py": SETUP, "toyattn/__init__.py": "", "toyattn/attention.py": ATTN, "run_attn.py": RUN_ATTN})
+    _git_repo(out / "repos" / "toytorch", {
+        "README.md": "# toytorch\n", "requirements.txt": "torch==1.7.1\nmlbtoydep==1.0\n", "use.py": "import torch\n"})
     _git_repo(out / "repos" / "toypartial", {
         "README.md": "# toypartial\n", "requirements.txt": "mlbtoydep==1.0\nmlbtoymissing==9.9\n",
         "use.py": "from mlbtoydep import scale\nprint(scale([1], 2))\n"})
@@ -116,6 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _row("503", "toyattn", "Python Code",
              "import urllib.request\nurllib.request.urlopen('https://weights.example.org/attn-16.pth').read()", {}),
         _row("601", "toypartial", "Bash Script", "python use.py 2", {}),
+        _row("651", "toytorch", "Bash Script", "python use.py 2", {}),
     ]
     (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return out
@@ -132,6 +140,9 @@ def rows(world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLGYM_MLBENCH_REPOS", str(world / "repos"))
     monkeypatch.setenv("MLGYM_MLBENCH_TIMEOUT", "30")
     monkeypatch.setenv("MLGYM_WHEELHOUSE", str(world / "wheels"))  # offline: --no-index
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # only that wheelhouse: no find-links or indexes of this machine
+    for var in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLGYM_ENV_DIR", str(world / "envs"))  # shared by the tests of this module: built once
     monkeypatch.setenv("MLGYM_DATA_DIR", str(world / "data"))
     return world
@@ -257,6 +268,18 @@ def test_docker_gets_the_same_environment_as_a_layer(rows, tmp_path):
     layer = taskenv.sandbox_options(spec, "docker")["env_layer"]
     assert isinstance(layer, EnvLayer) and layer.key == taskenv.plan(spec).key
     assert layer.requirements == ("mlbtoydep==1.0",) and all(c.startswith("torch==") for c in layer.constraints)
+
+
+def test_repository_environments_share_one_pytorch_by_hard_links(rows, tmp_path):
+    spec = TaskSpec.load("mlbench-651")
+    env = taskenv.plan(spec)
+    assert env.requirements == ("mlbtoydep==1.0", "torch")  # the repository's torch==1.7.1: the CPU build's pin decides
+    taskenv.ensure(spec)
+    base = taskenv.plan_for(["torch"], constraints=env.constraints)
+    assert base.ready and base.record()["installed"] == [f"torch=={_locked_torch()}"]
+    mine, shared = (next((e.path / "lib").glob("python3*/site-packages/torch.py")) for e in (env, base))
+    assert mine.stat().st_ino == shared.stat().st_ino  # one copy on disk
+    assert _run(tmp_path, "mlbench-651")["score"] == 1.0
 
 
 def test_a_mirror_without_some_blobs_is_extracted_with_the_rest_listed(tmp_path, monkeypatch):

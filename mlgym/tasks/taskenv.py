@@ -217,6 +217,8 @@ def build(env: TaskEnv, *, progress: Callable[[str], None] | None = None, wheelh
             say(f"creating the environment {env.key} ({len(env.requirements)} requirements)")
             _run([env.base_python, "-m", "venv", "--without-pip", "--clear", str(env.path)], say, "python -m venv")
             seed = _seed_for(env)
+            if seed is None or not _has_torch(seed):  # PyTorch is most of such an environment: share it
+                seed = _torch_base(env, say, wheelhouse) or seed
             if seed is not None:  # pip then adds only what the seed lacks
                 say(f"starting from environment {seed.name} (hard links)")
                 _link_site_packages(seed, env.path)
@@ -239,6 +241,28 @@ def build(env: TaskEnv, *, progress: Callable[[str], None] | None = None, wheelh
         say(f"environment {env.key} ready in {record['seconds']} s ({len(installed)} packages)"
             + (f"; PARTIAL, without {', '.join(failed)}" if failed else ""))
     return env
+
+
+def _has_torch(venv: Path) -> bool:
+    try:
+        rec = json.loads((venv / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return "torch" in _names(str(r) for r in rec.get("requirements") or [])
+
+
+def _torch_base(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | None) -> Path | None:
+    """For an environment asking for ``torch`` among other things: an environment of ``torch``
+    alone at the same pins, built once, to start from (hard links), so that each repository's
+    environment costs its own packages on disk, not another copy of PyTorch (about 1 GiB)."""
+    if "torch" not in env.requirements or len(env.requirements) < 2:
+        return None
+    base = plan_for(["torch"], base_python=env.base_python, constraints=env.constraints)
+    try:
+        return build(base, progress=say, wheelhouse=wheelhouse).path
+    except EnvBuildError as e:  # the environment's own install says what is wrong
+        say(f"no shared PyTorch environment ({e}); installing torch into {env.key} itself")
+        return None
 
 
 def _site_packages(venv: Path) -> Path:
@@ -302,7 +326,7 @@ def _pip_install(env: TaskEnv, say: Callable[[str], None], wheelhouse: str | Non
         argv = argv[:6] + ["--extra-index-url", TORCH_CPU_INDEX] + argv[6:]
         error = _try(argv + list(env.requirements), say, hint)
     if error:
-        failed = _install_each(env, argv, say, error)
+        failed = _install_each(env, argv, say, error, hint)
     for folder in env.local:
         try:
             with tempfile.TemporaryDirectory(prefix="mlgym-local-") as tmp:  # setuptools writes build/ and *.egg-info
@@ -332,7 +356,7 @@ def _reason(text: str) -> str:
     return text.split(" (offline?")[0].strip()[:240]
 
 
-def _install_each(env: TaskEnv, argv: list[str], say: Callable[[str], None], together: str) -> dict[str, str]:
+def _install_each(env: TaskEnv, argv: list[str], say: Callable[[str], None], together: str, hint: str) -> dict[str, str]:
     """After a failed install of everything: try each requirement alone (a dry run) and name
     each one that cannot be installed on one line; install the rest when partial builds are
     allowed, else raise :class:`EnvBuildError` naming them."""
@@ -347,8 +371,9 @@ def _install_each(env: TaskEnv, argv: list[str], say: Callable[[str], None], tog
     if not failed:  # each goes in alone, together they conflict
         failed["(together)"] = _reason(together)
     if not partial_allowed():
+        missing = any("No matching distribution" in w or "Could not find a version" in w for w in failed.values())
         raise EnvBuildError("cannot install " + "; ".join(f"{r}: {w}" for r, w in failed.items())
-                            + " (--allow-partial-env or MLGYM_ALLOW_PARTIAL_ENV=1 runs with the rest)")
+                            + " (--allow-partial-env or MLGYM_ALLOW_PARTIAL_ENV=1 runs with the rest)" + (hint if missing else ""))
     rest = [r for r in env.requirements if r not in failed]
     try:
         _run(argv + rest, say, "pip install")
