@@ -49,7 +49,9 @@ from docker.types import Mount as DockerMount
 from mlgym.core import fs
 from mlgym.core.errors import ImageMissingError, SandboxError
 from mlgym.core.paths import resolve_in
-from mlgym.sandbox import cpu, seccomp, uids
+import mlgym.sandbox.cpu as cpu
+import mlgym.sandbox.seccomp as seccomp
+import mlgym.sandbox.uids as uids
 from mlgym.sandbox._proc import HeadTail
 from mlgym.sandbox.base import EnvLayer, ExecResult, Limits, Mount, check_writable
 

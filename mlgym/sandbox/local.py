@@ -52,7 +52,9 @@ from typing import Mapping, Sequence
 from mlgym.core import fs
 from mlgym.core.errors import SandboxError
 from mlgym.core.paths import resolve_in
-from mlgym.sandbox import cpu, seccomp, uids
+import mlgym.sandbox.cpu as cpu
+import mlgym.sandbox.seccomp as seccomp
+import mlgym.sandbox.uids as uids
 from mlgym.sandbox._cgroup import Cgroup
 from mlgym.sandbox._proc import Pump, run_bounded, signal_reason
 from mlgym.sandbox.base import ExecResult, Limits, Mount, check_writable, hidden_roots
