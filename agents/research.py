@@ -29,7 +29,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 from mlgym.agents.base import Agent, end_episode, env_method, hand_over
@@ -424,6 +424,7 @@ class ResearchAgent(Agent):
         """One env call (a step, ``{"end": reason}``, ``{"aside": call}`` or ``{"text": ...}``) after handing over
         the notes; keeps the tools' spend and the result."""
         self._hand_over(env)
+        reward: SupportsFloat  # a float from end_episode, what gym.Env.step declares from step
         if "end" in action:
             obs, reward, term, trunc, info = end_episode(env, str(action["end"]))
         elif "aside" in action:
