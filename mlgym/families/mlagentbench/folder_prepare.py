@@ -104,7 +104,7 @@ def _download_failed(out: str) -> str | None:
     """The URL a wget/curl in prepare.py failed to fetch (its output says so), if any."""
     if not _DOWNLOAD_FAILED.search(out):
         return None
-    urls = re.findall(r"https?://[^\s'\"]+", out)
+    urls: list[str] = re.findall(r"https?://[^\s'\"]+", out)
     if urls:
         return urls[0]
     line = next(ln.strip() for ln in reversed(out.splitlines()) if _DOWNLOAD_FAILED.search(ln))
