@@ -14,12 +14,13 @@ SLOW = "import time\ntime.sleep(4)\nprint('slept')\n"
 PLANS = {
     "slow": [{"name": "Write File", "arguments": {"file_name": "slow.py", "content": SLOW}},
              {"name": "Execute Script", "arguments": {"script_name": "slow.py"}}],
-    "fast": [{"name": "Execute Script", "arguments": {"script_name": "train.py"}}, {"name": "List Files", "arguments": {}}],
+    # Cheap steps: on a loaded machine a CPU-bound step (train.py) can outlast the slow one's sleep.
+    "fast": [{"name": "List Files", "arguments": {}}, {"name": "Inspect Script Lines", "arguments": {"script_name": "train.py", "start_line_number": 1, "end_line_number": 5}}],
 }
 
 
 def policy_factory(calls):
-    """Episode 0 runs a 4 s script; the others run the starter; all then answer (one action per row)."""
+    """Episode 0 runs a 4 s script; the others take two cheap steps; all then answer (one action per row)."""
     def policy(observations, infos):
         calls.append([i["episode"] for i in infos])
         plans = [PLANS["slow" if i["episode"] == 0 else "fast"] for i in infos]
@@ -40,8 +41,9 @@ def test_batched_policy_is_not_held_by_a_slow_episode_and_is_reproducible(tmp_pa
         trace = load(e.log_dir)
         assert trace.reset["seed"] == e.seed and trace.result["agent"] == "p"
         assert [s["reward"] for s in trace.steps] == e.rewards and e.rewards[-1] == e.result["reward"]
-    assert eps[0].wall_time > 4 and max(eps[1].wall_time, eps[2].wall_time) < eps[0].wall_time
-    assert any(0 not in batch for batch in calls)  # the others were served while episode 0 slept
+    assert eps[0].wall_time > 4
+    last_with_0 = max(i for i, batch in enumerate(calls) if 0 in batch)
+    assert any(0 not in batch for batch in calls[:last_with_0])  # the others were served while episode 0 slept
     again = rollout("digits", policy_factory([]), 3, seed=5, log_dir=tmp_path / "b", work_dir=tmp_path / "ws2")
     assert [_steps(e.log_dir) for e in again] == [_steps(e.log_dir) for e in eps]
 
