@@ -44,7 +44,7 @@ from mlgym.core.errors import (
     MLGymError,
 )
 from mlgym.llm.client import RunLLMs, count_tokens, truncate_tokens
-from mlgym.env.tools import REGISTRY, llm_tools, lookup
+from mlgym.env.tools import REGISTRY, llm_tools, lookup  # noqa: F401  (llm_tools: registers the LLM tools in REGISTRY)
 
 log = logging.getLogger("mlgym.agents.research")
 
@@ -73,7 +73,7 @@ You know nothing about this problem yet. Follow these instructions and do not fo
 - Measure the baseline before trying improvements, design experiments that answer the question, and go for the goal as directly as possible.
 - Show the supporting results and reasoning before you draw a conclusion.
 - Do not install new packages or libraries.
-- When you believe the problem is solved, use the Final Answer action. You can submit only once, so check first."""
+- When you believe the problem is solved, use the Final Answer action. You can submit only once, so check first."""  # noqa: E501 (prompt text)
 # ---------------------------------------------------------------- the mlagentbench profile
 # The main model's prompt text below is MLAgentBench's own wording (MIT licence,
 # snap-stanford/MLAgentBench, MLAgentBench/agents/agent_research.py): it is what the
@@ -104,7 +104,7 @@ Observation: \n\
 the result of the action
 ```
 
-"""
+"""  # noqa: E501 (MLAgentBench's prompt, verbatim)
 MLAB_FORMAT = {
     "Reflection": "What does the observation mean? If there is an error, what caused the error and how to debug?",
     "Research Plan and Status": (

@@ -16,8 +16,9 @@ from mlgym.core.errors import MLGymError  # noqa: E402
 from mlgym.tasks.catalog import register_family, row_sources  # noqa: E402
 from mlgym.tasks.spec import TaskSpec, list_tasks  # noqa: E402
 
-__all__ = ["MLGymError", "TaskSpec", "list_tasks", "make", "register_family", "register_tasks"]
 from mlgym.core.version import __version__  # noqa: E402
+
+__all__ = ["MLGymError", "TaskSpec", "__version__", "list_tasks", "make", "register_family", "register_tasks"]
 
 
 def register_tasks() -> list[str]:

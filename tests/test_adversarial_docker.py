@@ -99,7 +99,7 @@ def test_uids_differ_between_sandboxes(tmp_path: Path) -> None:
     b: Any = make_sandbox("docker", tmp_path / "b", limits=LIMITS)
     with a, b:
         assert a.uid != b.uid
-        assert b.exec(["sh", "-c", f"kill -9 -1; ls /proc/*/status >/dev/null; echo ok"]).ok
+        assert b.exec(["sh", "-c", "kill -9 -1; ls /proc/*/status >/dev/null; echo ok"]).ok
 
 
 def test_kernel_knobs_are_read_only(sb) -> None:  # type: ignore[no-untyped-def]

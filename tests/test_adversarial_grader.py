@@ -8,7 +8,6 @@ the inputs the agent saw fails the check."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 

@@ -69,7 +69,8 @@ def test_autogluon_bench_local_config_maps_and_cloud_is_refused(tmp_path: Path, 
     for text, msg in [("cdk_context: {CDK_DEPLOY_ACCOUNT: x}\nmodule: tabular\nmode: aws\nbenchmark_name: b\n", "cdk_context: AutoGluon-Bench's cloud mode"),
                       ("module: tabular\nmode: aws\nbenchmark_name: b\nframework: flaml\n", "mode: AutoGluon-Bench's cloud mode"),
                       ("module: timeseries\nmode: local\nbenchmark_name: b\nframework: flaml\n", "only module: tabular .AMLB tasks. and multimodal"),
-                      ("module: tabular\nmode: local\nbenchmark_name: b\nframework: flaml\nMETRICS_BUCKET: m\n", "METRICS_BUCKET: AutoGluon-Bench's cloud mode")]:
+                      ("module: tabular\nmode: local\nbenchmark_name: b\nframework: flaml\nMETRICS_BUCKET: m\n",
+                       "METRICS_BUCKET: AutoGluon-Bench's cloud mode")]:
         cfg.write_text(text)
         with pytest.raises(MLGymError, match=msg):
             load_grid(cfg)

@@ -128,7 +128,8 @@ def test_agbench_tabular_config_from_its_root(user_dir: Path, tmp_path: Path, mo
     assert grid["agents"] == [{"name": "automl", "args": ["--framework", "autogluon"]}]
     assert grid["amlb"] == [{"benchmark": "test", "constraint": "test", "tasks": ["kc2"], "folds": [1]}]
     assert env["MLGYM_AMLB_USER_DIR"] == str(root / "sample_configs" / "amlb_configs")
-    for fw, args in [("constantpredictor", ["--framework", "constantpredictor"]), ("RandomForest", ["--framework", "randomforest", "--framework-params", '{"n_estimators": 2000}']),
+    for fw, args in [("constantpredictor", ["--framework", "constantpredictor"]),
+                     ("RandomForest", ["--framework", "randomforest", "--framework-params", '{"n_estimators": 2000}']),
                      ("AutoGluon_bestquality", ["--framework", "autogluon", "--framework-params", '{"presets": "best_quality"}'])]:
         assert from_agbench(cfg, {**raw, "framework": fw})[0]["agents"][0]["args"] == args
     monkeypatch.chdir(tmp_path)  # AutoGluon-Bench reads relative paths from the working directory

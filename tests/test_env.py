@@ -136,7 +136,8 @@ def test_time_limit_caps_a_running_script_and_truncates(env_factory):
 def test_device_flag_reaches_the_sandbox(env_factory):
     env = env_factory(device="0")
     env.reset(seed=3)
-    env.step({"name": "Write File", "arguments": {"file_name": "d.py", "content": "import os\nprint(os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('MLGYM_SEED'))\n"}})
+    env.step({"name": "Write File", "arguments": {"file_name": "d.py",
+                                                  "content": "import os\nprint(os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('MLGYM_SEED'))\n"}})
     obs, *_ = env.step({"name": "Execute Script", "arguments": {"script_name": "d.py"}})
     assert "0 3" in obs
 

@@ -38,7 +38,8 @@ def make_mab_run(dest: Path, runs: dict[str, Path], *, task: str | None = "digit
     steps = [
         {"action": {"name": "List Files", "args": {"dir_path": "."}}, "observation": "backup/\ntrain.py\n", "timestamp": t0 + 1},
         {"action": {"name": "Edit Script (AI)", "args": {"script_name": "train.py", "edit_instruction": "use an SVM",
-                                                           "save_name": "train.py"}}, "observation": "The edited file is saved to train.py.", "timestamp": t0 + 5},
+                                                           "save_name": "train.py"}},
+         "observation": "The edited file is saved to train.py.", "timestamp": t0 + 5},
         {"action": {"name": "Execute Script", "args": {"script_name": "train.py"}}, "observation": "<b>done</b>", "timestamp": t0 + 9},
         {"action": {"name": "Final Answer", "args": {"final_answer": "SVM"}}, "observation": "end", "timestamp": t0 + 10},
     ]

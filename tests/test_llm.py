@@ -52,7 +52,8 @@ def test_reply_usage_and_auth_header(llm):
 
 def test_tool_calls_and_tiktoken_when_no_usage(llm):
     llm.script("openai/test-model", {"tool_calls": [{"name": "list_files", "arguments": {"dir_path": "."}}], "usage": None})
-    tools = [{"type": "function", "function": {"name": "list_files", "description": "d", "parameters": {"type": "object", "properties": {"dir_path": {"type": "string"}}}}}]
+    tools = [{"type": "function", "function": {"name": "list_files", "description": "d",
+                                               "parameters": {"type": "object", "properties": {"dir_path": {"type": "string"}}}}}]
     r = client(llm).complete(HI, tools=tools)
     assert r.tool_calls[0]["name"] == "list_files" and json.loads(r.tool_calls[0]["arguments"]) == {"dir_path": "."}
     assert r.usage_source == "tiktoken" and r.prompt_tokens > 0 and r.completion_tokens > 0

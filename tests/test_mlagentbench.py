@@ -114,7 +114,8 @@ def test_parkinsons_split_follows_python_random(data_dir: Path) -> None:
 def test_vectorization_checks_output_and_times_it(tmp_path: Path, data_dir: Path) -> None:
     spec, data = _prepared("vectorization", data_dir)
     starter = (spec.env_dir / "train.py").read_text()
-    fast = starter.replace("    def forward(self, features_batch: np.ndarray) -> np.ndarray:", '''    def forward(self, features_batch: np.ndarray) -> np.ndarray:
+    fast = starter.replace("    def forward(self, features_batch: np.ndarray) -> np.ndarray:",
+                           '''    def forward(self, features_batch: np.ndarray) -> np.ndarray:
         return self.fast(features_batch)
 
     def fast(self, x):

@@ -273,8 +273,6 @@ def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkey
 def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, capsys):
     from llm_server import ScriptedLLM
 
-    from mlgym.families.mlbench import oneshot as mlbench_llm
-
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     reg = ["I would run python train.py --model linear --epochs 30 --lr 0.05",  # argument poly missing: not run
            "Here:\n```bash\npython train.py --model poly --epochs 30 --lr 0.05\n```",  # passes

@@ -15,7 +15,8 @@ PLANS = {
     "slow": [{"name": "Write File", "arguments": {"file_name": "slow.py", "content": SLOW}},
              {"name": "Execute Script", "arguments": {"script_name": "slow.py"}}],
     # Cheap steps: on a loaded machine a CPU-bound step (train.py) can outlast the slow one's sleep.
-    "fast": [{"name": "List Files", "arguments": {}}, {"name": "Inspect Script Lines", "arguments": {"script_name": "train.py", "start_line_number": 1, "end_line_number": 5}}],
+    "fast": [{"name": "List Files", "arguments": {}},
+             {"name": "Inspect Script Lines", "arguments": {"script_name": "train.py", "start_line_number": 1, "end_line_number": 5}}],
 }
 
 

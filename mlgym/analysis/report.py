@@ -177,7 +177,8 @@ def _diff_html(trace: Trace, path: str, old: str | None, new: str | None) -> str
     out = []
     for ln in lines:
         ln = ln.rstrip("\n")
-        cls = "hunk" if ln.startswith("@@") else "add" if ln.startswith("+") and not ln.startswith("+++") else "del" if ln.startswith("-") and not ln.startswith("---") else ""
+        cls = ("hunk" if ln.startswith("@@") else "add" if ln.startswith("+") and not ln.startswith("+++")
+               else "del" if ln.startswith("-") and not ln.startswith("---") else "")
         out.append(f'<span class="{cls}">{esc(ln)}</span>' if cls else esc(ln))
     return head + f'</div><pre class="diff">{chr(10).join(out)}{esc(extra)}</pre>'
 
@@ -234,7 +235,8 @@ def _run_section(i: int, row: dict[str, Any], max_obs: int) -> str:
             if desc:
                 parts.append(f"<pre>{esc(_clip(str(desc), max_obs))}</pre>")
         elif kind == "llm":
-            parts.append(f"<div class=\"muted\">LLM call: {esc(rec.get('model'))}, {esc(rec.get('prompt_tokens'))} + {esc(rec.get('completion_tokens'))} tokens, "
+            parts.append(f"<div class=\"muted\">LLM call: {esc(rec.get('model'))}, "
+                         f"{esc(rec.get('prompt_tokens'))} + {esc(rec.get('completion_tokens'))} tokens, "
                          f"${esc(_fmt(rec.get('cost')))}, {esc(_fmt(rec.get('latency')))} s</div>")
         elif kind == "step":
             n = rec.get("step")
@@ -283,7 +285,8 @@ def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS
            f"made {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}. Definitions: docs/evaluation.md.</p>"]
     out.append("<h2>Per task and agent</h2>")
     out.append(_table(
-        ["task", "agent", "model", "runs", "valid", "success rate", "95% CI", "mean improvement (valid)", "95% CI", "mean best improvement", "mean tokens", "total cost $"],
+        ["task", "agent", "model", "runs", "valid", "success rate", "95% CI", "mean improvement (valid)", "95% CI", "mean best improvement",
+         "mean tokens", "total cost $"],
         [[a["task"], a["agent"], a["model"], a["n_runs"], a["n_valid"], f"{a['success_rate']:.0%}",
           f"{a['success_ci_low']:.0%} … {a['success_ci_high']:.0%}", _fmt(a["mean_improvement"], True),
           f"{_fmt(a['improvement_ci_low'], True)} … {_fmt(a['improvement_ci_high'], True)}", _fmt(a["mean_best_improvement"], True),
@@ -291,7 +294,8 @@ def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS
     if prof.get("tasks"):
         out.append(f"<h2>AUP (MLGym performance profiles, τ ∈ [0, {esc(prof['max_tau'])}])</h2>")
         out.append(_table(["method", "best attempt AUP", "best submission AUP"],
-                          [[m, round(prof["best_attempt"]["methods"][m]["aup"], 4), round(prof["best_submission"]["methods"][m]["aup"], 4)] for m in prof["methods"]]))
+                          [[m, round(prof["best_attempt"]["methods"][m]["aup"], 4), round(prof["best_submission"]["methods"][m]["aup"], 4)]
+                           for m in prof["methods"]]))
     fw = table.get("frameworks")
     if fw:  # --amlb-results: published frameworks beside the agents (mlgym.analysis.frameworks)
         out.append(f"<h2>Frameworks and agents</h2><p class=\"muted\">From {esc(', '.join(fw['files']))}. Normalized score: "
@@ -325,7 +329,8 @@ def render(table: dict[str, Any], *, max_runs: int = 100, max_obs: int = MAX_OBS
         rows.append([(link, ""), r.get("task"), r.get("agent"), r.get("model"), r.get("seed"), r.get("score"), r.get("best_score"),
                      (esc(_fmt(r.get("improvement"), True)), "num"), r.get("success"), r.get("steps"), r.get("wall_time"), r.get("tokens"),
                      r.get("cost"), r.get("error")])
-    out.append(_table(["run", "task", "agent", "model", "seed", "score", "best score", "improvement", "success", "steps", "wall s", "tokens", "cost $", "error"],
+    out.append(_table(["run", "task", "agent", "model", "seed", "score", "best score", "improvement", "success", "steps", "wall s", "tokens", "cost $",
+                       "error"],
                       rows, attrs=' id="runs-table"'))
     if len(runs) > max_runs:
         out.append(f"<p class=\"muted\">Step-by-step traces are shown for the first {max_runs} runs of {len(runs)} (--max-runs).</p>")

@@ -141,7 +141,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     result = measure(args.task, sandbox=args.sandbox, python=args.python)
     task = TaskSpec.load(args.task)
     said = "not measured" if task.baseline.score is None else f"{task.baseline.score:g}"
-    print(f"{args.task}: baseline {task.metric} = {result['score']:.4f} (recorded in {Path(result['data_dir']) / 'baseline.json'}; the task's YAML says {said})")
+    print(f"{args.task}: baseline {task.metric} = {result['score']:.4f} (recorded in {Path(result['data_dir']) / 'baseline.json'}; "
+          f"the task's YAML says {said})")
     return 0
 
 

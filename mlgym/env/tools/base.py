@@ -57,7 +57,8 @@ class ToolContext:
     observation_chars: int = 20_000
     inspect_max_lines: int = 100  # lines Inspect Script Lines shows at most (MLAgentBench's check lets 101 through)
     read_only: tuple[str, ...] = ("data",)  # workspace-relative folders tools must not write
-    history: dict[str, list[bytes | None | int]] = dataclasses.field(default_factory=dict)  # undo: old contents, None = did not exist, int = size of a version too big to keep
+    # undo: old contents, None = did not exist, int = size of a version too big to keep
+    history: dict[str, list[bytes | None | int]] = dataclasses.field(default_factory=dict)
     final_answer: str | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the LLM client
 

@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import os
 import stat
-from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 from mlgym.core import fs
@@ -304,7 +303,7 @@ def inspect_script_lines(ctx: ToolContext, script_name: str, start_line_number: 
 
     Returns:
         The observation will be the content of the script between start_line_number and end_line_number . If the script does not exist, the observation will be an error message.
-    """
+    """  # noqa: E501 (MLAgentBench's tool description, verbatim)
     key = existing_file(ctx, script_name)
     if start_line_number < 1 or end_line_number < start_line_number:
         raise ActionError("line numbers start at 1 and end_line_number must not be before start_line_number")

@@ -104,7 +104,7 @@ def understand_file(ctx: ToolContext, file_name: str, things_to_look_for: str) -
 
     Returns:
         The observation will be a description of relevant content and lines in the file. If the file does not exist, the observation will be an error message.
-    """
+    """  # noqa: E501 (MLAgentBench's tool description, verbatim)
     # Enough bytes for MAX_CHUNKS chunks (a token is rarely more than 8 bytes); never a whole huge file.
     max_bytes = CHUNK_TOKENS * (MAX_CHUNKS + 1) * 8
     text = _read(ctx, file_name, max_bytes=max_bytes)
@@ -206,7 +206,7 @@ def edit_script(ctx: ToolContext, script_name: str, edit_instruction: str, save_
 
     Returns:
         The observation will be the edited content of the script. If the script does not exist, the observation will be an error message. You should always double check whether the edit is correct. If it is far from correct, you can use the Undo Edit Script action to undo the edit.
-    """
+    """  # noqa: E501 (MLAgentBench's tool description, verbatim)
     old = _read(ctx, script_name, missing_ok=True)
     new = _edit(ctx, old, edit_instruction, "python script")
     _backup(ctx, script_name, old)
@@ -218,7 +218,8 @@ def edit_script(ctx: ToolContext, script_name: str, edit_instruction: str, save_
 
 
 @tool("Edit Script Segment (AI)")
-def edit_script_segment(ctx: ToolContext, script_name: str, start_line_number: int, end_line_number: int, edit_instruction: str, save_name: str) -> str:
+def edit_script_segment(ctx: ToolContext, script_name: str, start_line_number: int, end_line_number: int, edit_instruction: str,
+                        save_name: str) -> str:
     """Use this to do a relatively large but cohesive edit over a python script over a segment. Instead of editing the script directly, you should describe the edit instruction so that another AI can help you do this.
 
     Args:
@@ -230,7 +231,7 @@ def edit_script_segment(ctx: ToolContext, script_name: str, start_line_number: i
 
     Returns:
         The observation will be the edited content of the script. If the script does not exist, the observation will be an error message. You should always double check whether the edit is correct. If it is far from correct, you can use the Undo Edit Script action to undo the edit.
-    """
+    """  # noqa: E501 (MLAgentBench's tool description, verbatim)
     if start_line_number < 1 or end_line_number < start_line_number:
         raise ActionError("line numbers start at 1 and end_line_number must not be before start_line_number")
     old = _read(ctx, script_name, missing_ok=True)

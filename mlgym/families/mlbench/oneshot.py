@@ -116,7 +116,8 @@ def prompt(row: mlbench.Row, setting: str, max_context_tokens: int = 8000, model
         context = row.oracle
     parts = [f"Repository: {row.repo} ({row.github}); the command runs from its folder {row.folder or '.'}/."]
     if context.strip():
-        label = {"code": "The repository's files", "readme": "README", "retrieval": "The most relevant part of the README", "oracle": "The relevant part of the README"}[setting]
+        label = {"code": "The repository's files", "readme": "README", "retrieval": "The most relevant part of the README",
+                 "oracle": "The relevant part of the README"}[setting]
         parts.append(f"{label}:\n{context.strip()}")
     if row.prefix_code.strip():
         parts.append(f"Setup already done:\n{row.prefix_code.strip()}")
