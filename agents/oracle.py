@@ -2,7 +2,8 @@
 
 It checks the harness, not an agent: the reference answer must pass and the eval must see
 it.  The task comes from ``info["task"]``; its family says what the answer is
-(``family.oracle(task) -> ({workspace path: text}, final answer)``).
+(the catalog's :class:`~mlgym.tasks.catalog.Oracle` capability:
+``family.oracle(task) -> ({workspace path: text}, final answer)``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ class OracleAgent(Agent):
     name = "oracle"
 
     def run(self, env: gym.Env, obs: str, info: dict[str, Any]) -> dict[str, Any] | None:  # type: ignore[type-arg]
+        from mlgym.tasks.catalog import Oracle
         from mlgym.tasks.spec import TaskSpec
 
         task = TaskSpec.load(info["task"])
-        answer = getattr(task.family, "oracle", None)
-        if answer is None:
+        fam = task.family
+        if not isinstance(fam, Oracle):
             raise AgentError(f"task {task.name!r} ({task.kind}) has no reference answer for --agent oracle")
-        files, final = answer(task)
+        files, final = fam.oracle(task)
         plan: list[dict[str, Any]] = [{"name": "Write File", "arguments": {"file_name": p, "content": t}} for p, t in files.items()]
         plan.append({"name": "Final Answer", "arguments": {"final_answer": final}})
         for action in plan:

@@ -152,9 +152,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
 # check ---------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     from mlgym.sandbox.backends import make_sandbox
-    from mlgym.sandbox.base import Limits, Mount
+    from mlgym.sandbox.base import Limits, Mount, capabilities
 
-    options = {"image": args.image} if args.image and args.backend == "docker" else {}
+    options = {"image": args.image} if args.image and capabilities(args.backend).images else {}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="mlgym-check-") as tmp:
         root = Path(tmp)
@@ -164,7 +164,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         os.chmod(root, 0o755)
         limits = Limits(timeout=20, memory_mb=512, max_processes=128, output_bytes=4096, cpus=1.0)
         sb = make_sandbox(args.backend, root / "ws", limits=limits, mounts=[Mount(root / "data", "data")], **options)
-        isolated = sb.name != "local-plain"
+        isolated = capabilities(sb.name).isolated
         print(f"backend {sb.name}")
         with sb:
             for name, case, needs_isolation in _cases(root):

@@ -220,7 +220,7 @@ class MLGymEnv(gym.Env[str, Any]):
             self.sandbox_kind, self.workspace, limits=episode.episode_limits(self.task, self.memory_mb, self.cpus),
             mounts=mounts, **opts,
         )
-        if os.geteuid() == 0 and not hasattr(self.sandbox, "uid"):
+        if os.geteuid() == 0 and not capabilities(self.sandbox.name).own_uid:
             os.chmod(self.workspace, 0o777)  # a backend without its own uid runs agent code as nobody
         episode.link_mounts(mounts, inside, self.workspace, copy=not capabilities(self.sandbox.name).protected_links)
         self.sandbox.start()
@@ -267,7 +267,7 @@ class MLGymEnv(gym.Env[str, Any]):
 
     def research_problem(self) -> str:
         """The task's own problem text (an MLAgentBench task's research_problem.txt), reset's ``info["research_problem"]``."""
-        return str(getattr(self.task, "research_problem", None) or self.task.description)
+        return str(self.task.description)
 
     def describe(self) -> str:
         """The first observation: research problem, where things are, the tools."""

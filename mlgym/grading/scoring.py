@@ -31,7 +31,7 @@ from mlgym.core.scratch import scratch_dir
 from mlgym.grading.base import EvalResult, Submission, evaluator
 from mlgym.grading import isolate
 from mlgym.sandbox.backends import make_sandbox
-from mlgym.sandbox.base import Limits, Mount
+from mlgym.sandbox.base import Limits, Mount, capabilities
 from mlgym.tasks import taskenv
 from mlgym.tasks.spec import TaskData, TaskSpec
 
@@ -135,7 +135,8 @@ def run_eval(
         gdir = root / "grader"
         mounts = [Mount(data.private, "answers"), isolate.mount(gdir)]
         box = make_sandbox(sandbox, ws, limits=limits, mounts=mounts, **(sandbox_options or {}))
-        quota = isolate.scratch_quota(root, _size_mb(data.private) if box.name == "local-plain" else 0)
+        isolated = capabilities(box.name).isolated
+        quota = isolate.scratch_quota(root, 0 if isolated else _size_mb(data.private))
         try:
             ws.mkdir()
             budget = isolate.submission_budget()
@@ -150,7 +151,7 @@ def run_eval(
             isolate.link_data(ws, files)
             box.start()
             try:
-                if box.name == "local-plain":  # no mounts without isolation: copy the answers and grader in
+                if not isolated:  # no mounts without isolation: copy the answers and grader in
                     shutil.rmtree(ws / "answers")
                     shutil.copytree(data.private, ws / "answers")
                     isolate.copy_in(gdir, ws)

@@ -20,6 +20,7 @@ from mlgym.core.parsing import Parser
 from mlgym.core.errors import DataError, LLMError, MLGymError, SandboxError
 from mlgym.runlog.jsonio import write_json
 from mlgym.runlog.status import default_label
+from mlgym.sandbox.base import capabilities
 from mlgym.core.safetext import printable
 from mlgym.agents.options import AgentOptions, add_options as add_agent_options, agent_tools
 
@@ -312,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.allow_partial_env:  # read where the task environment is built (mlgym.tasks.taskenv.partial_allowed)
         os.environ["MLGYM_ALLOW_PARTIAL_ENV"] = "1"
     setup_logging(args.quiet)
-    if args.sandbox != "docker":  # quota mounts die with this process (Docker binds from the host's namespace)
+    if not capabilities(args.sandbox).daemon:  # quota mounts die with this process (Docker binds from the host's namespace)
         from mlgym.sandbox.mountns import enter_private
 
         enter_private()

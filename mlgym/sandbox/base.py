@@ -131,14 +131,18 @@ class Capabilities:
     host_python: bool = True  # commands run the host's interpreters: callers pass a ``python=`` option
     labels: bool = False  # takes ``run_id`` / ``task`` options (labels of its containers, for clean-up)
     protected_links: bool = True  # files hard-linked into the workspace under a read-only mount cannot be written through
+    isolated: bool = True  # commands run isolated and its ``Mount``s are applied; without it, callers copy what a mount would show
+    images: bool = False  # runs commands in a container image: takes ``image`` / ``env_layer`` options instead of ``python``
+    daemon: bool = False  # a daemon binds its mounts from the host's mount namespace (a private namespace would hide ours from it)
+    own_uid: bool = True  # its ``uid``/``gid`` say who runs agent code (as root: a uid of its own); False: root's workspace is opened to all
 
 
 # backend name (a ``make_sandbox`` kind or a built sandbox's ``name``) -> what it does
 CAPABILITIES: dict[str, Capabilities] = {
     "local": Capabilities(),
     "local-bwrap": Capabilities(),
-    "local-plain": Capabilities(protected_links=False),  # a plain subprocess (maybe root) could write through a link
-    "docker": Capabilities(host_python=False, labels=True),
+    "local-plain": Capabilities(protected_links=False, isolated=False),  # a plain subprocess (maybe root) could write through a link
+    "docker": Capabilities(host_python=False, labels=True, images=True, daemon=True),
 }
 
 

@@ -13,7 +13,7 @@ The core never names a family.  What a family does beyond :class:`~mlgym.tasks.s
 
 * as a *capability* of the family object, a runtime-checkable protocol checked with
   ``isinstance`` over :func:`families`: :class:`RowSource` (tasks that are dataset rows), :class:`FolderFormat`
-  (task folders in another project's layout), :class:`Oracle` (a reference solution),
+  (task folders in another project's layout; :class:`FolderAliases`: their aliases), :class:`Oracle` (a reference solution),
   ``mlgym.families.base.RunExporter`` (files made from every episode's trace);
 * as a *plugin* in an entry-point group ``mlgym.<name>`` (:func:`plugins`), for code that
   lives in a layer above the family (and must not be imported by it): ``bench_adapters``
@@ -35,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 from mlgym.core.errors import TaskError
 from mlgym.tasks.spec import Family, TaskSpec, install_catalog
 
-__all__ = ["GROUP", "Family", "FolderFormat", "Oracle", "ResultsReader", "RowSource", "RunImporter", "families", "family", "kinds",
+__all__ = ["GROUP", "Family", "FolderAliases", "FolderFormat", "Oracle", "ResultsReader", "RowSource", "RunImporter", "families", "family", "kinds",
            "plugins", "register_family", "register_plugin", "row_sources", "row_task"]
 
 # Entry-point groups "mlgym.<suffix>" (spelt from parts: a whole "mlgym.x" string reads as a module
@@ -69,6 +69,14 @@ class FolderFormat(Protocol):
     def folder_format(self) -> tuple[str, str]:
         """``(marker, kind)``: a folder holding ``scripts/<marker>`` (and no task.yaml) is a task
         that family ``kind`` reads from the marker file."""
+        ...
+
+
+@runtime_checkable
+class FolderAliases(Protocol):
+    def folder_aliases(self, root: Path) -> dict[str, str]:
+        """Aliases declared in ``root`` (e.g. a ``tasks.json``) for the folders this family's
+        :class:`FolderFormat` marks: alias -> folder name."""
         ...
 
 
@@ -229,12 +237,11 @@ class _Catalog:
 
     def folder_aliases(self, root: Path) -> dict[str, str]:
         """Aliases declared in ``root`` for its marked folders, by the families reading them
-        (an optional ``folder_aliases(root)`` beside :meth:`FolderFormat.folder_format`)."""
+        (the :class:`FolderAliases` capability beside :class:`FolderFormat`)."""
         out: dict[str, str] = {}
         for f in families():
-            aliases = getattr(f, "folder_aliases", None)
-            if callable(aliases):
-                for alias, folder in aliases(root).items():
+            if isinstance(f, FolderAliases):
+                for alias, folder in f.folder_aliases(root).items():
                     out.setdefault(str(alias), str(folder))
         return out
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from mlgym.core.errors import MLGymError
-from mlgym.sandbox.base import EnvLayer
+from mlgym.sandbox.base import EnvLayer, capabilities
 from mlgym.tasks.spec import TaskSpec
 
 __all__ = ["EnvBuildError", "TaskEnv", "build", "env_root", "ensure", "lock_constraints", "partial_allowed", "plan",
@@ -461,12 +461,13 @@ def sandbox_options(task: TaskSpec, sandbox: str, *, progress: Callable[[str], N
     interpreter on the local backends (built here if missing), the extra requirements
     (an image layer, :class:`~mlgym.sandbox.base.EnvLayer`) on Docker, whose task image
     already holds the default stack, or the task's own ``image``."""
-    if sandbox.startswith("local"):
+    caps = capabilities(sandbox)
+    if caps.host_python:
         return {"python": str(ensure(task, progress=progress))}
-    if sandbox == "docker" and task.environment.image:  # the task's own image, as it is
-        return {"image": task.environment.image}
-    if sandbox != "docker":
+    if not caps.images:
         return {}
+    if task.environment.image:  # the task's own image, as it is
+        return {"image": task.environment.image}
     spec = task.environment.resolve() if task.environment.resolve is not None else task.environment
     if spec.requirements or not spec.defaults:
         env = plan(dataclasses.replace(task, environment=dataclasses.replace(spec, resolve=None)))
