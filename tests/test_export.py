@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import datasets
+import pytest
 
 from mlgym import cli
 from mlgym.runlog.trace import load
@@ -75,3 +76,48 @@ def test_export_user_errors(tmp_path, capsys):
     assert cli.main(["export", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
     assert capsys.readouterr().err.strip().startswith("error: no runs")
     assert cli.main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+SUBMISSION = {"name": "Write File", "arguments": {"file_name": "submission.csv",
+                                                  "content": "id,label\n" + "".join(f"{i},1\n" for i in range(540))}}
+FINAL = {"name": "Final Answer", "arguments": {"final_answer": "done"}}
+
+
+def _grpo_policy(observations: list[str], infos: list[dict]) -> list[dict]:
+    """Episode 0 submits one label for every image, the others submit nothing: rewards differ within group 0."""
+    return [SUBMISSION if info["episode"] == 0 and info["step"] == 0 else FINAL for info in infos]
+
+
+def test_export_carries_groups_and_their_statistics(env_factory, tmp_path, capsys):
+    """A GRPO rollout (group_size=2) exported: group and group_size from result.json / the reset record, and the
+    statistics mlgym.rollout computed (analysis.groups.group_stats); a run outside any group gets None."""
+    from mlgym.rollout import rollout
+
+    eps = rollout("digits", _grpo_policy, 4, seed=5, group_size=2, log_dir=tmp_path / "runs" / "grpo", work_dir=tmp_path / "ws")
+    assert eps[0].reward != eps[1].reward and eps[0].advantage == -eps[1].advantage != 0
+    solo = env_factory(log_dir=tmp_path / "runs" / "solo")
+    solo.reset(seed=0)
+    solo.step(FINAL)
+    for fmt, out in (("chat", "c.jsonl"), ("hf", "hf")):
+        assert cli.main(["export", str(tmp_path / "runs"), "--format", fmt, "--out", str(tmp_path / out)]) == 0
+        assert "wrote 5 episode(s)" in capsys.readouterr().out
+    rows = {r["metadata"]["log_dir"]: r["metadata"] for r in map(json.loads, (tmp_path / "c.jsonl").read_text().splitlines())}
+    flat = {r["log_dir"]: r for r in datasets.load_from_disk(str(tmp_path / "hf"))}
+    for e in eps:
+        for m in (rows[str(e.log_dir)], flat[str(e.log_dir)]):
+            assert (m["group"], m["group_size"], m["seed"]) == (e.group, 2, e.seed)
+            assert m["group_mean"] == pytest.approx(e.group_mean) and m["group_std"] == pytest.approx(e.group_std)
+            assert m["advantage"] == pytest.approx(e.advantage)
+    for m in (rows[str(solo.log_dir)], flat[str(solo.log_dir)]):
+        assert m["group"] is None and m["group_size"] is None and m["group_mean"] is None and m["advantage"] is None
+
+
+def test_groups_of_different_rollouts_stay_apart():
+    from mlgym.analysis.export import add_group_stats
+
+    rows = [{"reward": r, "metadata": {"task": "digits", "log_dir": f"runs/{roll}/ep{i}", "group": 0}}
+            for i, (roll, r) in enumerate([("a", 1.0), ("a", 0.0), ("b", 0.25), ("b", 0.25), ("c", None)])]
+    groups = add_group_stats(rows)
+    assert [(g["n"], g["finished"], g["mean"]) for g in groups] == [(2, 2, 0.5), (2, 2, 0.25), (1, 0, None)]
+    assert [r["metadata"]["advantage"] for r in rows] == [0.5, -0.5, 0.0, 0.0, None]
+    assert rows[0]["metadata"]["group_std"] == 0.5

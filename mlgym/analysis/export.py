@@ -19,8 +19,14 @@ alone, so any agent's runs export the same way:
 ``reward``    the episode's final reward (``result.json``'s), None when it never finished;
 ``return`` the sum of ``rewards``.
 metadata      ``task, run_id, agent, model, seed, metric, direction, score, baseline,
-              improvement, success, reason, steps, finished, log_dir`` (``metadata`` object
-              in JSONL; flat columns in the ``hf`` dataset).
+              improvement, success, reason, steps, finished, log_dir, group, group_size``
+              (``metadata`` object in JSONL; flat columns in the ``hf`` dataset).  ``group`` and
+              ``group_size`` come from a grouped rollout's run info (``result.json`` / the
+              trace's reset record; None otherwise); :func:`export` adds the group statistics
+              of :func:`mlgym.analysis.groups.group_stats` over the exported rows:
+              ``group_mean``, ``group_std`` and ``advantage`` (the reward minus its group's mean;
+              None for a run outside any group or unfinished).  A group is one task's episodes
+              with the same ``group`` in one rollout folder (the parent of their run folders).
 
 ``chat`` and ``openai`` write JSONL (one episode a line); ``hf`` writes a Hugging Face
 ``datasets`` folder (``datasets.load_from_disk(PATH)``) with the chat layout.
@@ -38,15 +44,16 @@ from typing import Any
 from mlgym.core.parsing import Parser
 from mlgym.core.errors import MLGymError
 from mlgym.core.safetext import function_name
+from mlgym.analysis.groups import GROUP_KEYS, group_stats
 from mlgym.runlog.trace import Trace, load, to_json, to_utf8
 
-__all__ = ["FORMATS", "SYSTEM", "episode", "export", "main"]
+__all__ = ["FORMATS", "SYSTEM", "add_group_stats", "episode", "export", "main"]
 
 FORMATS = ("chat", "openai", "hf")
 SYSTEM = ("You are a machine learning engineer working in a sandboxed folder. Solve the task by calling the tools; "
           "call final_answer once the submission is written.")
 META = ("task", "run_id", "agent", "model", "seed", "metric", "direction", "score", "baseline", "improvement", "success",
-        "reason", "steps", "finished", "log_dir")
+        "reason", "steps", "finished", "log_dir", "group", "group_size")
 
 
 def _action_text(step: dict[str, Any]) -> str:
@@ -132,6 +139,21 @@ def episode(log_dir: str | Path, fmt: str = "chat") -> dict[str, Any]:
     return row
 
 
+def add_group_stats(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row (from :func:`episode`) ``group_mean``, ``group_std`` and ``advantage`` beside its
+    other metadata (None outside a group); returns the per-group statistics of
+    :func:`~mlgym.analysis.groups.group_stats` (``group``: ``(task, rollout folder, group)``)."""
+    metas = [r.get("metadata", r) for r in rows]
+    grouped = [i for i, m in enumerate(metas) if m.get("group") is not None]
+    keys = [(metas[i].get("task"), str(Path(str(metas[i].get("log_dir"))).parent), metas[i].get("group")) for i in grouped]
+    per_row, groups = group_stats(keys, [rows[i].get("reward") for i in grouped])
+    for m in metas:
+        m.update(dict.fromkeys(GROUP_KEYS))
+    for i, stats in zip(grouped, per_row):
+        metas[i].update(stats)
+    return groups
+
+
 def export(runs: Sequence[str | Path], fmt: str, out: str | Path) -> int:
     """Write every run under ``runs`` to ``out``; returns how many episodes were written."""
     from mlgym.analysis.eval import find_runs
@@ -142,6 +164,7 @@ def export(runs: Sequence[str | Path], fmt: str, out: str | Path) -> int:
     if not dirs:
         raise MLGymError(f"no runs (folders with trace.jsonl) under {', '.join(map(str, runs))}")
     rows = [episode(d, fmt) for d in dirs]
+    add_group_stats(rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "hf":
