@@ -326,6 +326,9 @@ def run_autogluon():
 
 
 def run_autogluon_multimodal():
+    """AutoGluon-Bench's multimodal run: MultiModalPredictor(**predictor_args).fit(**fit_args) with the framework's
+    params ({predictor_args: {presets...}, fit_args: {time_limit, hyperparameters...}}, as multimodal_frameworks.yaml
+    gives them; legacy top-level presets / fit keys too); label, problem type, metric and data come from the task."""
     try:
         from autogluon.multimodal import MultiModalPredictor
     except ImportError:
@@ -338,9 +341,23 @@ def run_autogluon_multimodal():
     if kind != "regression":
         labelled[target] = y
     n_train = len(pd.read_csv(info["files"]["train"], usecols=[target]))
-    predictor = MultiModalPredictor(label=target, problem_type=kind, eval_metric=ag_metric, path="AutogluonModels", verbosity=2)
-    predictor.fit(labelled.iloc[:n_train], tuning_data=labelled.iloc[n_train:], time_limit=max(30, int(remaining())),
-                  column_types=types, seed=CONFIG["seed"], hyperparameters={"env.num_workers": cores})
+    params = dict(PARAMS)
+    predictor_args = {"presets": params.pop("presets", None), **(params.pop("predictor_args", None) or {})}
+    seed = params.pop("seed", CONFIG["seed"])
+    fit_args = {**(params.pop("fit_args", None) or {}), **params}  # AutoGluon-Bench: legacy top-level keys are fit's
+    limit = min(remaining(), float(fit_args.pop("time_limit", remaining())))
+    hyper = {"env.num_workers": cores, **(fit_args.pop("hyperparameters", None) or {})}
+    print(f"MultiModalPredictor({predictor_args}).fit(time_limit={int(limit)}, hyperparameters={hyper}, {fit_args})")
+    predictor = MultiModalPredictor(label=target, problem_type=kind, eval_metric=ag_metric, path="AutogluonModels", verbosity=2,
+                                    **{k: v for k, v in predictor_args.items() if v is not None})
+    try:
+        predictor.fit(labelled.iloc[:n_train], tuning_data=labelled.iloc[n_train:], time_limit=max(30, int(limit)),
+                      column_types=types, seed=seed, hyperparameters=hyper, **fit_args)
+    except OSError as e:  # the pretrained backbones come from the Hugging Face hub / timm on first use
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if any(w in str(e).lower() for w in ("connect", "resolve", "offline", "network", "huggingface", "hf.co", "url")):
+            sys.exit(f"AutoGluon's MultiModalPredictor could not download its pretrained model (no network here?): {text}")
+        raise
     proba = None
     if kind != "regression":
         proba = predictor.predict_proba(test, as_pandas=True)

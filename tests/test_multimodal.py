@@ -55,7 +55,7 @@ def test_tasks_lists_shipped_registered_and_user_tasks(cache: Path, capsys: pyte
     assert "digits " not in out  # the folder family's task is not listed
     spec = TaskSpec.load("multimodal-snli")
     assert (spec.metric, spec.direction, spec.kind) == ("auc", "higher", "multimodal")
-    assert "pillow==13.0.0" in spec.environment.requirements
+    assert "pillow==12.3.0" in spec.environment.requirements
 
 
 def test_shipped_config_task_runs_a_baseline_episode(cache: Path, tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_loader_mistakes_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(DataError, match=r"^48 of the 50 image files the rows name do not exist, e.g. /"):
         prepare(TaskSpec.load("tiny"))
     loader.write_text(loader.read_text().replace("self.data = None if", "1 / 0\n        self.data = None if"))
-    with pytest.raises(DataError, match="Tiny failed: ZeroDivisionError: division by zero$"):
+    with pytest.raises(DataError, match=r"Tiny failed at .*loader.py:7: ZeroDivisionError: division by zero$"):
         prepare(TaskSpec.load("tiny"))
 
 
@@ -305,10 +305,13 @@ def test_unsupported_registry_names_say_why(tmp_path: Path, monkeypatch: pytest.
     for name in UNSUPPORTED:
         (tmp_path / f"{name}.yaml").write_text(f"kind: multimodal\nname: {name}\ndataset_name: {name}\n")
     monkeypatch.setenv("MLGYM_BENCHMARKS", str(tmp_path))
-    with pytest.raises(TaskError, match="named-entity recognition"):
-        TaskSpec.load("mit_movies")
-    with pytest.raises(TaskError, match="image-text retrieval"):
-        TaskSpec.load("flickr30k")
+    # known (a grid may name them), refused in one line when prepared, before any download
+    with pytest.raises(DataError, match="named-entity recognition"):
+        prepare(TaskSpec.load("mit_movies"))
+    with pytest.raises(DataError, match="image-text retrieval"):
+        prepare(TaskSpec.load("flickr30k"))
+    with pytest.raises(DataError, match="^AutoGluon-Bench's clipart is object detection"):
+        prepare(TaskSpec.load("clipart"))
 
 
 def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,11 +326,10 @@ def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Pat
     config = root / "multimodal_local_configs.yaml"
     config.write_text(
         "module: multimodal\nmode: local\nbenchmark_name: ag_bench\nroot_dir: ag_bench_runs\n"
-        "git_uri#branch: https://github.com/autogluon/autogluon#master\nconstraint: quick\nframework: baseline\n"
+        "constraint: quick\nframework: baseline\n"
         "dataset_name: tiny\ncustom_dataloader:\n  dataloader_file: tiny/loader.py\n  class_name: Tiny\n"
         "  dataset_config_file: tiny/datasets.yaml\ncustom_metrics:\n  metrics_path: tiny/metrics.py\n  function_name: acc\n"
-        "  optimum: 1\n  greater_is_better: true\ncustom_resource_dir: resources/\npresets: medium_quality\n"
-        "hyperparameters:\n  optimization.max_epochs: 5\ntime_limit: 10\n")
+        "  optimum: 1\n  greater_is_better: true\ncustom_resource_dir: resources/\ntime_limit: 10\n")
     grid = bench.load_grid(config, tmp_path / "out")
     assert [r.task for r in grid.runs] == ["agbench-tiny"] and grid.args == ("--max-time", "900.0")
     assert bench.main([str(config), "--out", str(tmp_path / "out")]) == 0
@@ -338,7 +340,11 @@ def test_bench_reads_an_autogluon_bench_multimodal_config_as_it_is(tmp_path: Pat
     assert (row["id"], row["task"], row["framework"], row["constraint"], row["type"]) == ("agbench-tiny", "tiny", "baseline", "quick", "binary")
     assert row["metric"] == "custom:metrics.acc" and 0 <= float(row["result"]) <= 1 and row["custom:metrics.acc"] == row["result"]
     config.write_text(config.read_text().replace("framework: baseline", "framework: AutoGluon_stable"))
-    with pytest.raises(MLGymError, match="framework: 'AutoGluon_stable' is not an mlgym agent"):
+    run = bench.load_grid(config).runs[0]  # AutoGluon-Bench's own AutoGluon_stable: MultiModalPredictor with its params
+    assert run.agent == "automl" and json.loads(run.agent_args[run.agent_args.index("--framework-params") + 1]) == {
+        "predictor_args": {"presets": "best_quality"}, "fit_args": {"hyperparameters": {"optimization.max_epochs": 10}, "time_limit": 10}}
+    config.write_text(config.read_text() + "presets: medium_quality\n")  # not an AutoGluon-Bench multimodal key: refused, not ignored
+    with pytest.raises(MLGymError, match="presets: unknown AutoGluon-Bench multimodal field"):
         bench.load_grid(config)
     config.write_text(config.read_text().replace("mode: local", "mode: aws"))
     with pytest.raises(MLGymError, match="cloud mode"):

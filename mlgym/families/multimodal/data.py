@@ -63,9 +63,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".we
 BUCKET = "https://automl-mm-bench.s3.amazonaws.com/"  # AutoGluon-Bench's public dataset bucket
 
 
+MIRROR_VARS = ("AUTOGLUON_BENCH_REPO", "AUTO_MM_BENCH_REPO")  # AutoGluon-Bench's name (utils/dataset_utils.py), then mlgym's old one
+
+
 def repo_url(url: str) -> str:
-    """AutoGluon-Bench's ``AUTO_MM_BENCH_REPO`` points the registered datasets at a mirror of its bucket."""
-    mirror = os.environ.get("AUTO_MM_BENCH_REPO")
+    """AutoGluon-Bench's ``AUTOGLUON_BENCH_REPO`` (or the older ``AUTO_MM_BENCH_REPO``) points the registered
+    datasets at a mirror of its bucket."""
+    mirror = next((os.environ[v] for v in MIRROR_VARS if os.environ.get(v)), None)
     if mirror and url.startswith(BUCKET):
         return mirror.rstrip("/") + "/" + url[len(BUCKET):]
     return url
@@ -215,9 +219,12 @@ REGISTRY: dict[str, DatasetConfig] = {d.name: d for d in [
          "channel", "accuracy", "multiclass"),
 ]}
 # Registered there, but not a table-prediction problem: named here so the error says why.
+# (src/autogluon/bench/datasets/{multimodal,object_detection}_dataset.py: 12 + 2 = its 14 registered names)
 UNSUPPORTED = {
     "flickr30k": "image-text retrieval (every row is a matching pair, scored by recall@k)",
     "mit_movies": "named-entity recognition (per-token labels)",
+    "tiny_motorbike": "object detection (VOC boxes scored by mAP; AutoGluon's MultiModalPredictor with mmdet/mmcv)",
+    "clipart": "object detection (VOC boxes scored by mAP; AutoGluon's MultiModalPredictor with mmdet/mmcv)",
 }
 
 
@@ -400,10 +407,16 @@ def load_custom(loader: CustomLoader, dataset_name: str, say: Say) -> Splits:
             objs[split] = cast(Any, cls)(dataset_name=dataset_name, split=split, **dict(loader.kwargs))
     except DataError:
         raise
-    except Exception as e:  # noqa: BLE001 - the user's code: one line, not its traceback
-        raise DataError(f"{loader.file}: {loader.class_name} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    except Exception as e:  # noqa: BLE001 - the user's code: its own error, where it happened, in one line
+        hint = ""
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "autogluon":
+            hint = (" (AutoGluon-Bench's sample loaders import autogluon.bench / autogluon.common, which the multimodal "
+                    "task environment does not hold: read the data with pandas/yaml instead, or install them there)")
+        raise DataError(f"{loader.file}: {loader.class_name} failed at {_where(e, loader.file)}: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}{hint}") from None
     finally:
-        sys.path.remove(str(loader.file.parent))
+        if str(loader.file.parent) in sys.path:
+            sys.path.remove(str(loader.file.parent))
     frames = {s: d for s, d in ((s, _attr(o, "data", None)) for s, o in objs.items()) if d is not None}
     for s, f in frames.items():
         if not isinstance(f, pd.DataFrame):
@@ -430,15 +443,28 @@ def load_custom(loader: CustomLoader, dataset_name: str, say: Say) -> Splits:
 _MISSING = object()
 
 
+def _where(exc: BaseException, file: Path | None) -> str:
+    """``file:line`` of the deepest frame of ``exc`` in the user's file (else the last frame)."""
+    import traceback
+
+    tb = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in tb if file is not None and Path(f.filename).resolve() == file.resolve()] or tb[-1:]
+    return f"{inside[-1].filename}:{inside[-1].lineno}" if inside else str(file or "?")
+
+
 def _attr(obj: Any, name: str, default: Any = _MISSING) -> Any:
+    """A property AutoGluon-Bench reads from the loader object; a property that fails says where, in one line."""
     try:
         return getattr(obj, name)
-    except AttributeError:
-        if default is _MISSING:
-            raise DataError(f"the loader {type(obj).__name__} has no .{name}") from None
-        return default
+    except AttributeError as e:
+        if getattr(e, "name", None) == name and getattr(e, "obj", None) is obj:  # not defined at all
+            if default is _MISSING:
+                raise DataError(f"the loader {type(obj).__name__} has no .{name} (AutoGluon-Bench reads problem_type, metric, "
+                                f"label_columns and data from the loader object)") from None
+            return default
+        raise DataError(f"the loader's .{name} failed at {_where(e, None)}: AttributeError: {e}") from None
     except Exception as e:  # noqa: BLE001 - a property of the user's that fails
-        raise DataError(f"the loader's .{name} failed: {type(e).__name__}: {e}") from None
+        raise DataError(f"the loader's .{name} failed at {_where(e, None)}: {type(e).__name__}: {e}") from None
 
 
 def absolute_images(splits: Splits, base: Path) -> Splits:

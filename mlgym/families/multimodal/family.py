@@ -50,7 +50,7 @@ from mlgym.grading.scoring import run_eval
 from mlgym.families.base import describe as folder_describe
 from mlgym.families.multimodal.data import (
     REGISTRY, CustomLoader, DatasetConfig, Splits, ag_metric, infer_images, infer_text, load_config, load_custom,
-    read_config, registered,
+    UNSUPPORTED, problem_type, read_config, registered,
 )
 from mlgym.core.metrics import METRICS, Metric
 from mlgym.sandbox.base import Mount
@@ -63,9 +63,10 @@ METRIC_KEYS = ("metrics_path", "function_name", "optimum", "greater_is_better")
 PREFIX = "multimodal-"
 ID = "row_id"
 IMAGES = "images"  # data/images: the bind-mounted image folder
-REQUIREMENTS = ("pillow==13.0.0", "FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==3.2.0")  # PIL: the starter and agent
+REQUIREMENTS = ("pillow==12.3.0", "FLAML==2.8.0", "lightgbm==4.7.0", "xgboost-cpu==3.2.0")  # PIL: the starter and agent
 # code open images; FLAML (which imports xgboost) and LightGBM: `--agent automl --framework flaml`, as for AMLB
 KIND_FOR = {"binary": ("label", "proba"), "multiclass": ("label",), "regression": ("number",)}
+UNDECIDED = "auto"  # problem type / metric of a custom loader's task before its objects say them (prepare)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Options:
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     seed: int = 2024
+    refused: str | None = None  # a registered dataset mlgym cannot run (object detection...): why, said at prepare
 
 
 def _opts(task: TaskSpec) -> Options:
@@ -135,6 +137,60 @@ def _register_metric(m: CustomMetric, kind: str) -> str:
     return name
 
 
+def _config_hint(cfg_file: Path, dataset: str) -> tuple[str | None, str | None]:
+    """(metric, problem type) the loader's dataset_config_file names for ``dataset``, when it does (AutoGluon-Bench's
+    sample configs do): only a listing hint, never required; the loader object's properties decide at prepare."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(cfg_file.read_text())
+    except (OSError, yaml.YAMLError):
+        return None, None  # the loader reads it: its own error, at prepare
+    entry = raw.get(dataset) if isinstance(raw, dict) else None
+    if not isinstance(entry, dict) or not entry.get("problem_type") or problem_type(str(entry["problem_type"])) not in KIND_FOR:
+        return None, None
+    metric = ag_metric(str(entry["metric"])) if entry.get("metric") else None
+    return (metric if metric in METRICS else None), problem_type(str(entry["problem_type"]))
+
+
+def _decide(task: TaskSpec, splits: Splits) -> TaskSpec:
+    """The spec with the problem type and metric the loader's objects gave (a task listed before they were known)."""
+    opts = _opts(task)
+    if opts.problem_type != UNDECIDED and task.metric != UNDECIDED:
+        return task
+    ptype = splits.problem_type
+    kind = "number" if ptype == "regression" else "label"
+    metric = (_register_metric(opts.custom_metric, kind) if opts.custom_metric is not None
+              else task.metric if task.metric != UNDECIDED else splits.metric)
+    if metric not in METRICS:
+        known = ", ".join(m for m in METRICS if not m.startswith("custom:"))
+        raise DataError(f"the loader's metric {metric!r} is not one mlgym scores; known: {known}")
+    if METRICS[metric].kind not in KIND_FOR[ptype]:
+        raise DataError(f"the loader's metric {metric} ({METRICS[metric].kind}) does not score a {ptype} task")
+    return dataclasses.replace(task, metric=metric, direction=METRICS[metric].direction,
+                               options=dataclasses.replace(opts, problem_type=ptype))
+
+
+def settled(task: TaskSpec, data: TaskData) -> TaskSpec:
+    """A custom loader's task as prepared: its problem type and metric from data/dataset.json."""
+    opts = _opts(task)
+    if opts.problem_type != UNDECIDED and task.metric != UNDECIDED:
+        return task
+    try:
+        info = json.loads((data.public / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return task
+    ptype, metric = str(info.get("problem_type")), str(info.get("metric"))
+    if ptype not in KIND_FOR:
+        return task
+    if opts.custom_metric is not None:
+        metric = _register_metric(opts.custom_metric, "number" if ptype == "regression" else "label")
+    if metric not in METRICS:
+        return task
+    return dataclasses.replace(task, metric=metric, direction=METRICS[metric].direction,
+                               options=dataclasses.replace(opts, problem_type=ptype))
+
+
 class MultimodalFamily:
     kind = "multimodal"
 
@@ -147,6 +203,7 @@ class MultimodalFamily:
             raise f.error("dataset_config_file", "give a dataset config or a custom_dataloader, not both")
         source: DatasetConfig | CustomLoader
         metric: str | None = None
+        refused: str | None = None
         ptype: str | None = None
         if "custom_dataloader" in raw:
             c = Fields(path, f.get("custom_dataloader", dict), prefix="custom_dataloader.")
@@ -159,17 +216,17 @@ class MultimodalFamily:
                 if key in ("dataset_config_file", "dataset_config_path") and isinstance(value, str):
                     cfg_file = _file(c, key, value, base)
                     kwargs[key] = str(cfg_file)
-                    try:  # its entry may name the metric and problem type (AutoGluon-Bench's sample configs do)
-                        entry = read_config(cfg_file, dataset)
-                        metric, ptype = entry.metric, entry.problem_type
-                    except TaskError:
-                        pass
+                    metric, ptype = _config_hint(cfg_file, dataset)  # a hint for listing; the loader object decides
                 else:
                     kwargs[str(key)] = value
             source = CustomLoader(loader_file, c.get("class_name", str), tuple(kwargs.items()))
         elif "dataset_config_file" in raw:
             source = read_config(_file(f, "dataset_config_file", f.get("dataset_config_file", str), base), dataset)
             metric, ptype = source.metric, source.problem_type
+        elif dataset in UNSUPPORTED:  # AutoGluon-Bench's, not a table: listed (a grid names it), refused when prepared
+            refused = (f"AutoGluon-Bench's {dataset} is {UNSUPPORTED[dataset]}, not a binary, multiclass or regression table: "
+                       f"mlgym cannot run it")
+            source = DatasetConfig(name=dataset, url="", splits=(), label_columns=(), metric=UNDECIDED, problem_type=UNDECIDED)
         else:
             source = registered(dataset, f"{path}")
             metric, ptype = source.metric, source.problem_type
@@ -181,31 +238,35 @@ class MultimodalFamily:
             opt = m.get("optimum", float, None)
             cm = CustomMetric(_file(m, "metrics_path", m.get("metrics_path", str), base), m.get("function_name", str),
                               None if opt is None else float(opt), bool(m.get("greater_is_better", bool, True)))
-        if ptype is None:
-            raise f.error("custom_dataloader", f"the problem type is unknown: give {dataset} an entry with problem_type and metric "
-                                               "in the loader's dataset_config_file")
-        if cm is not None:
+        undecided = ptype is None  # a custom loader says it on its objects (.problem_type, .metric), known once prepared
+        if cm is not None and not undecided:
             metric = _register_metric(cm, "number" if ptype == "regression" else "label")
-        if metric is None:
+        if metric is None and not undecided:
             raise f.error("metric", "required: the loader's dataset config names none")
         s = f.sub("split", ("val_fraction", "test_fraction", "seed"))
         fractions = [float(s.get(k, float, d)) for k, d in (("val_fraction", 0.15), ("test_fraction", 0.2))]
         if not all(0 < x < 0.5 for x in fractions):
             raise s.error("val_fraction", f"fractions must lie between 0 and 0.5, got {fractions}")
-        common = common_fields(path, {**raw, "metric": metric}, name=name, own_keys=OWN_KEYS, submission="submission.csv",
+        common = common_fields(path, {**raw, "metric": metric or "accuracy"}, name=name, own_keys=OWN_KEYS, submission="submission.csv",
                                description="", requirements=REQUIREMENTS)
-        kind = METRICS[common["metric"]].kind
-        if kind not in KIND_FOR[ptype]:
+        if undecided and metric is None:
+            common.update(metric=UNDECIDED, direction="higher")  # decided by the loader's objects (settled())
+        ptype = UNDECIDED if ptype is None else ptype
+        kind = METRICS[common["metric"]].kind if common["metric"] != UNDECIDED else ""
+        if ptype != UNDECIDED and kind not in KIND_FOR[ptype]:
             raise f.error("metric", f"{common['metric']} ({kind}) does not score a {ptype} task; use one of kind {' or '.join(KIND_FOR[ptype])}")
         if not common["description"]:
             where = "AutoGluon-Bench's registered dataset" if dataset in REGISTRY and isinstance(source, DatasetConfig) and "dataset_config_file" not in raw else "the dataset"
-            common["description"] = (f"{where} {dataset}: a {ptype} problem on rows that mix images, text and numbers. "
+            what = "a" if ptype == UNDECIDED else f"a {ptype}"
+            common["description"] = (f"{where} {dataset}: {what} problem on rows that mix images, text and numbers. "
                                      f"Predict the label of every row of data/test.csv.")
-        opts = Options(dataset, source, ptype, cm, fractions[0], fractions[1], int(s.get("seed", int, 2024)))
+        opts = Options(dataset, source, ptype, cm, fractions[0], fractions[1], int(s.get("seed", int, 2024)), refused)
         return [TaskSpec(root=base, kind=self.kind, options=opts, **common)]
 
     def prepare(self, task: TaskSpec, *, root: Path | None = None, force: bool = False, verify: bool = False,
                 progress: Callable[[str], None] | None = None) -> TaskData:
+        if _opts(task).refused:
+            raise DataError(str(_opts(task).refused))
         data = build(task, functools.partial(_produce, task), root=root, force=force, verify=verify, progress=progress)
         if ((data.public / IMAGES).is_dir() and not (data.dir / IMAGES).is_dir()  # the image folder went missing
                 or not (data.public / "task.json").is_file()):  # prepared before task.json was written
@@ -234,9 +295,13 @@ class MultimodalFamily:
             "row_id and the label, one row per test row, like data/sample_submission.csv. The starter train.py "
             "uses all three kinds of columns.")
 
+    def settled(self, task: TaskSpec, data: TaskData) -> TaskSpec:
+        """A custom loader's task as its objects decided it at prepare (problem type, metric)."""
+        return settled(task, data)
+
     def evaluate(self, task: TaskSpec, data: TaskData, submission: Submission, *, sandbox: str = "local",
                  python: str = "python", sandbox_options: dict[str, Any] | None = None) -> EvalResult:
-
+        task = settled(task, data)
         return run_eval(task, data, submission, grader_files(task, data), [python, "multimodal_grade.py", "--config", "grader.json", "--answers", "answers"],
                         sandbox=sandbox, sandbox_options=sandbox_options)
 
@@ -338,8 +403,10 @@ def _produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callab
     train = frames["train"]
     if ID in train.columns:
         raise DataError(f"the rows already have a column {ID!r}, which this family adds to data/test.csv")
-    if splits.problem_type != opts.problem_type:
+    if opts.problem_type not in (UNDECIDED, splits.problem_type):
         raise DataError(f"the loader says problem_type {splits.problem_type!r}; the task was listed as {opts.problem_type!r}")
+    ptype = splits.problem_type
+    task = _decide(task, splits)
     features = [c for c in (splits.feature_columns or list(train.columns)) if c != label and c in train.columns]
     images = [c for c in splits.image_columns if c in features] or infer_images(train[features], [], None)
     text = [c for c in splits.text_columns if c in features] or infer_text(train[features], images)
@@ -350,13 +417,13 @@ def _produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callab
         _gather_images(frames, images, raw.parent / IMAGES, say)
         (public / IMAGES).mkdir()  # the mount point of the image folder
     metric = METRICS[task.metric]
-    positive = _positive(frames["train"][label]) if opts.problem_type == "binary" else None
+    positive = _positive(frames["train"][label]) if ptype == "binary" else None
     test = frames["test"].reset_index(drop=True)
     test.insert(0, ID, np.arange(len(test)))
     truth = test[label]
     if metric.kind == "proba":
         truth = (truth == positive).astype(int)
-    elif opts.problem_type == "regression":
+    elif ptype == "regression":
         truth = pd.to_numeric(truth, errors="coerce")
         if truth.isna().any():
             raise DataError(f"the regression label {label!r} has values that are not numbers")
@@ -365,9 +432,9 @@ def _produce(task: TaskSpec, raw: Path, public: Path, private: Path, say: Callab
     frames["val"].to_csv(public / "val.csv", index=False)
     test.drop(columns=[label]).to_csv(public / "test.csv", index=False)
     known = frames["train"][label]
-    guess: Any = 0.5 if metric.kind == "proba" else known.median() if opts.problem_type == "regression" else known.mode().iloc[0]
+    guess: Any = 0.5 if metric.kind == "proba" else known.median() if ptype == "regression" else known.mode().iloc[0]
     pd.DataFrame({ID: test[ID], label: guess}).to_csv(public / "sample_submission.csv", index=False)
-    info = {"label": label, "id": ID, "problem_type": opts.problem_type, "metric": task.metric, "prediction": metric.kind,
+    info = {"label": label, "id": ID, "problem_type": ptype, "metric": task.metric, "direction": task.direction, "prediction": metric.kind,
             "positive_class": None if positive is None else (positive.item() if hasattr(positive, "item") else positive),
             "image_columns": images, "text_columns": text, "numeric_columns": numeric, "categorical_columns": categorical,
             "rows": {k: len(v) for k, v in frames.items()}}
