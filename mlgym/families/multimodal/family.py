@@ -256,7 +256,8 @@ class MultimodalFamily:
         if ptype != UNDECIDED and kind not in KIND_FOR[ptype]:
             raise f.error("metric", f"{common['metric']} ({kind}) does not score a {ptype} task; use one of kind {' or '.join(KIND_FOR[ptype])}")
         if not common["description"]:
-            where = "AutoGluon-Bench's registered dataset" if dataset in REGISTRY and isinstance(source, DatasetConfig) and "dataset_config_file" not in raw else "the dataset"
+            where = ("AutoGluon-Bench's registered dataset"
+                     if dataset in REGISTRY and isinstance(source, DatasetConfig) and "dataset_config_file" not in raw else "the dataset")
             what = "a" if ptype == UNDECIDED else f"a {ptype}"
             common["description"] = (f"{where} {dataset}: {what} problem on rows that mix images, text and numbers. "
                                      f"Predict the label of every row of data/test.csv.")
@@ -290,7 +291,8 @@ class MultimodalFamily:
             "\n\ndata/train.csv and data/val.csv hold labelled rows, data/test.csv the rows to predict (with a row_id, "
             "without the label); data/dataset.json names the label and which columns are images, text, numbers and "
             "categories; data/task.json says the same for programs (AMLB's keys: target, type, classes, metrics, "
-            "categorical, constraint; plus id, the column kinds, files and the submission format). Image columns hold paths like data/images/... (';' between several) that your code opens "
+            "categorical, constraint; plus id, the column kinds, files and the submission format). "
+            "Image columns hold paths like data/images/... (';' between several) that your code opens "
             "(the file tools may show data/images empty: it is mounted for code). submission.csv has the columns "
             "row_id and the label, one row per test row, like data/sample_submission.csv. The starter train.py "
             "uses all three kinds of columns.")
