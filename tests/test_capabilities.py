@@ -54,7 +54,7 @@ def test_grading_scores_alike_with_and_without_isolation(kind: str, tmp_path: Pa
 
 def test_families_offer_capabilities_as_protocols() -> None:
     assert isinstance(family("mlbench"), Oracle) and not isinstance(family("folder"), Oracle)
-    assert isinstance(family("mlagentbench"), FolderAliases) and not isinstance(family("folder"), FolderAliases)
+    assert isinstance(family("mlagentbench-folder"), FolderAliases) and not isinstance(family("folder"), FolderAliases)
 
 
 def test_the_core_asks_for_capabilities_not_names() -> None:

@@ -264,6 +264,20 @@ def test_aliases_and_user_folder_wins(bench: Path, caplog: pytest.LogCaptureFixt
     assert builtin.kind == "kaggle" and builtin.name == "spaceship-titanic"
 
 
+def test_folder_family_has_a_short_name(bench: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The folder family is the entry point ``mlagentbench-folder`` (setup.cfg's mlgym.families): `mlgym tasks` shows
+    that name, and ``--family`` takes it."""
+    from mlgym.cli.app import main as cli_main
+
+    mf.kaggle_task(bench)
+    mf.tasks_json(bench, {"debug": {"benchmark_folder_name": "house-price", "research_problem": "Just try it."}})
+    assert TaskSpec.load("house-price").kind == TaskSpec.load("debug").kind == "mlagentbench-folder"
+    assert cli_main(["tasks", "--family", "mlagentbench-folder"]) == 0
+    rows = [ln.split("│")[1:3] for ln in capsys.readouterr().out.splitlines() if ln.count("│") > 3]
+    assert {(t.strip(), f.strip()) for t, f in rows if t.strip() != "task"} == {("house-price", "mlagentbench-folder"),
+                                                                               ("debug", "mlagentbench-folder")}
+
+
 def test_parkinsons_folder_is_smape_lower(bench: Path) -> None:
     d = bench / "amp-parkinsons-disease-progression-prediction"
     (d / "env").mkdir(parents=True)

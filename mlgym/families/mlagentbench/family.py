@@ -13,6 +13,8 @@ Data preparation and scoring follow the folder family's contracts (:mod:`mlgym.t
 :func:`mlgym.grading.scoring.run_eval`); what this family adds is MLAgentBench's own wording (the
 research problem, the read-only files), its names (``aliases``: the folder names and the
 competition slugs its logs use) and the shared helpers ``benchmarks/mlagentbench/mab_common.py``.
+MLAgentBench's own task folders (a user's ``benchmarks/``, read as they are) are the family
+``mlagentbench-folder`` (:mod:`mlgym.families.mlagentbench.folder_family`).
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ from mlgym.sandbox.base import Mount
 from mlgym.tasks.spec import Fields, TaskSpec, common_fields
 
 PREFIX = "mlagentbench-"
-MARKER = "research_problem.txt"  # <task>/scripts/research_problem.txt: one of MLAgentBench's task folders
-FOLDER_KIND = "mlgym.families.mlagentbench.folder_family:MLAgentBenchFolderFamily"  # reads those folders
 OWN_KEYS = ("mlagentbench",)
 MAB_KEYS = ("folder", "aliases", "read_only_files", "differs")
 COMMON_FILE = "mab_common.py"  # beside the task folders; copied next to eval.py in the eval sandbox
@@ -56,17 +56,6 @@ def options(task: TaskSpec) -> _Options:
 
 class MLAgentBenchFamily:
     kind = "mlagentbench"
-
-    def folder_format(self) -> tuple[str, str]:
-        """MLAgentBench's own task folders: ``<name>/scripts/research_problem.txt``, no task.yaml
-        (mlgym.tasks.catalog.FolderFormat)."""
-        return MARKER, FOLDER_KIND
-
-    def folder_aliases(self, root: Path) -> dict[str, str]:
-        """``tasks.json`` of an MLAgentBench benchmarks folder: alias -> the folder it names."""
-        from mlgym.families.mlagentbench.folders import aliases
-
-        return {alias: item["folder"] for alias, item in aliases(root).items()}
 
     def export_run(self, trace: Any, task: TaskSpec) -> None:
         """MLAgentBench's ``trace.json`` next to every episode's trace (a run exporter: :mod:`mlgym.families.mlagentbench.export`)."""

@@ -34,7 +34,7 @@ from mlgym.tasks.spec import SIDECAR_STEM, Baseline, TaskEnvironment, TaskLimits
 __all__ = ["KIND", "MARKER", "FolderOptions", "MLAgentBenchFolderFamily", "direction_variable"]
 
 MARKER = "research_problem.txt"  # <folder>/scripts/research_problem.txt: one of MLAgentBench's task folders
-KIND = "mlgym.families.mlagentbench.folder_family:MLAgentBenchFolderFamily"
+KIND = "mlagentbench-folder"  # its entry point in setup.cfg's mlgym.families
 PAYLOAD = Path(__file__).with_name("folder_eval.py")
 SIDECAR_KEYS = ("direction", "metric", "requirements")
 WORK = "mlagentbench-task"  # the prepared copy, in the task's raw/ data folder
