@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_prompt_growth.py [--steps 30] [--model openai/gpt-4o-mini]
 
-The scripted OpenAI-compatible server (tests/llm_server.py) answers on loopback; the model
+The scripted OpenAI-compatible server (tests/helpers/llm_server.py) answers on loopback; the model
 name only selects litellm's price (gpt-4o-mini by default, so costs are real list prices
 for the token counts the server reports, which are tiktoken counts here).  Every step
 inspects, executes or reads files, so observations are long.  Prints, per step, the

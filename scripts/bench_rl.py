@@ -4,7 +4,7 @@
    (``List Files`` on digits, median of N); target: within +2 ms;
 2. 32 concurrent OpenEnv sessions on one server (reset, List Files, Final Answer) vs one session alone;
 3. episodes per hour with the Ray env pool on 1 vs 2 local nodes of one CPU each (reset, Execute train.py,
-   Final Answer), each cluster started here as tests/test_ray_two_nodes.py starts it.
+   Final Answer), each cluster started here as tests/integration/test_ray_two_nodes.py starts it.
 
     .venv/bin/python scripts/bench_rl.py [--steps 25] [--sessions 32] [--episodes 6] [--skip-ray]
 """

@@ -3,7 +3,7 @@
 Counts every import (module level, inside functions, under ``TYPE_CHECKING``) and every
 ``"package.module:attr"`` string. The layers (docs/design.md) are the table ``ALLOWED`` below;
 ``--write-ruff`` writes one ``ruff.toml`` per layer package banning the imports its layer may
-not make, so ruff (run in CI by tests/test_layers.py) flags them in an editor too.
+not make, so ruff (run in CI by tests/integration/test_layers.py) flags them in an editor too.
 
 Usage: ``python scripts/import_graph.py [--verbose] [--write-ruff]``; exit status 1 when
 there is a cycle, a family leak or a layer violation.

@@ -5,7 +5,7 @@ the agent's code sees as its current directory, plus optional read-only mounts
 (task data).  Everything else on the host is either read-only (system, Python) or
 not there at all (task scripts, answers, the user's home) depending on the backend.
 
-Contract (checked by ``tests/test_sandbox_conformance.py`` on every backend):
+Contract (checked by ``tests/integration/test_sandbox_conformance.py`` on every backend):
 
 * ``exec(argv, timeout=...)`` never raises for a failing or misbehaving command: a
   non-zero exit, a timeout (``timed_out=True``, the whole process tree is killed) or
