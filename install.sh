@@ -43,7 +43,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" || { apt_install python3-venv && "$PY" -m venv "$VENV"; }
 fi
 # Every pip call is constrained by the lock, so a fresh install gets exactly the versions the
-# test suite passed with (tests/test_install.py fails when the venv drifts from it).
+# test suite passed with (tests/integration/test_install.py fails when the venv drifts from it).
 VPIP=("$VENV/bin/python" -m pip install -q)
 [ -z "$LOCK" ] || VPIP+=(-c "$LOCK")
 # pip and setuptools first: mlgym is built with the venv's (locked) setuptools, not a fresh one.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for tests/test_report.py (the report page is opened and checked for
+# Headless Chromium for tests/unit/analysis/test_report.py (the report page is opened and checked for
 # console errors).  Idempotent: does nothing when a Chromium is already on PATH.
 # Skip the browser test instead with MLGYM_SKIP_BROWSER=1.
 set -euo pipefail
