@@ -356,7 +356,7 @@ def run_row(
             known[k] = res.get("score")
             cache["|".join(k)] = {"score": res.get("score"), "error": res.get("error"), "step": s}
             n_rescored += 1
-        if n_rescored and use_cache and trace.finished:  # never into a run still being written
+        if n_rescored and use_cache and row["status"] != "running":  # never into a run still being written (a killed one is fine)
             _write_cache(log_dir, cache)
         scores_by_step = [[s, known[k]] for s, k in snaps if k in known]
     row["n_rescored"] = n_rescored
