@@ -95,10 +95,11 @@ def is_error(result: Mapping[str, Any]) -> bool:
 
 
 def default_label(agent: Any, model: Any = None, config: Mapping[str, Any] | None = None) -> str:
-    """``agent / model / k=v ...``: the agent, its model and the options that differ from the agent's defaults."""
-    parts = [str(agent or "unknown")]
-    if model:
-        parts.append(str(model))
+    """``agent (model) / k=v ...``: the agent, its model and the options that differ from the agent's defaults.
+
+    ``agent (model)`` alone is the name tables and figures used before labels existed, so a run
+    with default options groups as it always did."""
+    parts = [f"{agent or 'unknown'} ({model})" if model else str(agent or "unknown")]
     if isinstance(config, Mapping):
         parts += [f"{k}={_short(v)}" for k, v in sorted(config.items()) if k not in ("llm_name",) and v is not None]
     return " / ".join(parts)

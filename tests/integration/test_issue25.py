@@ -123,7 +123,7 @@ def test_unreachable_llm_is_status_error_and_exit_3(tmp_path: Path) -> None:
     assert r.returncode == 3, r.stdout + r.stderr
     res = json.loads((d / "result.json").read_text())
     assert res["status"] == "error" and res["reason"] == "llm_unreachable" and "LLMUnavailable" in res["error"]
-    assert res["agent_config"] == {"profile": "mlgym"} and res["label"] == "research / openai/x / profile=mlgym"
+    assert res["agent_config"] == {"profile": "mlgym"} and res["label"] == "research (openai/x) / profile=mlgym"
     failed = [json.loads(x) for x in (d / "trace.jsonl").read_text().splitlines() if '"failed call"' in x]
     assert failed and "error" in failed[0]
 

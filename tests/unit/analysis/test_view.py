@@ -145,7 +145,7 @@ def test_status_moves_from_running_to_success(server: view.ViewServer, live_run:
     writer.close()
     _finish(d, rest[-1])
     rows = _wait_status(server, "success")
-    assert rows[0]["steps"] == 3 and rows[0]["label"] == "research / openai/x"
+    assert rows[0]["steps"] == 3 and rows[0]["label"] == "research (openai/x)"
 
 
 def test_a_closed_trace_without_result_is_interrupted(live_run: tuple[Path, Any, TraceWriter]) -> None:
@@ -178,7 +178,7 @@ def test_error_runs_and_labels_in_index_and_compare(tmp_path: Path) -> None:
     statuses = sorted(r["status"] for r in idx.rows.values())
     assert statuses == ["cancelled", "error", "success"]
     labels = sorted(r["label"] for r in idx.rows.values())
-    assert labels == ["cfgA", "cfgB", "research / openai/x"]
+    assert labels == ["cfgA", "cfgB", "research (openai/x)"]
     srv = view.ViewServer(idx, "127.0.0.1", 0)
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
@@ -205,8 +205,8 @@ def test_status_and_label_helpers() -> None:
     assert run_status({"status": "cancelled", "episode_finished": False}) == "cancelled"
     assert run_status(None, live=True) == "running"
     assert run_status(None, mtime=time.time() - 5000, stale_after=900) == "interrupted"
-    assert default_label("research", "openai/x", {"profile": "mlgym"}) == "research / openai/x / profile=mlgym"
-    assert run_label({"agent": "research", "model": "m", "agent_config": {"temperature": 0.5}}) == "research / m / temperature=0.5"
+    assert default_label("research", "openai/x", {"profile": "mlgym"}) == "research (openai/x) / profile=mlgym"
+    assert run_label({"agent": "research", "model": "m", "agent_config": {"temperature": 0.5}}) == "research (m) / temperature=0.5"
     assert run_label({"label": "mine", "agent": "research"}) == "mine"
 
 

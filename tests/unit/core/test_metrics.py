@@ -46,8 +46,8 @@ def _grade(tmp_path: Path, config: dict, answers: str, submission: str) -> subpr
     """The grader as the eval sandbox runs it: two plain files, no mlgym package importable."""
     ws = tmp_path / f"ws{len(list(tmp_path.glob('ws*')))}"
     (ws / "answers").mkdir(parents=True)
-    shutil.copyfile(MLGYM / "grader.py", ws / "grader.py")
-    shutil.copyfile(MLGYM / "metrics.py", ws / "metrics.py")
+    shutil.copyfile(MLGYM / "grading" / "grader.py", ws / "grader.py")
+    shutil.copyfile(MLGYM / "core" / "metrics.py", ws / "metrics.py")
     (ws / "grader.json").write_text(json.dumps(config))
     (ws / "answers" / "answers.csv").write_text(answers)
     (ws / "submission.csv").write_text(submission)
