@@ -33,9 +33,11 @@ cores = info["constraint"]["cores"]  # null (multimodal): what this sandbox give
 cores = int(cores) if cores else max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(cores))  # joblib cannot count physical cores in every sandbox
 seconds = float(info["constraint"]["max_runtime_seconds"])
-if CONFIG.get("seconds"):  # the episode's own limit, when the agent knows it is smaller
-    seconds = min(seconds, float(CONFIG["seconds"]))
-budget = max(5.0, CONFIG["time_share"] * seconds)
+share = float(CONFIG["time_share"])
+if CONFIG.get("seconds") and float(CONFIG["seconds"]) < seconds:  # the episode's own limit is smaller: the script is
+    seconds = float(CONFIG["seconds"])                                # killed at it, so keep time to predict and write
+    share = min(share, 0.6)
+budget = max(5.0, share * seconds)
 PARAMS = {k: v for k, v in (CONFIG.get("params") or {}).items() if not str(k).startswith("_")}  # AMLB: "_" keys are not the framework's
 metric = info["metrics"][0]
 if MULTIMODAL:  # the metric library's names in AMLB's spelling, which the frameworks' maps below know
