@@ -55,6 +55,7 @@ def run(llm_url: str, log_dir: Path, *extra: str, agent: str = "research") -> tu
     return rc, result, records
 
 
+@pytest.mark.slow
 def test_research_episode_edits_executes_and_submits(llm, tmp_path):
     llm.script(MAIN, EPISODE[0], "I will just think about it.", *EPISODE[1:])
     rc, result, records = run(llm.url, tmp_path / "run")
@@ -79,6 +80,7 @@ def test_research_episode_edits_executes_and_submits(llm, tmp_path):
     assert log_text.count("[Reasoning]") == 2  # ... into the log; the snapshot after step 3 precedes its summary
 
 
+@pytest.mark.slow
 def test_rate_limited_provider_then_success(llm, tmp_path):
     llm.script(MAIN, {"status": 429}, EPISODE[0], {"status": 503, "message": "overloaded"}, *EPISODE[1:])
     llm.script(FAST, {"status": 429})
@@ -94,6 +96,7 @@ def test_budget_runs_out_mid_episode(llm, tmp_path):
     assert records[-1]["type"] == "result"
 
 
+@pytest.mark.slow
 def test_replay_from_cache_with_the_server_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cache = tmp_path / "cache"
@@ -118,6 +121,7 @@ def test_replay_from_cache_with_the_server_stopped(tmp_path, monkeypatch):
     assert (first["score"], first["steps"]) == (second["score"], second["steps"])
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash(llm, tmp_path):
     from mlgym.agents.research import ResearchAgent
 
@@ -163,6 +167,7 @@ TOOL_EPISODE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent", ["tools", "langchain"])
 def test_tool_calling_agents_complete_an_episode(llm, tmp_path, agent):
     llm.script(MAIN, *TOOL_EPISODE)
@@ -176,6 +181,7 @@ def test_tool_calling_agents_complete_an_episode(llm, tmp_path, agent):
     assert sum(r["type"] == "llm" for r in records) == 5
 
 
+@pytest.mark.slow
 def test_llm_tools_understand_in_token_chunks_and_undo_an_ai_edit(llm, tmp_path):
     from mlgym.env.core import MLGymEnv
     from mlgym.llm.client import RunLLMs
@@ -217,6 +223,7 @@ def test_missing_api_key_gives_one_line(capsys, monkeypatch):
     assert "--llm-name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_research_prompt_stays_under_its_token_cap(llm):
     from mlgym.agents.research import ResearchAgent
 

@@ -42,6 +42,7 @@ def llm(monkeypatch):
         yield server
 
 
+@pytest.mark.slow
 def test_aide_tree_search_submits_its_best_node(llm, tmp_path):
     log_dir = tmp_path / "run"
     rc = runner.main(["--task", "digits", "--agent", "aide", "--llm-name", MAIN, "--llm-base-url", llm.url, "--max-steps", "11",

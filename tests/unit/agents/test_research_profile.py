@@ -126,6 +126,7 @@ def expected_prompt(initial: str, history: list[tuple[str, str]], keep: int = 3,
     return prompt
 
 
+@pytest.mark.slow
 def test_mlagentbench_profile_replays_mlagentbench_prompts(tmp_path, tiny_cifar):
     llm, result, records = run_episode(
         tmp_path, "mlagentbench", "--agent-type", "ResearchAgent", "--resume-step", "0",
@@ -181,6 +182,7 @@ def test_mlagentbench_profile_replays_mlagentbench_prompts(tmp_path, tiny_cifar)
     assert len(edits) == 1 and edits[0]["max_tokens"] == 4000 and edits[0]["temperature"] == 0.2
 
 
+@pytest.mark.slow
 def test_mlgym_profile_keeps_its_own_algorithm(tmp_path, tiny_cifar):
     llm, result, records = run_episode(tmp_path, "mlgym")
     steps = [r for r in records if r["type"] == "step"]
@@ -205,6 +207,7 @@ def test_mlgym_profile_keeps_its_own_algorithm(tmp_path, tiny_cifar):
     assert f"Step {n - 1}:" in last and f"Step {n - 3}:" in last and f"Step {n - 4}:" not in last
 
 
+@pytest.mark.slow
 def test_langchain_react_mode_lists_the_eight_tools(tmp_path, tiny_cifar):
     with ScriptedLLM() as llm:
         llm.script(MAIN, "Thought: look\nAction: List Files\nAction Input: {\"dir_path\": \".\"}",

@@ -81,6 +81,7 @@ def test_validation_score_is_read_from_the_script_output(output, expected):
     assert validation_score(output) == expected
 
 
+@pytest.mark.slow
 def test_search_beats_the_digits_baseline(tmp_path, capsys):
     log_dir = tmp_path / "run"
     rc = runner.main(["--task", "digits", "--agent", "search", "--seed", "0", "--max-steps", "7", "--log-dir", str(log_dir), "-q"])

@@ -17,6 +17,8 @@ from mlgym import cli
 from mlgym.analysis import eval as ev
 from mlgym.core.errors import MLGymError
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

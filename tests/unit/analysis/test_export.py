@@ -33,6 +33,7 @@ def _runs(env_factory, tmp_path):
     return {"good": load(good.log_dir), "cut": load(cut.log_dir)}
 
 
+@pytest.mark.slow
 def test_export_chat_openai_hf(env_factory, tmp_path, capsys):
     traces = _runs(env_factory, tmp_path)
     runs = str(tmp_path / "runs")
@@ -88,6 +89,7 @@ def _grpo_policy(observations: list[str], infos: list[dict]) -> list[dict]:
     return [SUBMISSION if info["episode"] == 0 and info["step"] == 0 else FINAL for info in infos]
 
 
+@pytest.mark.slow
 def test_export_carries_groups_and_their_statistics(env_factory, tmp_path, capsys):
     """A GRPO rollout (group_size=2) exported: group and group_size from result.json / the reset record, and the
     statistics mlgym.rollout computed (analysis.groups.group_stats); a run outside any group gets None."""

@@ -35,6 +35,7 @@ def _svg_text(path: Path) -> str:
     return " ".join(t for t in root.itertext())
 
 
+@pytest.mark.slow
 def test_all_figures_from_a_table(table_json: Path, tmp_path: Path) -> None:
     out = tmp_path / "figs"
     assert cli.main(["plot", str(table_json), "--out", str(out), "--format", "png,svg"]) == 0
@@ -65,6 +66,7 @@ def test_many_runs_are_summarised_per_method(table_json: Path) -> None:
     assert {"baseline", "scripted (fake-llm)", "task baseline score"} <= labels
 
 
+@pytest.mark.slow
 def test_figures_from_folders_of_runs(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "figs"
     assert plot.main([str(runs["base0"]), str(runs["improved"]), "--out", str(out), "--format", "png", "--per-run", "0"]) == 0

@@ -19,6 +19,8 @@ from mlgym import cli
 
 from mlgym.analysis import report
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0",

@@ -210,6 +210,7 @@ def test_status_and_label_helpers() -> None:
     assert run_label({"label": "mine", "agent": "research"}) == "mine"
 
 
+@pytest.mark.slow
 def test_cli_serves_and_stops(tmp_path: Path) -> None:
     """`mlgym view RUNS --port P` serves until interrupted; a missing folder or a busy port is one line, exit 2."""
     d = tmp_path / "runs" / "digits" / "x" / "seed0"
@@ -249,6 +250,7 @@ def _chromium() -> str:
     pytest.fail("headless Chromium not found: run .ci/setup_chromium.sh (or set MLGYM_SKIP_BROWSER=1)")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("MLGYM_SKIP_BROWSER") == "1", reason="MLGYM_SKIP_BROWSER=1")
 def test_browser_sees_a_new_step_appear(server: view.ViewServer, live_run: tuple[Path, list[dict[str, Any]], TraceWriter]) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -33,6 +33,7 @@ MLGYM = Path(__file__).resolve().parents[3] / "mlgym"
         ("auc", [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.75),
     ],
 )
+@pytest.mark.slow
 def test_metric_values(name: str, truth: list, pred: list, want: float) -> None:
     assert METRICS[name].fn(np.asarray(truth), np.asarray(pred)) == pytest.approx(want)
 

@@ -21,6 +21,7 @@ def _csv(rows, cols=("id", "label")):
     return "\n".join([",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]) + "\n"
 
 
+@pytest.mark.slow
 def test_dense_rewards_match_hand_computation(env_factory):
     env = env_factory(reward_mode="dense", max_steps=7)
     _, info = env.reset(seed=0)
@@ -69,6 +70,7 @@ def test_final_mode_has_no_validate_and_bad_mode_is_refused(env_factory):
         env_factory(reward_mode="sparse")
 
 
+@pytest.mark.slow
 def test_runner_flag(tmp_path):
     from mlgym.runs import runner
 

@@ -13,6 +13,7 @@ import mlgym
 from mlgym.core.errors import MLGymError
 
 
+@pytest.mark.slow
 def test_registered_and_make(tmp_path):
     assert "mlgym/digits-v0" in gym.registry
     env = gym.make("mlgym/digits-v0", sandbox="local", log_dir=tmp_path / "log", work_dir=tmp_path / "ws")
@@ -29,6 +30,7 @@ def test_registered_and_make(tmp_path):
         env.close()
 
 
+@pytest.mark.slow
 def test_check_env_passes_without_warnings(env_factory):
     env = env_factory(max_steps=50)
     with warnings.catch_warnings(record=True) as caught:
@@ -46,6 +48,7 @@ def test_random_actions_give_error_observations(env_factory):
         assert reward == 0.0 and not terminated
 
 
+@pytest.mark.slow
 def test_baseline_episode_scores_and_writes_result(env_factory):
     env = env_factory()
     env.reset(seed=0)
@@ -62,6 +65,7 @@ def test_baseline_episode_scores_and_writes_result(env_factory):
         env.step({"name": "List Files", "arguments": {}})
 
 
+@pytest.mark.slow
 def test_better_model_succeeds(env_factory):
     env = env_factory()
     env.reset(seed=0)
@@ -120,6 +124,7 @@ def test_reset_twice_gives_fresh_workspace_and_new_log(env_factory):
     assert not (env.workspace / "x.txt").exists()
 
 
+@pytest.mark.slow
 def test_time_limit_caps_a_running_script_and_truncates(env_factory):
     import time
 
@@ -142,6 +147,7 @@ def test_device_flag_reaches_the_sandbox(env_factory):
     assert "0 3" in obs
 
 
+@pytest.mark.slow
 def test_async_vector_env_runs_episodes_in_parallel(tmp_path):
     envs = gym.vector.AsyncVectorEnv(
         [lambda i=i: gym.make("mlgym/digits-v0", log_dir=tmp_path / f"run{i}", work_dir=tmp_path / "ws") for i in range(2)],
@@ -170,6 +176,7 @@ def test_symlinked_submission_is_not_followed(env_factory, tmp_path):
     assert "SECRET" not in (env.log_dir / "result.json").read_text()
 
 
+@pytest.mark.slow
 def test_python_flag_uses_another_interpreter(env_factory, tmp_path):
     import subprocess
     import sys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import warnings
 
@@ -21,6 +23,7 @@ def test_action_space_contains_tool_calls_and_text():
     assert all(space.contains(space.sample()) for _ in range(20))
 
 
+@pytest.mark.slow
 def test_env_action_space_and_check_env(env_factory):
     from gymnasium.utils.env_checker import check_env
 

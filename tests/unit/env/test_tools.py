@@ -123,6 +123,7 @@ def test_script_with_shell_metacharacters_is_not_a_shell_command(env):
     assert not (env.workspace / "pwned.py").exists()
 
 
+@pytest.mark.slow
 def test_script_timeout_kills_tree(env_factory):
     env = env_factory(exec_timeout=2)
     env.reset(seed=0)
@@ -140,6 +141,7 @@ def test_script_timeout_kills_tree(env_factory):
     assert not (env.workspace / "late.txt").exists()
 
 
+@pytest.mark.slow
 def test_megabytes_of_output_are_clipped(env):
     act(env, "Write File", file_name="loud.py", content="import sys\nfor i in range(200000): print('line', i)\nprint('THE END')\n")
     obs, err = act(env, "Execute Script", script_name="loud.py")

@@ -257,6 +257,7 @@ def _pets(root: Path, loader: str = PETS_LOADER) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_custom_loader_properties_decide_type_and_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlgym.tasks.data import prepare, settled
     from mlgym.tasks.spec import TaskSpec

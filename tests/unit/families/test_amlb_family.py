@@ -53,6 +53,7 @@ def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return u
 
 
+@pytest.mark.slow
 def test_cli_lists_the_test_benchmark_task_by_fold() -> None:
     out = subprocess.run([sys.executable, "-m", "mlgym.cli", "tasks", "--family", "amlb"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -129,6 +130,7 @@ def _grade(task: str, data: TaskData, frame: pd.DataFrame, tmp_path: Path):
     return evaluator(t).evaluate(t, data, Submission(sub), sandbox="local-plain", python=sys.executable)
 
 
+@pytest.mark.slow
 def test_grader_reports_every_metric_and_rejects_bad_files_in_one_line(data_dir: Path, openml_cache: Path, tmp_path: Path) -> None:
     data = prepare(TaskSpec.load("amlb/test/iris/1"))
     truth = pd.read_csv(data.private / "test_labels.csv")["class"]
@@ -168,6 +170,7 @@ def test_user_dir_benchmark_with_local_files(data_dir: Path, user_dir: Path) -> 
         TaskSpec.load("amlb/broken/x/0")
 
 
+@pytest.mark.slow
 def test_automl_autogluon_path_says_what_is_missing(data_dir: Path, openml_cache: Path, user_dir: Path, tmp_path: Path) -> None:
     """sklearn and FLAML run in test_amlb_bench's grid; AutoGluon is optional: without it the script says so in one line."""
     pytest.importorskip("flaml")

@@ -53,6 +53,7 @@ def test_shipped_test_benchmark_is_amlbs(user_dir: Path) -> None:
     assert (SHARED / "NOTICE").is_file() and "MIT" in (SHARED / "NOTICE").read_text()
 
 
+@pytest.mark.slow
 def test_broken_files_are_one_line_each_and_hide_nothing(user_dir: Path) -> None:
     (user_dir / "benchmarks" / "broken.yaml").write_text("- name: x\n  openml_task_id: [3\n")
     (user_dir / "benchmarks" / "mixed.yaml").write_text(
@@ -75,6 +76,7 @@ def test_broken_files_are_one_line_each_and_hide_nothing(user_dir: Path) -> None
             TaskSpec.load(bad)
 
 
+@pytest.mark.slow
 def test_every_file_dataset_form(user_dir: Path, tmp_path: Path) -> None:
     d = user_dir / "data"
     for sub in ("single", "multi"):
@@ -137,6 +139,7 @@ def test_agbench_tabular_config_from_its_root(user_dir: Path, tmp_path: Path, mo
         from_agbench(cfg, raw)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1500)  # the AMLB task environment's first build (2-3 min) + six short runs
 def test_autogluon_and_constantpredictor_score_amlb_test(tmp_path: Path) -> None:
     """The CI run of AutoGluon (issue 23): the three amlb/test tasks, fold 0, AutoGluon capped at 10 s."""

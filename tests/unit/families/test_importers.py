@@ -85,6 +85,7 @@ def test_import_one_run(runs: dict[str, Path], tmp_path: Path) -> None:
     assert len(load(dest).steps) == 4
 
 
+@pytest.mark.slow
 def test_imported_runs_are_scored_beside_ours(runs: dict[str, Path], tmp_path: Path) -> None:
     mab = tmp_path / "final_exp_logs" / "ResearchAgent"
     make_mab_run(mab / "digits" / "1700000001", runs)
@@ -128,6 +129,7 @@ def test_not_mlagentbench(tmp_path: Path, runs: dict[str, Path]) -> None:
     assert find_mlagentbench_runs(runs["root"]) == []  # our runs write a trace.json too: not imported
 
 
+@pytest.mark.slow
 def test_mlagentbench_entry_point_reads_mlagentbench_logs(runs: dict[str, Path], tmp_path: Path) -> None:
     src = make_mab_run(tmp_path / "logs" / "digits" / "1700000003", runs)
     out = tmp_path / "results.json"
@@ -195,6 +197,7 @@ def _house_truth(raw: Path) -> "tuple[Any, Any]":
     return test.Id.to_numpy(), test.SalePrice.to_numpy(float)
 
 
+@pytest.mark.slow
 def test_imported_mlagentbench_runs_score_as_mlagentbench_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """house-price (MAE, positional 80/20), spaceship-titanic (accuracy, positional 80/20) and
     cifar10 (argmax accuracy) runs in MLAgentBench's log layout: ``python -m mlgym.analysis.eval``'s

@@ -78,6 +78,7 @@ def bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_yaml_only_competition_runs_an_episode(bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = TaskSpec.load("toy-sales")
     assert spec.kind == "kaggle" and spec.direction == "lower" and spec.baseline.score is None
@@ -112,6 +113,7 @@ def test_yaml_only_competition_runs_an_episode(bench: Path, tmp_path: Path, caps
     assert "mlgym/toy-sales-v0" in mlgym.register_tasks()
 
 
+@pytest.mark.slow
 def test_first_use_by_another_agent_measures_the_baseline_first(bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = prepare(TaskSpec.load("toy-sales"))
     assert not (data.dir / "baseline.json").exists()
@@ -189,6 +191,7 @@ def test_download_without_network_says_so(bench: Path, tmp_path: Path, monkeypat
     assert "cannot reach kaggle.com" in _no_files(bench, tmp_path, monkeypatch)
 
 
+@pytest.mark.slow
 def test_download_with_rules_not_accepted_says_where_to_accept(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kaggle answers 403 until the competition's rules are accepted: a local server answers so."""
     import kaggle  # noqa: F401  (a regular dependency: a missing one must fail, not skip)

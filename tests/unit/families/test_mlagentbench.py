@@ -51,6 +51,7 @@ def test_thirteen_tasks_listed() -> None:
         assert spec.baseline.measured and "placeholder" not in spec.baseline.measured
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_baseline_episode_on_fixture(task: str, tmp_path: Path, data_dir: Path) -> None:
     if task in NEEDS_TORCH:
@@ -79,6 +80,7 @@ def _score(spec: TaskSpec, data: TaskData, sub: Path) -> dict:
     return evaluate(spec, data, sub)
 
 
+@pytest.mark.slow
 def test_house_price_split_and_mae(tmp_path: Path, data_dir: Path) -> None:
     import pandas as pd
 
@@ -97,6 +99,7 @@ def test_house_price_split_and_mae(tmp_path: Path, data_dir: Path) -> None:
     assert not res["valid_submission"] and "lacks 1" in res["error"]
 
 
+@pytest.mark.slow
 def test_parkinsons_split_follows_python_random(data_dir: Path) -> None:
     import random
 
@@ -111,6 +114,7 @@ def test_parkinsons_split_follows_python_random(data_dir: Path) -> None:
     assert len(pd.read_csv(data.private / "answer.csv")) > 0
 
 
+@pytest.mark.slow
 def test_vectorization_checks_output_and_times_it(tmp_path: Path, data_dir: Path) -> None:
     spec, data = _prepared("vectorization", data_dir)
     starter = (spec.env_dir / "train.py").read_text()
@@ -139,6 +143,7 @@ def test_vectorization_checks_output_and_times_it(tmp_path: Path, data_dir: Path
     assert slow["valid_submission"] and slow["score"] > good["score"]  # same machine, same run: a ratio, not a time
 
 
+@pytest.mark.slow
 def test_llama_inference_rejects_wrong_generations(tmp_path: Path, data_dir: Path) -> None:
     pytest.importorskip("torch")
     spec, data = _prepared("llama-inference", data_dir)
@@ -149,6 +154,7 @@ def test_llama_inference_rejects_wrong_generations(tmp_path: Path, data_dir: Pat
     assert not res["valid_submission"] and "differs from greedy" in res["error"]
 
 
+@pytest.mark.slow
 def test_real_kaggle_csvs_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """house-price / spaceship-titanic prepare from ../shared/data/kaggle (the real files) when the checkout has them."""
     shared = REPO.parent / "shared" / "data" / "kaggle"
@@ -166,6 +172,7 @@ def test_real_kaggle_csvs_when_present(tmp_path: Path, monkeypatch: pytest.Monke
     shutil.rmtree(tmp_path / "d")
 
 
+@pytest.mark.slow
 def test_suite_slash_name_alias(tmp_path: Path, data_dir: Path) -> None:
     """``mlagentbench/<name>`` (the form MLAgentBench users write) names ``mlagentbench-<name>`` wherever a task is taken."""
     assert TaskSpec.load("mlagentbench/cifar10").name == "mlagentbench-cifar10"
@@ -178,6 +185,7 @@ def test_suite_slash_name_alias(tmp_path: Path, data_dir: Path) -> None:
     assert result["task"] == "mlagentbench-house-price" and result["valid_submission"], result["error"]
 
 
+@pytest.mark.slow
 def test_baseline_command_takes_python(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``mlgym baseline --python PY`` runs the starter with PY, as the runner's ``--python`` does."""
     from mlgym import cli
@@ -221,6 +229,7 @@ def _mab_folder(root: Path, name: str) -> Path:
     return t
 
 
+@pytest.mark.slow
 def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLGYM_BENCHMARKS=<MLAgentBench's benchmarks dir>: its tasks are listed and run as they are
     (research_problem.txt, read_only_files.txt, prepare.py and get_score from scripts/), nothing in
@@ -248,6 +257,7 @@ def test_mlagentbench_own_task_folders(tmp_path: Path, data_dir: Path, monkeypat
     assert {p: p.read_bytes() for p in tiny.rglob("*") if p.is_file()} == before  # its folder is untouched
 
 
+@pytest.mark.slow
 def test_mlagentbench_folder_read_only_files(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, env_factory) -> None:
     """read_only_files.txt (globs, folders) is enforced: the file tools refuse the listed files and
     agent code cannot write them (a read-only bind over the workspace copy); the rest stays writable."""
@@ -276,6 +286,7 @@ def test_mlagentbench_folder_read_only_files(tmp_path: Path, data_dir: Path, mon
     assert (env.workspace / "train.csv").read_text().startswith("id,y")
 
 
+@pytest.mark.slow
 def test_mlagentbench_folder_whole_submission_folder(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """get_score gets every file the agent wrote (a checkpoint in a subfolder, as babylm's output/),
     not only submission.csv; links and files still as prepared are not copied."""

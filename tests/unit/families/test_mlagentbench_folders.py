@@ -87,6 +87,7 @@ def test_kaggle_shim_missing_names_the_folder(tmp_path: Path) -> None:
     assert r.returncode == 1 and "$MLGYM_KAGGLE_DIR/spaceship-titanic/" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_consent_kaggle_marker_and_exact_score(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No consent: one line saying how; MLGYM_ASSUME_YES=1: its own prepare.py runs on a copy, its
     kaggle call is served from $MLGYM_KAGGLE_DIR, the marker is written; the user's folder is
@@ -132,6 +133,7 @@ def test_consent_kaggle_marker_and_exact_score(bench: Path, tmp_path: Path, monk
     assert evaluate(spec, data, ws)["score"] == _get_score(data.private / "scripts", ref)
 
 
+@pytest.mark.slow
 def test_unfinished_starter_runs_with_unknown_baseline(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MLAgentBench's house-price starter is unfinished on purpose: the run starts, exits 0 and
     writes result.json (metric, direction, baseline unknown); the unknown baseline is recorded, so an
@@ -151,6 +153,7 @@ def test_unfinished_starter_runs_with_unknown_baseline(bench: Path, tmp_path: Pa
     assert recorded["score"] is None and recorded["measured"].startswith("unknown")
 
 
+@pytest.mark.slow
 def test_measure_records_an_unknown_baseline(bench: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlgym.core.errors import MLGymError
     from mlgym.runs import baseline
@@ -300,6 +303,7 @@ def test_table_covers_the_real_folder(monkeypatch: pytest.MonkeyPatch) -> None:
         assert TaskSpec.load(n).options.submission_kind in ("dir", "speed")
 
 
+@pytest.mark.slow
 def test_benchmarks_flag_and_prepare_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`mlgym --benchmarks DIR prepare TASK --yes` and `python -m mlgym.runner --benchmarks DIR` mean MLGYM_BENCHMARKS=DIR."""
     from mlgym.cli.app import main as cli_main

@@ -82,6 +82,7 @@ def test_a_repository_names_its_interpreter(rows, tmp_path, monkeypatch):
     assert taskenv.sandbox_options(TaskSpec.load("mlbench-3"), "docker") == {}
 
 
+@pytest.mark.slow
 def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):
     for task in ("mlbench-1", "mlbench-3", "mlbench-4"):
         res = _run(tmp_path, task)
@@ -95,6 +96,7 @@ def test_oracle_passes_and_every_check_is_reported(rows, tmp_path, monkeypatch):
     assert res["score"] == 1.0 and res["metrics"]["timed_out"] == 1.0 and res["metrics"]["run_seconds"] >= 3
 
 
+@pytest.mark.slow
 def test_wrong_commands_fail_with_the_check_that_failed(rows, tmp_path):
     import gymnasium as gym
 
@@ -124,6 +126,7 @@ def test_wrong_commands_fail_with_the_check_that_failed(rows, tmp_path):
     assert res["valid_submission"] is False and "run.sh not found" in res["error"]
 
 
+@pytest.mark.slow
 def test_agent_edits_never_reach_the_mirror_and_eval_uses_a_fresh_checkout(rows, tmp_path, env_factory):
     repo = rows / "repos" / "tinyreg"
     before = _head(repo)
@@ -214,6 +217,7 @@ def test_estimators_against_their_definitions():
         passk.unbiased(2, 1, 3)
 
 
+@pytest.mark.slow
 def test_pass_at_k_tables_and_plot_from_mlgym_eval(rows, tmp_path, capsys):
     from mlgym.analysis import eval as mlgym_eval, plot
 
@@ -243,6 +247,7 @@ def test_pass_at_k_tables_and_plot_from_mlgym_eval(rows, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ an LLM agent, through the scripted server
+@pytest.mark.slow
 def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkeypatch):
     from llm_server import ScriptedLLM
 
@@ -270,6 +275,7 @@ def test_tool_calling_agent_episode_with_the_scripted_llm(rows, tmp_path, monkey
 
 
 # ------------------------------------------------------------------ one-shot mode (ML-LLM-Bench)
+@pytest.mark.slow
 def test_one_shot_mode_scores_answers_as_ml_bench(rows, tmp_path, monkeypatch, capsys):
     from llm_server import ScriptedLLM
 
@@ -358,6 +364,7 @@ def test_without_a_file_the_rows_come_from_the_hub(tmp_path, monkeypatch, capsys
     assert "Offline" in err[-1]
 
 
+@pytest.mark.slow
 def test_without_mirrors_the_repository_is_cloned_once(rows, tmp_path, monkeypatch):
     rec = dict(mlbench_fixtures.rows()[0], github=(rows / "repos" / "tinyreg").as_uri())  # git clone's real path, from a file:// URL
     (tmp_path / "rows.jsonl").write_text(json.dumps(rec) + "\n")
@@ -371,6 +378,7 @@ def test_without_mirrors_the_repository_is_cloned_once(rows, tmp_path, monkeypat
     assert _run(tmp_path / "again", "mlbench-1")["score"] == 1.0 and (bare / "HEAD").stat().st_mtime_ns == stamp  # not cloned again
 
 
+@pytest.mark.slow
 def test_final_answer_code_block_is_the_submission_without_run_sh(rows, tmp_path):
     """ML-Bench: 'Final Answer or run.sh is the submission'. No run.sh: the Final Answer's
     first fenced block is run as run.sh; prose alone is no submission."""

@@ -183,6 +183,7 @@ def test_declarations_are_read_without_running_the_repository(world, tmp_path):
     assert envs.extras_for("External-Attention-pytorch")["conda"] == "EAP_DS" and envs.extras_for("nope") == {}
 
 
+@pytest.mark.slow
 def test_oracle_passes_in_the_repository_environment_built_from_its_declarations(rows, tmp_path):
     spec = TaskSpec.load("mlbench-501")
     assert spec.environment.python is None and spec.environment.resolve is not None
@@ -199,6 +200,7 @@ def test_oracle_passes_in_the_repository_environment_built_from_its_declarations
     assert taskenv.plan(TaskSpec.load("mlbench-502")).key == env.key
 
 
+@pytest.mark.slow
 def test_wrong_answers_fail_with_the_check_named_and_doing_nothing_scores_zero(rows, tmp_path):
     score, m, err = _evaluate("mlbench-501", "python - <<'EOF'\nfrom toyattn.attention import Attention\n"
                               "print(Attention(d_model=16, S=32)([1.0]))\nEOF\n", tmp_path / "a")
@@ -221,6 +223,7 @@ def test_a_download_without_the_network_fails_in_one_line_naming_it(rows, tmp_pa
                             "(MLGYM_MLBENCH_NETWORK=1 allows downloads)"), res["error"]
 
 
+@pytest.mark.slow
 def test_an_uninstallable_requirement_is_named_and_partial_envs_run_with_the_rest(rows, tmp_path, monkeypatch, capsys):
     spec = TaskSpec.load("mlbench-601")
     with pytest.raises(MLGymError) as e:
@@ -270,6 +273,7 @@ def test_docker_gets_the_same_environment_as_a_layer(rows, tmp_path):
     assert layer.requirements == ("mlbtoydep==1.0",) and all(c.startswith("torch==") for c in layer.constraints)
 
 
+@pytest.mark.slow
 def test_repository_environments_share_one_pytorch_by_hard_links(rows, tmp_path):
     spec = TaskSpec.load("mlbench-651")
     env = taskenv.plan(spec)

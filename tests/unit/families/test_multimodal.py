@@ -157,6 +157,8 @@ def test_custom_loader_from_an_outside_folder_with_a_custom_metric(cache: Path, 
 LOADER = '''
 import pandas as pd
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 class Tiny:
     def __init__(self, dataset_name, split, dataset_config_file=None, colour="grey"):
         rows = {"train": range(0, 40), "test": range(40, 50)}.get(split)

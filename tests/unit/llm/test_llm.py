@@ -83,6 +83,7 @@ def test_retries_give_up(llm):
     assert len(llm.requests) == 3
 
 
+@pytest.mark.slow
 def test_cost_from_litellm_price_table(llm):
     llm.script("openai/gpt-4o-mini", {"content": "x", "usage": {"prompt_tokens": 1000, "completion_tokens": 500}})
     llm.script("openai/test-model", "y")
@@ -155,6 +156,7 @@ def test_missing_api_key_is_one_line(llm):
     LLMClient("ollama/llama3")  # local provider: nothing to check
 
 
+@pytest.mark.slow
 def test_token_counting_works_offline_without_importing_litellm(tmp_path):
     code = (
         "import sys, mlgym.llm.client as m, mlgym.env.core, mlgym.runs.runner, mlgym.env.tools.llm_tools\n"

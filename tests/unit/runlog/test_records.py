@@ -27,6 +27,7 @@ def test_record_dicts():
     assert ResultRecord(result={"reward": 1.0}, time=2.0).to_dict() == {"type": "result", "reward": 1.0, "time": 2.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("end", ["final_answer", "max_steps"])
 def test_trace_rewards_are_what_step_returned(env_factory, end):
     env = env_factory(max_steps=3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import signal
@@ -65,6 +67,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.slow
 def test_killed_run_reloads_scores_and_resumes(tmp_path, capsys):
     log_dir = tmp_path / "killed"
     proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(log_dir), str(tmp_path / "ws")], env={**os.environ})

@@ -19,6 +19,7 @@ def _grid(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_grid_runs_skips_and_resumes(tmp_path, capsys):
     grid = _grid(tmp_path, "name: g\ntasks: [digits]\nagents: [baseline]\nseeds: 2\n")
     out = tmp_path / "out"
@@ -64,6 +65,7 @@ def test_bad_grid_is_one_line(tmp_path, capsys, text, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_grid_on_a_local_ray_cluster(tmp_path):
     grid = _grid(tmp_path, "tasks: [digits]\nagents: [baseline]\nseeds: [3]\n")
     out = tmp_path / "ray-out"

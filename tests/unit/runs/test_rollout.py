@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from mlgym import cli
@@ -34,6 +36,7 @@ def _steps(log_dir):
     return [(s["action"], s["observation"], s["reward"]) for s in load(log_dir).steps]
 
 
+@pytest.mark.slow
 def test_batched_policy_is_not_held_by_a_slow_episode_and_is_reproducible(tmp_path):
     calls: list[list[int]] = []
     eps = rollout("digits", policy_factory(calls), 3, seed=5, log_dir=tmp_path / "a", work_dir=tmp_path / "ws", run_info={"agent": "p"})
@@ -49,6 +52,7 @@ def test_batched_policy_is_not_held_by_a_slow_episode_and_is_reproducible(tmp_pa
     assert [_steps(e.log_dir) for e in again] == [_steps(e.log_dir) for e in eps]
 
 
+@pytest.mark.slow
 def test_rollout_command_runs_agents_in_workers(tmp_path, capsys):
     assert cli.main(["rollout", "--agent", "baseline", "-n", "2", "--seed", "3", "--log-dir", str(tmp_path / "r"),
                      "--work-dir", str(tmp_path / "ws")]) == 0
@@ -66,6 +70,7 @@ def _by_turn(body):
     return "Let me think." if turn == 2 else 'Action: Final Answer\nAction Input: {"final_answer": "the starter"}'
 
 
+@pytest.mark.slow
 def test_llm_policy_batches_and_replays_from_its_cache(tmp_path, monkeypatch):
     from llm_server import ScriptedLLM
 

@@ -13,6 +13,7 @@ from mlgym import cli
 from mlgym.runs import runner
 
 
+@pytest.mark.slow
 def test_runner_full_episode(tmp_path, capsys):
     rc = runner.main(["--task", "digits", "--agent", "baseline", "--log-dir", str(tmp_path / "r"), "-q"])
     out = capsys.readouterr().out
@@ -38,6 +39,7 @@ def test_user_errors_are_one_line(argv, message, capsys):
     assert err.startswith(message) and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bad_flag_value_exits_nonzero():
     proc = subprocess.run([sys.executable, "-m", "mlgym.runs.runner", "--max-steps", "-3"], capture_output=True, text=True)
     assert proc.returncode == 2 and "expected a positive integer" in proc.stderr and "Traceback" not in proc.stderr
@@ -52,6 +54,7 @@ def test_cli_tasks_and_prepare(capsys):
     assert "unknown task" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_baseline_measures(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MLGYM_DATA_DIR", str(tmp_path / "data"))
     assert cli.main(["baseline", "digits"]) == 0
@@ -59,6 +62,7 @@ def test_cli_baseline_measures(capsys, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "data" / "digits" / "baseline.json").read_text())["score"] == pytest.approx(0.7704, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_console_script_installed():
     proc = subprocess.run([sys.executable, "-m", "mlgym", "tasks"], capture_output=True, text=True)
     assert proc.returncode == 0 and "digits" in proc.stdout

@@ -108,6 +108,7 @@ def _episode(name: str, tmp_path: Path) -> dict:
     return json.loads((log_dir / "result.json").read_text())
 
 
+@pytest.mark.slow
 def test_cifar10_baseline_episode(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch", reason="the cifar10 starter needs torch (pip install mlgym[torch])")
     _provide("cifar10", data_dir, monkeypatch)
@@ -130,6 +131,7 @@ def test_cifar10_baseline_episode(tmp_path: Path, data_dir: Path, monkeypatch: p
         assert sum(1 for _ in csv.DictReader(f)) == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KAGGLE_TASKS)
 def test_kaggle_baseline_episode(name: str, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _provide(name, data_dir, monkeypatch)
@@ -144,6 +146,7 @@ def test_kaggle_baseline_episode(name: str, tmp_path: Path, data_dir: Path, monk
 
 # --- prepare: missing files, idempotence, resumption ---------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_TASKS)
 def test_prepare_without_network_or_files(name: str, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _isolated_copy(name, tmp_path)
@@ -159,6 +162,7 @@ def test_prepare_without_network_or_files(name: str, tmp_path: Path, data_dir: P
     assert not (data_dir / name / "public").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_TASKS)
 def test_prepare_is_idempotent(name: str, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _provide(name, data_dir, monkeypatch)
@@ -238,6 +242,7 @@ class _TarballServer:
         self.httpd.server_close()
 
 
+@pytest.mark.slow
 def test_cifar10_download_resumes_after_kill(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tarball = make_tiny_cifar10.make_tarball(tmp_path / "src", per_batch=100, n_test=100)
     payload = tarball.read_bytes()
@@ -282,6 +287,7 @@ class CIFAR10:
 """
 
 
+@pytest.mark.slow
 def test_cifar10_uses_torchvision_when_installed(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "fake" / "torchvision" / "datasets"
     fake.mkdir(parents=True)
@@ -298,6 +304,7 @@ def test_cifar10_uses_torchvision_when_installed(tmp_path: Path, data_dir: Path,
     assert not (data.raw / "torchvision").exists()
 
 
+@pytest.mark.slow
 def test_cifar10_rejects_unofficial_tarball(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLGYM_ALLOW_UNOFFICIAL_DATA")
     _provide("cifar10", data_dir, monkeypatch)
@@ -356,6 +363,7 @@ def _good_and_bad(name: str, private: Path) -> tuple[str, dict[str, str]]:
     return good, bad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_TASKS)
 def test_eval_rejects_malformed_submissions(name: str, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _provide(name, data_dir, monkeypatch)
@@ -374,6 +382,7 @@ def test_eval_rejects_malformed_submissions(name: str, tmp_path: Path, data_dir:
     assert garbage.returncode != 0 and "Traceback" not in garbage.stderr
 
 
+@pytest.mark.slow
 def test_invalid_submission_reaches_the_result(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlgym.grading.scoring import evaluate
 
