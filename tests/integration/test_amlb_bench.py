@@ -21,6 +21,9 @@ from mlgym.runs.bench import load_grid
 from mlgym.core.errors import MLGymError
 
 pytestmark = pytest.mark.skipif(not (SHARED / "kc2_train.arff").is_file(), reason=f"AMLB test resources missing in {SHARED}")
+CITEST = "- name: kc2\n  openml_task_id: 3913\n- name: iris\n  openml_task_id: 59\n- name: cholesterol\n  openml_task_id: 2295\n"
+# AMLB's test tasks without test.yaml's __defaults__ (60 s / 2 cores), which outrank a constraint in AMLB:
+# a user benchmark file is how a short CI run asks for the 10 s / 1-core constraint.
 CI_CONSTRAINT = "ci:\n  folds: 2\n  max_runtime_seconds: 10\n  cores: 1\n  max_mem_size_mb: 2048\n"
 
 
@@ -32,6 +35,7 @@ def amlb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     user = tmp_path / "amlb-user"
     (user / "benchmarks").mkdir(parents=True)
     (user / "constraints.yaml").write_text(CI_CONSTRAINT)
+    (user / "benchmarks" / "citest.yaml").write_text(CITEST)
     monkeypatch.setenv("MLGYM_AMLB_USER_DIR", str(user))
     return user
 
@@ -64,7 +68,8 @@ def test_autogluon_bench_local_config_maps_and_cloud_is_refused(tmp_path: Path, 
     assert {(r.agent, r.agent_args) for r in grid.runs} == {("automl", ("--framework", "flaml"))}
     assert grid.out.parent == tmp_path / "ag_bench_runs" / "tabular" and grid.out.name.startswith("ag_bench_")
     assert dict(grid.env) == {"MLGYM_AMLB_USER_DIR": str(amlb_env)}
-    assert ray_resources("amlb/test/kc2/1@ci") == {"num_cpus": 1.0, "memory": 2048 * 2**20}  # what each run asks Ray for
+    assert ray_resources("amlb/test/kc2/1@ci") == {"num_cpus": 2.0, "memory": 2048 * 2**20}  # test.yaml's __defaults__ (2 cores) outrank ci
+    assert ray_resources("amlb/citest/kc2/1@ci") == {"num_cpus": 1.0, "memory": 2048 * 2**20}  # what each run asks Ray for
     assert ray_resources("amlb/small/car/0@1h8c") == {"num_cpus": 8.0, "memory": 8192 * 2**20}
     for text, msg in [("cdk_context: {CDK_DEPLOY_ACCOUNT: x}\nmodule: tabular\nmode: aws\nbenchmark_name: b\n", "cdk_context: AutoGluon-Bench's cloud mode"),
                       ("module: tabular\nmode: aws\nbenchmark_name: b\nframework: flaml\n", "mode: AutoGluon-Bench's cloud mode"),
@@ -83,7 +88,7 @@ def _bench(grid: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
 
 def test_amlb_grid_killed_and_resumed_writes_results_csv(tmp_path: Path, amlb_env: Path) -> None:
     grid, out = tmp_path / "amlb-ci.yaml", tmp_path / "runs"
-    grid.write_text("amlb: {benchmark: test, constraint: ci, folds: [0, 1]}\n"
+    grid.write_text("amlb: {benchmark: citest, constraint: ci, folds: [0, 1]}\n"
                     "agents: [baseline, {name: automl, args: [--framework, sklearn]}, {name: automl, args: [--framework, flaml]}]\n"
                     f"args: [--python, {sys.executable}]\n")
     runs = load_grid(grid, out).runs

@@ -47,9 +47,13 @@ def test_grid_on_two_ray_nodes_loses_no_run_when_one_dies(tmp_path: Path, monkey
     user = tmp_path / "amlb-user"
     user.mkdir()
     (user / "constraints.yaml").write_text("ci:\n  folds: 2\n  max_runtime_seconds: 10\n  cores: 1\n  max_mem_size_mb: 1024\n")
+    (user / "benchmarks").mkdir(parents=True, exist_ok=True)
+    # AMLB's test tasks without test.yaml's __defaults__ (60 s / 2 cores outrank a constraint, as in AMLB)
+    (user / "benchmarks" / "citest.yaml").write_text("- name: kc2\n  openml_task_id: 3913\n- name: iris\n  openml_task_id: 59\n"
+                                                      "- name: cholesterol\n  openml_task_id: 2295\n")
     monkeypatch.setenv("MLGYM_AMLB_USER_DIR", str(user))
     grid, out = tmp_path / "ray.yaml", tmp_path / "runs"
-    grid.write_text("amlb: {benchmark: test, constraint: ci, folds: [0, 1]}\n"  # the grid: test x 2 folds x 3 agents
+    grid.write_text("amlb: {benchmark: citest, constraint: ci, folds: [0, 1]}\n"  # the grid: test x 2 folds x 3 agents
                     "agents: [baseline, {name: automl, args: [--framework, sklearn]}, {name: automl, args: [--framework, flaml]}]\n"
                     f"args: [--python, {sys.executable}]\n")
     runs = load_grid(grid, out).runs
