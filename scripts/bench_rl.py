@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "helpers"))
 from rl_helpers import mlgym_serve, ray_cluster  # noqa: E402
 
 LS = {"name": "List Files", "arguments": {}}
