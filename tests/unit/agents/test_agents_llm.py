@@ -88,6 +88,7 @@ def test_rate_limited_provider_then_success(llm, tmp_path):
     assert rc == 0 and result["success"] is True and len(llm.calls(MAIN)) == 6
 
 
+@pytest.mark.slow
 def test_budget_runs_out_mid_episode(llm, tmp_path):
     llm.script(MAIN, *EPISODE)
     rc, result, records = run(llm.url, tmp_path / "run", "--max-tokens", "4000")
@@ -148,6 +149,7 @@ def test_resume_after_a_crash(llm, tmp_path):
     assert "Step 2:" in first_after and "Edit Script (AI)" in first_after and "LogisticRegression" in first_after
 
 
+@pytest.mark.slow
 def test_too_many_malformed_responses_give_up(llm, tmp_path):
     llm.script(MAIN, *["no format at all"] * 5)
     rc, result, _ = run(llm.url, tmp_path / "run")

@@ -15,6 +15,8 @@ from mlgym.analysis import plot
 from mlgym.analysis import eval as ev
 from mlgym.core.errors import MLGymError
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 NAMES = ["success_rate", "improvement", "performance_profiles", "score_over_steps", "cost_vs_improvement"]
 
 

@@ -77,6 +77,7 @@ def test_grader_rejects_with_one_clear_line(tmp_path: Path, submission: str, mes
     assert len(res.stderr.strip().splitlines()) == 1 and message in res.stderr
 
 
+@pytest.mark.slow
 def test_grader_scores_and_reports_other_metrics(tmp_path: Path) -> None:
     res = _grade(tmp_path, LABELS, ANSWERS, "id,y\n3,true\n1.0,1\n2,True\n")
     assert res.returncode == 0, res.stderr

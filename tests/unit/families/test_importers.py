@@ -19,6 +19,8 @@ from mlgym.core.errors import MLGymError
 from mlgym.families.mlagentbench.importers import find_mlagentbench_runs, import_mlagentbench, import_mlagentbench_tree
 from mlgym.runlog.trace import load
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

@@ -215,6 +215,7 @@ def test_wrong_answers_fail_with_the_check_named_and_doing_nothing_scores_zero(r
     assert score == 0.0 and m["exec_pass"] == 0.0 and "run.sh failed (exit 2)" in err and "invalid int value" in err
 
 
+@pytest.mark.slow
 def test_a_download_without_the_network_fails_in_one_line_naming_it(rows, tmp_path):
     t0 = time.monotonic()
     res = _run(tmp_path, "mlbench-503")

@@ -25,6 +25,8 @@ from mlgym.families.multimodal.data import REGISTRY, UNSUPPORTED
 from mlgym.grading.scoring import evaluate
 from mlgym.tasks.spec import TaskSpec
 
+pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "multimodal"
 HOUSE_PRICES = REPO.parent / "shared" / "data" / "kaggle" / "house-prices-advanced-regression-techniques"
@@ -156,8 +158,6 @@ def test_custom_loader_from_an_outside_folder_with_a_custom_metric(cache: Path, 
 
 LOADER = '''
 import pandas as pd
-
-pytestmark = pytest.mark.slow  # episodes and module fixtures that take seconds (the fast set leaves them out)
 
 class Tiny:
     def __init__(self, dataset_name, split, dataset_config_file=None, colour="grey"):
